@@ -1,0 +1,195 @@
+//! The exposition of a catalog with every kind, checked by Prometheus's own tools: `promtool
+//! check metrics` (text format) and the `prometheus_client` Python parser (OpenMetrics).
+
+use tsmon::distribution::Distribution;
+use tsmon::exposition::Format;
+use tsmon::{State, Target};
+use tsmon_tests::{require_binary, run_with_stdin};
+
+tsmon::metric! {
+    /// Requests served, by route, status and robot.
+    static REQUESTS: Counter(route: String, status: i64, is_robot: bool) = "e2e/http/requests";
+    /// CPU time used.
+    #[tsmon(units = seconds)]
+    static CPU: FloatCounter = "e2e/process/cpu";
+    /// Open connections.
+    static CONNECTIONS: IntGauge(pool: String) = "e2e/db/connections";
+    /// Temperature of the rack.
+    #[tsmon(units = celsius)]
+    static TEMPERATURE: FloatGauge = "e2e/rack/temperature";
+    /// The running version.
+    static VERSION: StringMetric = "e2e/server/version";
+    /// Whether the process is up.
+    static UP: BoolMetric = "e2e/presence/up";
+    /// Request latency.
+    #[tsmon(units = seconds, bucketer = geometric(2.0, 8))]
+    static LATENCY: CumulativeDistribution(route: String) = "e2e/http/latency";
+    /// Queue sizes right now.
+    #[tsmon(bucketer = fixed_width(5.0, 4))]
+    static QUEUES: NonCumulativeDistribution = "e2e/queue/sizes";
+}
+
+fn state_with_every_kind() -> State {
+    let target = Target::new("shop", "frontend")
+        .with_data_center("eu-west1")
+        .with_host("web-1");
+    let state = State::builder().with_target(target).build().unwrap();
+    state.in_scope(|| {
+        REQUESTS.add(3, ("/items/{id}", 200, false));
+        REQUESTS.inc(("weird \"route\"\\\n\u{1F600} ünïcode", 500, true));
+        CPU.add(1.25, ());
+        CONNECTIONS.set(4, "primary");
+        TEMPERATURE.set(-3.5, ());
+        VERSION.set("1.2.3 \"beta\"", ());
+        UP.set(true, ());
+        for x in [0.001, 0.5, 3.0, 1000.0] {
+            LATENCY.add(x, "/items/{id}");
+        }
+        let mut d = Distribution::new(QUEUES.desc().bucketer());
+        for x in [1.0, 7.0, 30.0] {
+            d.add(x);
+        }
+        QUEUES.set(&d, ());
+    });
+    state
+}
+
+#[test]
+fn text_format_has_every_kind() {
+    let text = state_with_every_kind().encode(Format::Text);
+    let t = r#"service_name="shop",job_name="frontend",data_center="eu-west1",host_name="web-1",task_num="0""#;
+    for line in [
+        "# TYPE e2e_http_requests_total counter".to_owned(),
+        format!(
+            r#"e2e_http_requests_total{{{t},route="/items/{{id}}",status="200",is_robot="false"}} 3"#
+        ),
+        format!(
+            r#"e2e_http_requests_total{{{t},route="weird \"route\"\\\n😀 ünïcode",status="500",is_robot="true"}} 1"#
+        ),
+        format!("e2e_process_cpu_seconds_total{{{t}}} 1.25"),
+        format!(r#"e2e_db_connections{{{t},pool="primary"}} 4"#),
+        format!("e2e_rack_temperature_celsius{{{t}}} -3.5"),
+        "# TYPE e2e_server_version_info gauge".to_owned(),
+        format!(r#"e2e_server_version_info{{{t},value="1.2.3 \"beta\""}} 1"#),
+        format!("e2e_presence_up{{{t}}} 1"),
+        "# TYPE e2e_http_latency_seconds histogram".to_owned(),
+        format!(r#"e2e_http_latency_seconds_bucket{{{t},route="/items/{{id}}",le="1.0"}} 2"#),
+        format!(r#"e2e_http_latency_seconds_bucket{{{t},route="/items/{{id}}",le="2.0"}} 2"#),
+        format!(r#"e2e_http_latency_seconds_bucket{{{t},route="/items/{{id}}",le="4.0"}} 3"#),
+        format!(r#"e2e_http_latency_seconds_bucket{{{t},route="/items/{{id}}",le="256.0"}} 3"#),
+        format!(r#"e2e_http_latency_seconds_bucket{{{t},route="/items/{{id}}",le="+Inf"}} 4"#),
+        format!(r#"e2e_http_latency_seconds_count{{{t},route="/items/{{id}}"}} 4"#),
+        format!(r#"e2e_http_latency_seconds_sum{{{t},route="/items/{{id}}"}} 1003.501"#),
+        "# TYPE e2e_queue_sizes histogram".to_owned(),
+        format!(r#"e2e_queue_sizes_bucket{{{t},le="0.0"}} 0"#),
+        format!(r#"e2e_queue_sizes_bucket{{{t},le="5.0"}} 1"#),
+        format!(r#"e2e_queue_sizes_bucket{{{t},le="10.0"}} 2"#),
+        format!(r#"e2e_queue_sizes_bucket{{{t},le="20.0"}} 2"#),
+        format!(r#"e2e_queue_sizes_bucket{{{t},le="+Inf"}} 3"#),
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing line\n{line}\nin\n{text}"
+        );
+    }
+}
+
+#[test]
+fn openmetrics_has_created_units_info_and_gauge_histograms() {
+    let text = state_with_every_kind().encode(Format::OpenMetrics);
+    assert!(text.ends_with("# EOF\n"));
+    for needle in [
+        "# TYPE e2e_http_requests counter\n",
+        "# TYPE e2e_process_cpu_seconds counter\n# UNIT e2e_process_cpu_seconds seconds\n",
+        "# TYPE e2e_server_version info\n",
+        "# TYPE e2e_queue_sizes gaugehistogram\n",
+        "e2e_queue_sizes_gcount{",
+        "e2e_http_latency_seconds_created{",
+        "e2e_http_requests_created{",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in\n{text}");
+    }
+}
+
+#[test]
+fn promtool_check_metrics_reports_nothing() {
+    let Some(promtool) = require_binary("promtool") else {
+        return;
+    };
+    let text = state_with_every_kind().encode(Format::Text);
+    let (ok, output) = run_with_stdin(&promtool, &["check", "metrics"], text.as_bytes());
+    assert!(
+        ok && output.trim().is_empty(),
+        "promtool says:\n{output}\non:\n{text}"
+    );
+}
+
+#[test]
+fn openmetrics_parses_with_the_reference_python_parser() {
+    let Some(python) = require_binary("python3") else {
+        return;
+    };
+    let probe = std::process::Command::new(&python)
+        .args(["-c", "import prometheus_client"])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !probe {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI is set but the Python prometheus_client is missing"
+        );
+        eprintln!("SKIPPED: the Python package prometheus_client is not installed");
+        return;
+    }
+    let text = state_with_every_kind().encode(Format::OpenMetrics);
+    let script = "import sys\nfrom prometheus_client.openmetrics.parser import text_string_to_metric_families as p\n\
+                  fams = list(p(sys.stdin.read()))\nprint(len(fams), sum(len(f.samples) for f in fams))";
+    let (ok, output) = run_with_stdin(&python, &["-c", script], text.as_bytes());
+    assert!(
+        ok,
+        "the OpenMetrics parser refused the exposition:\n{output}\n{text}"
+    );
+    let families: usize = output.split_whitespace().next().unwrap().parse().unwrap();
+    assert_eq!(families, 8, "{output}");
+}
+
+#[test]
+fn the_store_registers_in_a_prometheus_registry() {
+    let state = state_with_every_kind();
+    let registry = prometheus::Registry::new();
+    registry
+        .register(Box::new(tsmon::exposition::Collector::new(state)))
+        .unwrap();
+    let families = registry.gather();
+    let names: Vec<&str> = families.iter().map(|f| f.name()).collect();
+    for name in [
+        "e2e_http_requests_total",
+        "e2e_process_cpu_seconds_total",
+        "e2e_db_connections",
+        "e2e_server_version_info",
+        "e2e_presence_up",
+        "e2e_http_latency_seconds",
+        "e2e_queue_sizes",
+    ] {
+        assert!(names.contains(&name), "{name} missing from {names:?}");
+    }
+    let mut text = Vec::new();
+    prometheus::Encoder::encode(&prometheus::TextEncoder::new(), &families, &mut text).unwrap();
+    assert!(
+        String::from_utf8(text)
+            .unwrap()
+            .contains("e2e_presence_up{")
+    );
+    let latency = families
+        .iter()
+        .find(|f| f.name() == "e2e_http_latency_seconds")
+        .unwrap();
+    let h = latency.get_metric()[0].get_histogram();
+    assert_eq!(h.get_sample_count(), 4);
+    assert_eq!(
+        h.get_bucket().last().unwrap().cumulative_count(),
+        3,
+        "+Inf is implied"
+    );
+}

@@ -1,0 +1,596 @@
+//! `tsmon::metric!`: parse → validate → expand.
+//!
+//! ```text
+//! tsmon::metric! {
+//!     /// Requests served, by route and status.
+//!     #[tsmon(units = seconds, bucketer = geometric(2.0, 20), max_series = 1000)]
+//!     pub static REQUESTS: CumulativeDistribution(route: String, status: i64) = "http/requests";
+//! }
+//! ```
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+use syn::parse::{Parse, ParseStream};
+use syn::punctuated::Punctuated;
+use syn::spanned::Spanned;
+use syn::{Attribute, Ident, LitStr, Token, Visibility};
+
+use crate::attr::{Errors, default_crate_path};
+use crate::names;
+
+const MAX_FIELDS: usize = 8;
+
+/// The kinds, as `(keyword, MetricKind variant, takes a bucketer, is a string metric)`.
+const KINDS: &[(&str, &str, bool, bool)] = &[
+    ("Counter", "Counter", false, false),
+    ("FloatCounter", "FloatCounter", false, false),
+    ("IntGauge", "IntGauge", false, false),
+    ("FloatGauge", "FloatGauge", false, false),
+    ("StringMetric", "String", false, true),
+    ("BoolMetric", "Bool", false, false),
+    (
+        "CumulativeDistribution",
+        "CumulativeDistribution",
+        true,
+        false,
+    ),
+    (
+        "NonCumulativeDistribution",
+        "NonCumulativeDistribution",
+        true,
+        false,
+    ),
+];
+
+const UNITS: &[(&str, &str)] = &[
+    ("seconds", "Seconds"),
+    ("milliseconds", "Milliseconds"),
+    ("microseconds", "Microseconds"),
+    ("nanoseconds", "Nanoseconds"),
+    ("bits", "Bits"),
+    ("bytes", "Bytes"),
+    ("kilobytes", "Kilobytes"),
+    ("megabytes", "Megabytes"),
+    ("gigabytes", "Gigabytes"),
+    ("kibibytes", "Kibibytes"),
+    ("mebibytes", "Mebibytes"),
+    ("gibibytes", "Gibibytes"),
+    ("amperes", "Amperes"),
+    ("milliamperes", "Milliamperes"),
+    ("celsius", "Celsius"),
+];
+
+const TIME_UNITS: &[&str] = &["seconds", "milliseconds", "microseconds", "nanoseconds"];
+
+pub(crate) fn expand(input: TokenStream) -> TokenStream {
+    match syn::parse2::<Decls>(input) {
+        Ok(decls) => {
+            let mut seen: Vec<String> = Vec::new();
+            let mut out = TokenStream::new();
+            for decl in decls.0 {
+                let name = decl.name.value();
+                let dup = seen.contains(&name).then(|| {
+                    syn::Error::new_spanned(
+                        &decl.name,
+                        format!("metric `{name}` is declared twice in this `tsmon::metric!` block"),
+                    )
+                    .into_compile_error()
+                });
+                seen.push(name);
+                out.extend(expand_one(decl));
+                out.extend(dup);
+            }
+            out
+        }
+        Err(e) => e.into_compile_error(),
+    }
+}
+
+struct Decls(Vec<Decl>);
+
+impl Parse for Decls {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let mut decls = Vec::new();
+        while !input.is_empty() {
+            decls.push(input.parse()?);
+        }
+        if decls.is_empty() {
+            return Err(input.error(
+                "`tsmon::metric!` expects at least one declaration: `/// description` then `pub static NAME: Counter(field: String) = \"metric/name\";`",
+            ));
+        }
+        Ok(Decls(decls))
+    }
+}
+
+struct Decl {
+    attrs: Vec<Attribute>,
+    vis: Visibility,
+    static_token: Token![static],
+    ident: Ident,
+    kind: Ident,
+    fields: Punctuated<FieldDecl, Token![,]>,
+    fields_span: Span,
+    name: LitStr,
+}
+
+struct FieldDecl {
+    name: Ident,
+    ty: syn::Type,
+}
+
+impl Parse for FieldDecl {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let name = input.call(Ident::parse_any_ident)?;
+        input.parse::<Token![:]>()?;
+        Ok(FieldDecl {
+            name,
+            ty: input.parse()?,
+        })
+    }
+}
+
+trait ParseAnyIdent {
+    fn parse_any_ident(input: ParseStream<'_>) -> syn::Result<Ident>;
+}
+
+impl ParseAnyIdent for Ident {
+    fn parse_any_ident(input: ParseStream<'_>) -> syn::Result<Ident> {
+        use syn::ext::IdentExt;
+        Ident::parse_any(input)
+    }
+}
+
+impl Parse for Decl {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let attrs = input.call(Attribute::parse_outer)?;
+        let vis: Visibility = input.parse()?;
+        let lookahead = input.lookahead1();
+        if !lookahead.peek(Token![static]) {
+            return Err(syn::Error::new(
+                input.span(),
+                "expected `static`: a metric is declared as `pub static NAME: Counter(field: String) = \"metric/name\";`",
+            ));
+        }
+        let static_token = input.parse()?;
+        let ident = input.parse()?;
+        input.parse::<Token![:]>()?;
+        let kind: Ident = input.parse()?;
+        let (fields, fields_span) = if input.peek(syn::token::Paren) {
+            let content;
+            let paren = syn::parenthesized!(content in input);
+            (
+                content.parse_terminated(FieldDecl::parse, Token![,])?,
+                paren.span.join(),
+            )
+        } else {
+            (Punctuated::new(), kind.span())
+        };
+        input.parse::<Token![=]>()?;
+        let name = input.parse()?;
+        input.parse::<Token![;]>()?;
+        Ok(Decl {
+            attrs,
+            vis,
+            static_token,
+            ident,
+            kind,
+            fields,
+            fields_span,
+            name,
+        })
+    }
+}
+
+/// What `#[tsmon(...)]` says.
+#[derive(Default)]
+struct Options {
+    units: Option<(Ident, &'static str)>,
+    bucketer: Option<(Span, TokenStream)>,
+    max_series: Option<(Span, u64)>,
+    krate: Option<syn::Path>,
+}
+
+fn parse_options(attrs: &[Attribute], errors: &mut Errors) -> Options {
+    let mut opts = Options::default();
+    for attr in attrs.iter().filter(|a| a.path().is_ident("tsmon")) {
+        let result = attr.parse_nested_meta(|meta| {
+            let key = meta.path.get_ident().map(ToString::to_string).unwrap_or_default();
+            let dup = |present: bool| {
+                if present {
+                    Err(meta.error(format!("`{key}` is given twice")))
+                } else {
+                    Ok(())
+                }
+            };
+            match key.as_str() {
+                "units" => {
+                    dup(opts.units.is_some())?;
+                    let ident: Ident = meta.value()?.parse()?;
+                    let Some((_, variant)) = UNITS.iter().find(|(k, _)| ident == k) else {
+                        let valid: Vec<_> = UNITS.iter().map(|(k, _)| *k).collect();
+                        return Err(syn::Error::new_spanned(
+                            &ident,
+                            format!("unknown unit `{ident}`; expected one of: {}", valid.join(", ")),
+                        ));
+                    };
+                    opts.units = Some((ident, variant));
+                }
+                "bucketer" => {
+                    dup(opts.bucketer.is_some())?;
+                    let expr: syn::Expr = meta.value()?.parse()?;
+                    opts.bucketer = Some((expr.span(), parse_bucketer(&expr)?));
+                }
+                "max_series" => {
+                    dup(opts.max_series.is_some())?;
+                    let lit: syn::LitInt = meta.value()?.parse()?;
+                    let n: u64 = lit.base10_parse()?;
+                    if n == 0 {
+                        return Err(syn::Error::new_spanned(&lit, "`max_series` must be at least 1"));
+                    }
+                    opts.max_series = Some((lit.span(), n));
+                }
+                "crate" => {
+                    dup(opts.krate.is_some())?;
+                    opts.krate = Some(meta.value()?.parse()?);
+                }
+                _ => {
+                    return Err(meta.error(format!(
+                        "unknown `#[tsmon]` option `{}`; expected one of: units, bucketer, max_series, crate",
+                        quote::ToTokens::to_token_stream(&meta.path).to_string().replace(' ', "")
+                    )));
+                }
+            }
+            Ok(())
+        });
+        if let Err(e) = result {
+            errors.push(e);
+        }
+    }
+    opts
+}
+
+fn lit_f64(expr: &syn::Expr) -> syn::Result<f64> {
+    match expr {
+        syn::Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Float(f),
+            ..
+        }) => f.base10_parse(),
+        syn::Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Int(i),
+            ..
+        }) => i.base10_parse(),
+        syn::Expr::Unary(syn::ExprUnary {
+            op: syn::UnOp::Neg(_),
+            expr,
+            ..
+        }) => Ok(-lit_f64(expr)?),
+        other => Err(syn::Error::new_spanned(other, "expected a number literal")),
+    }
+}
+
+fn lit_u32(expr: &syn::Expr) -> syn::Result<u32> {
+    match expr {
+        syn::Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Int(i),
+            ..
+        }) => i.base10_parse(),
+        syn::Expr::Unary(syn::ExprUnary {
+            op: syn::UnOp::Neg(_),
+            ..
+        }) => Err(syn::Error::new_spanned(
+            expr,
+            "the number of finite buckets must be at least 1",
+        )),
+        other => Err(syn::Error::new_spanned(
+            other,
+            "expected an integer literal",
+        )),
+    }
+}
+
+/// `fixed_width(w, n)`, `geometric(g, n)`, `geometric_with_scale(g, n, s)` or `default`, with the
+/// Go constructors' checks done at compile time.
+fn parse_bucketer(expr: &syn::Expr) -> syn::Result<TokenStream> {
+    const EXPECTED: &str = "expected `default`, `fixed_width(width, n)`, `geometric(growth, n)` or `geometric_with_scale(growth, n, scale)`";
+    if let syn::Expr::Path(p) = expr {
+        if p.path.is_ident("default") {
+            return Ok(quote!(BucketerSpec::DEFAULT));
+        }
+    }
+    let syn::Expr::Call(call) = expr else {
+        return Err(syn::Error::new_spanned(expr, EXPECTED));
+    };
+    let syn::Expr::Path(func) = &*call.func else {
+        return Err(syn::Error::new_spanned(&call.func, EXPECTED));
+    };
+    let which = func
+        .path
+        .get_ident()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    let args: Vec<&syn::Expr> = call.args.iter().collect();
+    let arity = match which.as_str() {
+        "fixed_width" | "geometric" => 2,
+        "geometric_with_scale" => 3,
+        _ => return Err(syn::Error::new_spanned(&call.func, EXPECTED)),
+    };
+    if args.len() != arity {
+        return Err(syn::Error::new_spanned(
+            call,
+            format!("`{which}` takes {arity} arguments, not {}", args.len()),
+        ));
+    }
+    let n = lit_u32(args[1])?;
+    if n == 0 {
+        return Err(syn::Error::new_spanned(
+            args[1],
+            "the number of finite buckets must be at least 1",
+        ));
+    }
+    if n > 10_000 {
+        return Err(syn::Error::new_spanned(
+            args[1],
+            "at most 10000 finite buckets",
+        ));
+    }
+    let first = lit_f64(args[0])?;
+    match which.as_str() {
+        "fixed_width" => {
+            if !(first > 0.0 && first.is_finite()) {
+                return Err(syn::Error::new_spanned(
+                    args[0],
+                    "the bucket width must be a positive number",
+                ));
+            }
+            Ok(quote!(BucketerSpec::fixed_width(#first, #n)))
+        }
+        _ => {
+            if !(first > 1.0 && first.is_finite()) {
+                return Err(syn::Error::new_spanned(
+                    args[0],
+                    "the growth factor must be greater than 1",
+                ));
+            }
+            let scale = if arity == 3 { lit_f64(args[2])? } else { 1.0 };
+            if !(scale > 0.0 && scale.is_finite()) {
+                return Err(syn::Error::new_spanned(
+                    args[2],
+                    "the scale must be a positive number",
+                ));
+            }
+            if !(scale * first.powf(f64::from(n))).is_finite() {
+                return Err(syn::Error::new_spanned(
+                    call,
+                    "the bucket bounds overflow an f64",
+                ));
+            }
+            Ok(quote!(BucketerSpec::geometric_with_scale(#first, #n, #scale)))
+        }
+    }
+}
+
+fn field_type(ty: &syn::Type) -> Option<&'static str> {
+    match ty {
+        syn::Type::Path(p) if p.qself.is_none() => {
+            let ident = p.path.get_ident()?;
+            if ident == "String" || ident == "str" {
+                Some("Str")
+            } else if ident == "i64" {
+                Some("Int")
+            } else if ident == "bool" {
+                Some("Bool")
+            } else {
+                None
+            }
+        }
+        syn::Type::Reference(r) if r.mutability.is_none() => match field_type(&r.elem) {
+            Some("Str") => Some("Str"),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn description(attrs: &[Attribute]) -> String {
+    let mut lines = Vec::new();
+    for attr in attrs.iter().filter(|a| a.path().is_ident("doc")) {
+        if let syn::Meta::NameValue(nv) = &attr.meta {
+            if let syn::Expr::Lit(syn::ExprLit {
+                lit: syn::Lit::Str(s),
+                ..
+            }) = &nv.value
+            {
+                lines.push(s.value().trim().to_owned());
+            }
+        }
+    }
+    lines
+        .into_iter()
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn expand_one(decl: Decl) -> TokenStream {
+    let mut errors = Errors::default();
+    let opts = parse_options(&decl.attrs, &mut errors);
+    let krate = opts.krate.clone().unwrap_or_else(default_crate_path);
+
+    let kind_str = decl.kind.to_string();
+    let Some(&(type_name, variant, takes_bucketer, is_string)) =
+        KINDS.iter().find(|(k, ..)| *k == kind_str)
+    else {
+        let valid: Vec<_> = KINDS.iter().map(|(k, ..)| *k).collect();
+        errors.spanned(
+            &decl.kind,
+            format!(
+                "unknown metric kind `{kind_str}`; expected one of: {}",
+                valid.join(", ")
+            ),
+        );
+        return errors.into_compile_error();
+    };
+
+    let name = decl.name.value();
+    if let Err(msg) = names::check_metric_name(&name) {
+        errors.spanned(&decl.name, msg);
+    }
+
+    let description = description(&decl.attrs);
+    if description.is_empty() {
+        errors.spanned(
+            &decl.ident,
+            format!(
+                "add a `///` doc comment to `{}`: it is the metric's description (the Prometheus HELP text)",
+                decl.ident
+            ),
+        );
+    }
+
+    if decl.fields.len() > MAX_FIELDS {
+        errors.push(syn::Error::new(
+            decl.fields_span,
+            format!(
+                "a metric has at most {MAX_FIELDS} fields, this one has {}",
+                decl.fields.len()
+            ),
+        ));
+    }
+    let mut markers = Vec::new();
+    let mut field_descs = Vec::new();
+    let mut field_docs = Vec::new();
+    for (i, field) in decl.fields.iter().enumerate() {
+        let fname = field.name.to_string();
+        if let Err(msg) = names::check_field_name(&fname) {
+            errors.spanned(&field.name, msg);
+        }
+        if is_string && fname == "value" {
+            errors.spanned(
+                &field.name,
+                "a `StringMetric` cannot have a field named `value`: its exposition uses that label for the string",
+            );
+        }
+        if decl.fields.iter().take(i).any(|f| f.name == field.name) {
+            errors.spanned(&field.name, format!("field `{fname}` is declared twice"));
+        }
+        let Some(marker) = field_type(&field.ty) else {
+            errors.spanned(
+                &field.ty,
+                "unsupported field type; a field is `String`, `i64` or `bool`",
+            );
+            continue;
+        };
+        let marker_ident = format_ident!("{}", marker);
+        markers.push(quote!(#krate::field::#marker_ident));
+        let ty_ident = format_ident!(
+            "{}",
+            match marker {
+                "Str" => "String",
+                "Int" => "Int",
+                _ => "Bool",
+            }
+        );
+        field_descs.push(
+            quote!(#krate::field::FieldDesc::new(#fname, #krate::field::FieldType::#ty_ident)),
+        );
+        let rust_ty = match marker {
+            "Str" => "&str",
+            "Int" => "i64",
+            _ => "bool",
+        };
+        field_docs.push(format!("`{fname}: {rust_ty}`"));
+    }
+
+    let units = match &opts.units {
+        Some((ident, variant)) => {
+            if (is_string || variant == &"Bool") && TIME_UNITS.contains(&ident.to_string().as_str())
+            {
+                errors.spanned(
+                    ident,
+                    format!("a `{kind_str}` cannot have a time unit: its values are not durations"),
+                );
+            }
+            let v = format_ident!("{}", variant);
+            quote!(::core::option::Option::Some(#krate::metric::Units::#v))
+        }
+        None => quote!(::core::option::Option::None),
+    };
+
+    let bucketer = match (&opts.bucketer, takes_bucketer) {
+        (Some((_, tokens)), true) => {
+            quote!(::core::option::Option::Some(#krate::distribution::#tokens))
+        }
+        (None, true) => quote!(::core::option::Option::Some(
+            #krate::distribution::BucketerSpec::DEFAULT
+        )),
+        (Some((span, _)), false) => {
+            errors.push(syn::Error::new(
+                *span,
+                format!("`bucketer` applies to distributions only, not to a `{kind_str}`"),
+            ));
+            quote!(::core::option::Option::None)
+        }
+        (None, false) => quote!(::core::option::Option::None),
+    };
+    let max_series = match opts.max_series {
+        Some((_, n)) => quote!(#n),
+        None => quote!(0),
+    };
+
+    let field_tuple = if markers.is_empty() {
+        quote!(())
+    } else {
+        quote!((#(#markers,)*))
+    };
+    let type_ident = format_ident!("{}", type_name);
+    let variant_ident = format_ident!("{}", variant);
+    let Decl {
+        attrs,
+        vis,
+        static_token,
+        ident,
+        ..
+    } = &decl;
+    let kept_attrs = attrs.iter().filter(|a| !a.path().is_ident("tsmon"));
+    let start = decl.ident.span().start();
+    let line = u32::try_from(start.line).unwrap_or(0);
+    let column = u32::try_from(start.column + 1).unwrap_or(0);
+    let fields_doc = if field_docs.is_empty() {
+        "no fields".to_owned()
+    } else {
+        format!("fields {}", field_docs.join(", "))
+    };
+    let catalog_doc = format!(" tsmon metric `{name}`: a `{kind_str}` with {fields_doc}.");
+    let desc_ident = format_ident!("__TSMON_METRIC_{}", ident);
+    let ty = quote_spanned!(decl.kind.span()=> #krate::metric::#type_ident<#field_tuple>);
+
+    let item = quote! {
+        #(#kept_attrs)*
+        #[doc = ""]
+        #[doc = #catalog_doc]
+        #vis #static_token #ident: #ty = {
+            #[#krate::__private::linkme::distributed_slice(#krate::__private::METRICS)]
+            #[linkme(crate = #krate::__private::linkme)]
+            static #desc_ident: #krate::metric::MetricDesc = #krate::metric::MetricDesc {
+                name: #name,
+                kind: #krate::metric::MetricKind::#variant_ident,
+                description: #description,
+                fields: &[#(#field_descs),*],
+                units: #units,
+                bucketer: #bucketer,
+                max_series: #max_series,
+                site: #krate::metric::DeclSite {
+                    crate_name: ::core::env!("CARGO_PKG_NAME"),
+                    module_path: ::core::module_path!(),
+                    file: ::core::file!(),
+                    line: #line,
+                    column: #column,
+                },
+            };
+            #krate::metric::#type_ident::<#field_tuple>::__new(&#desc_ident)
+        };
+    };
+    let errs = errors.into_compile_error();
+    quote!(#item #errs)
+}

@@ -1,0 +1,428 @@
+//! Distributions and bucketers, with the Go library's semantics.
+//!
+//! A bucketer with `n` finite buckets has `n + 2` buckets: index 0 is the underflow bucket, index
+//! `n + 1` the overflow bucket. Bucket `i` covers `[lower(i), lower(i + 1))`. Linear bounds are
+//! `width * (i - 1)`, exponential bounds `scale * growth^(i - 1)`.
+//!
+//! ```
+//! use tsmon::distribution::{BucketerSpec, Distribution};
+//! let b = BucketerSpec::fixed_width(10.0, 1).bucketer().unwrap();
+//! assert_eq!([-1.0, 0.0, 5.0, 10.0, 100.0].map(|x| b.bucket(x)), [0, 1, 1, 2, 2]);
+//!
+//! let mut d = Distribution::new(BucketerSpec::fixed_width(10.0, 2).bucketer().unwrap());
+//! for x in [1.0, 10.0, 20.0, 30.0] {
+//!     d.add(x);
+//! }
+//! assert_eq!(d.buckets(), [0, 1, 1, 2]);
+//! assert_eq!((d.sum(), d.count()), (61.0, 4));
+//! ```
+//!
+//! In the exposition, a distribution becomes a histogram whose `le` bounds are the bucketer's
+//! finite bounds plus `+Inf`. One difference from Prometheus remains, inherited from Go: a
+//! sample exactly on a bound is counted in the bucket that *starts* there, so `le="10"` counts
+//! samples below 10, not up to and including 10.
+
+use std::sync::OnceLock;
+
+use parking_lot::Mutex;
+
+use crate::error::Error;
+
+/// The parameters of a bucketer, as a metric declaration gives them. `const`, so it can live in
+/// the static catalog.
+///
+/// ```
+/// use tsmon::distribution::BucketerSpec;
+/// let spec = BucketerSpec::geometric(2.0, 20);
+/// assert_eq!((spec.width(), spec.growth_factor(), spec.num_finite_buckets()), (0.0, 2.0, 20));
+/// assert!(BucketerSpec::new(-1.0, 0.0, 1, 1.0).is_err());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BucketerSpec {
+    width: f64,
+    growth_factor: f64,
+    num_finite_buckets: u32,
+    scale: f64,
+}
+
+impl BucketerSpec {
+    /// Go's `DefaultBucketer`: geometric, growth factor 10^0.2, 100 finite buckets, scale 1.
+    pub const DEFAULT: BucketerSpec = BucketerSpec::geometric(1.584_893_192_461_113_4, 100);
+
+    /// `n` finite buckets of the given width, starting at 0. Checked when the bucketer is built.
+    #[must_use]
+    pub const fn fixed_width(width: f64, n: u32) -> Self {
+        BucketerSpec {
+            width,
+            growth_factor: 0.0,
+            num_finite_buckets: n,
+            scale: 1.0,
+        }
+    }
+
+    /// `n` finite buckets whose bounds grow by `growth_factor`, starting at 1.
+    #[must_use]
+    pub const fn geometric(growth_factor: f64, n: u32) -> Self {
+        Self::geometric_with_scale(growth_factor, n, 1.0)
+    }
+
+    /// `n` finite buckets whose bounds grow by `growth_factor`, starting at `scale`.
+    #[must_use]
+    pub const fn geometric_with_scale(growth_factor: f64, n: u32, scale: f64) -> Self {
+        BucketerSpec {
+            width: 0.0,
+            growth_factor,
+            num_finite_buckets: n,
+            scale,
+        }
+    }
+
+    /// Go's `NewBucketer`, checked: `n` and `scale` must be positive and the bounds strictly
+    /// increasing (so a negative width, or a growth factor of 1 or less, is refused).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidBucketer`] when the parameters do not give increasing bounds.
+    pub fn new(width: f64, growth_factor: f64, n: u32, scale: f64) -> Result<Self, Error> {
+        let spec = BucketerSpec {
+            width,
+            growth_factor,
+            num_finite_buckets: n,
+            scale,
+        };
+        spec.bounds().map(|_| spec)
+    }
+
+    /// The width of a linear bucketer, 0 for a geometric one.
+    #[must_use]
+    pub fn width(&self) -> f64 {
+        self.width
+    }
+
+    /// The growth factor of a geometric bucketer, 0 for a linear one.
+    #[must_use]
+    pub fn growth_factor(&self) -> f64 {
+        self.growth_factor
+    }
+
+    /// The number of finite buckets, `n`.
+    #[must_use]
+    pub fn num_finite_buckets(&self) -> u32 {
+        self.num_finite_buckets
+    }
+
+    /// The scale of a geometric bucketer (1 for linear ones).
+    #[must_use]
+    pub fn scale(&self) -> f64 {
+        self.scale
+    }
+
+    fn bounds(&self) -> Result<Box<[f64]>, Error> {
+        let invalid = |why: &str| Error::InvalidBucketer(format!("{self:?}: {why}"));
+        let n = self.num_finite_buckets as usize;
+        if n == 0 {
+            return Err(invalid("the number of finite buckets must be at least 1"));
+        }
+        if !(self.scale > 0.0) {
+            return Err(invalid("the scale must be positive"));
+        }
+        let mut lower = Vec::with_capacity(n + 2);
+        lower.push(f64::NEG_INFINITY);
+        for i in 1..=n + 1 {
+            let b = if self.width != 0.0 {
+                self.width * (i - 1) as f64
+            } else {
+                self.scale
+                    * self
+                        .growth_factor
+                        .powi(i32::try_from(i - 1).unwrap_or(i32::MAX))
+            };
+            if !(b > lower[i - 1]) || b.is_nan() || b.is_infinite() {
+                return Err(invalid(
+                    "the bucket bounds must be finite and strictly increasing",
+                ));
+            }
+            lower.push(b);
+        }
+        Ok(lower.into_boxed_slice())
+    }
+
+    /// The bucketer for these parameters. Bucketers are immutable and interned: the same
+    /// parameters always give the same `&'static` bucketer.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidBucketer`] as for [`BucketerSpec::new`].
+    pub fn bucketer(&self) -> Result<&'static Bucketer, Error> {
+        static INTERNED: OnceLock<Mutex<Vec<&'static Bucketer>>> = OnceLock::new();
+        let mut all = INTERNED.get_or_init(Mutex::default).lock();
+        if let Some(b) = all.iter().find(|b| b.spec.same_as(self)) {
+            return Ok(b);
+        }
+        let bucketer: &'static Bucketer = Box::leak(Box::new(Bucketer {
+            spec: *self,
+            lower: self.bounds()?,
+        }));
+        all.push(bucketer);
+        Ok(bucketer)
+    }
+
+    fn same_as(&self, other: &Self) -> bool {
+        self.width.to_bits() == other.width.to_bits()
+            && self.growth_factor.to_bits() == other.growth_factor.to_bits()
+            && self.scale.to_bits() == other.scale.to_bits()
+            && self.num_finite_buckets == other.num_finite_buckets
+    }
+}
+
+/// A built bucketer: the lower bounds of its `n + 2` buckets.
+#[derive(Debug)]
+pub struct Bucketer {
+    spec: BucketerSpec,
+    lower: Box<[f64]>,
+}
+
+impl PartialEq for Bucketer {
+    fn eq(&self, other: &Self) -> bool {
+        self.spec.same_as(&other.spec)
+    }
+}
+
+impl Bucketer {
+    /// The parameters this bucketer was built from.
+    ///
+    /// ```
+    /// # use tsmon::distribution::BucketerSpec;
+    /// let b = BucketerSpec::DEFAULT.bucketer().unwrap();
+    /// assert_eq!(b.spec().num_finite_buckets(), 100);
+    /// ```
+    #[must_use]
+    pub fn spec(&self) -> &BucketerSpec {
+        &self.spec
+    }
+
+    /// `n + 2`.
+    ///
+    /// ```
+    /// # use tsmon::distribution::BucketerSpec;
+    /// assert_eq!(BucketerSpec::DEFAULT.bucketer().unwrap().num_buckets(), 102);
+    /// ```
+    #[must_use]
+    pub fn num_buckets(&self) -> usize {
+        self.lower.len()
+    }
+
+    /// The lower bound of bucket `i` (`-inf` for the underflow bucket).
+    ///
+    /// ```
+    /// # use tsmon::distribution::BucketerSpec;
+    /// let b = BucketerSpec::geometric_with_scale(4.0, 4, 100.0).bucketer().unwrap();
+    /// assert_eq!(b.lower_bound(2), 400.0);
+    /// ```
+    #[must_use]
+    pub fn lower_bound(&self, i: usize) -> f64 {
+        self.lower[i]
+    }
+
+    /// The exclusive upper bound of bucket `i` (`+inf` for the overflow bucket).
+    ///
+    /// ```
+    /// # use tsmon::distribution::BucketerSpec;
+    /// let b = BucketerSpec::fixed_width(10.0, 2).bucketer().unwrap();
+    /// assert_eq!([0, 1, 2, 3].map(|i| b.upper_bound(i)), [0.0, 10.0, 20.0, f64::INFINITY]);
+    /// ```
+    #[must_use]
+    pub fn upper_bound(&self, i: usize) -> f64 {
+        self.lower.get(i + 1).copied().unwrap_or(f64::INFINITY)
+    }
+
+    /// The bucket of a sample: the last `i` with `x >= lower_bound(i)`. NaN goes to the
+    /// underflow bucket.
+    ///
+    /// ```
+    /// # use tsmon::distribution::BucketerSpec;
+    /// let b = BucketerSpec::geometric(4.0, 4).bucketer().unwrap();
+    /// assert_eq!([0.0, 1.0, 3.0, 4.0, 16.0, 64.0].map(|x| b.bucket(x)), [0, 1, 1, 2, 3, 4]);
+    /// ```
+    #[must_use]
+    pub fn bucket(&self, x: f64) -> usize {
+        // The first bound greater than x, minus one; bounds[0] is -inf, so the result is >= 0.
+        self.lower.partition_point(|&b| b <= x).saturating_sub(1)
+    }
+}
+
+/// A distribution value: count, sum and the bucket counts, grown lazily up to the highest bucket
+/// touched (Go's `distribution.Distribution`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Distribution {
+    bucketer: &'static Bucketer,
+    buckets: Vec<i64>,
+    count: i64,
+    sum: f64,
+}
+
+impl Distribution {
+    /// An empty distribution.
+    ///
+    /// ```
+    /// # use tsmon::distribution::{BucketerSpec, Distribution};
+    /// let d = Distribution::new(BucketerSpec::DEFAULT.bucketer().unwrap());
+    /// assert_eq!((d.count(), d.last_non_zero_bucket()), (0, None));
+    /// ```
+    #[must_use]
+    pub fn new(bucketer: &'static Bucketer) -> Self {
+        Distribution {
+            bucketer,
+            buckets: Vec::new(),
+            count: 0,
+            sum: 0.0,
+        }
+    }
+
+    pub(crate) fn from_parts(bucketer: &'static Bucketer, mut buckets: Vec<i64>, sum: f64) -> Self {
+        while buckets.last() == Some(&0) {
+            buckets.pop();
+        }
+        let count = buckets.iter().sum();
+        Distribution {
+            bucketer,
+            buckets,
+            count,
+            sum,
+        }
+    }
+
+    /// Adds a sample.
+    ///
+    /// ```
+    /// # use tsmon::distribution::{BucketerSpec, Distribution};
+    /// let mut d = Distribution::new(BucketerSpec::DEFAULT.bucketer().unwrap());
+    /// d.add(3.2);
+    /// d.add(5.3);
+    /// assert_eq!(d.buckets(), [0, 0, 0, 1, 1]);
+    /// ```
+    pub fn add(&mut self, x: f64) {
+        let i = self.bucketer.bucket(x);
+        if self.buckets.len() <= i {
+            self.buckets.resize(i + 1, 0);
+        }
+        self.buckets[i] += 1;
+        self.count += 1;
+        self.sum += x;
+    }
+
+    /// The bucketer.
+    ///
+    /// ```
+    /// # use tsmon::distribution::{BucketerSpec, Distribution};
+    /// let b = BucketerSpec::DEFAULT.bucketer().unwrap();
+    /// assert!(std::ptr::eq(Distribution::new(b).bucketer(), b));
+    /// ```
+    #[must_use]
+    pub fn bucketer(&self) -> &'static Bucketer {
+        self.bucketer
+    }
+
+    /// The bucket counts, up to the highest bucket touched.
+    ///
+    /// ```
+    /// # use tsmon::distribution::{BucketerSpec, Distribution};
+    /// let d = Distribution::new(BucketerSpec::DEFAULT.bucketer().unwrap());
+    /// assert!(d.buckets().is_empty());
+    /// ```
+    #[must_use]
+    pub fn buckets(&self) -> &[i64] {
+        &self.buckets
+    }
+
+    /// The number of samples.
+    ///
+    /// ```
+    /// # use tsmon::distribution::{BucketerSpec, Distribution};
+    /// let mut d = Distribution::new(BucketerSpec::DEFAULT.bucketer().unwrap());
+    /// d.add(1.0);
+    /// assert_eq!(d.count(), 1);
+    /// ```
+    #[must_use]
+    pub fn count(&self) -> i64 {
+        self.count
+    }
+
+    /// The sum of the samples.
+    ///
+    /// ```
+    /// # use tsmon::distribution::{BucketerSpec, Distribution};
+    /// let mut d = Distribution::new(BucketerSpec::DEFAULT.bucketer().unwrap());
+    /// d.add(1.5);
+    /// assert_eq!(d.sum(), 1.5);
+    /// ```
+    #[must_use]
+    pub fn sum(&self) -> f64 {
+        self.sum
+    }
+
+    /// The highest bucket with a sample, `None` when empty (Go returns -1).
+    ///
+    /// ```
+    /// # use tsmon::distribution::{BucketerSpec, Distribution};
+    /// let mut d = Distribution::new(BucketerSpec::fixed_width(10.0, 2).bucketer().unwrap());
+    /// d.add(15.0);
+    /// assert_eq!(d.last_non_zero_bucket(), Some(2));
+    /// ```
+    #[must_use]
+    pub fn last_non_zero_bucket(&self) -> Option<usize> {
+        self.buckets.iter().rposition(|&c| c != 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_bucket_examples() {
+        let b = BucketerSpec::geometric_with_scale(4.0, 4, 100.0)
+            .bucketer()
+            .unwrap();
+        assert_eq!(
+            [100.0, 400.0, 1600.0, 6400.0].map(|x| b.bucket(x)),
+            [1, 2, 3, 4]
+        );
+    }
+
+    #[test]
+    fn invalid_parameters_are_errors() {
+        for (w, g, n, s) in [
+            (10.0, 0.0, 0, 1.0),
+            (-1.0, 0.0, 1, 1.0),
+            (0.0, -1.0, 1, 1.0),
+            (0.0, 0.0, 1, 1.0),
+            (0.0, 1.0, 1, 1.0),
+            (0.0, 0.5, 1, 1.0),
+            (0.0, 2.0, 1, -1.0),
+            (0.0, 2.0, 1, 0.0),
+        ] {
+            assert!(BucketerSpec::new(w, g, n, s).is_err(), "{w} {g} {n} {s}");
+        }
+    }
+
+    #[test]
+    fn default_bucketer() {
+        let b = BucketerSpec::DEFAULT.bucketer().unwrap();
+        assert_eq!(b.num_buckets(), 102);
+        assert_eq!(b.lower_bound(1), 1.0);
+        assert!((b.lower_bound(101) / 1e20 - 1.0).abs() < 1e-9);
+        assert!(std::ptr::eq(b, BucketerSpec::DEFAULT.bucketer().unwrap()));
+    }
+
+    #[test]
+    fn clone_is_deep() {
+        let mut d = Distribution::new(BucketerSpec::DEFAULT.bucketer().unwrap());
+        d.add(2.0);
+        let c = d.clone();
+        assert_eq!(c, d);
+        d.add(3.0);
+        assert_eq!(c.count(), 1);
+        assert_ne!(c, d);
+    }
+}

@@ -1,0 +1,43 @@
+//! Errors.
+
+use crate::metric::DeclSite;
+
+/// What can go wrong in tsmon. Nothing in tsmon panics on a user's value: this is what comes back
+/// instead.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Two metrics of the catalog have the same name.
+    #[error("duplicate metric name {name:?}: declared at {first} and again at {second}")]
+    DuplicateMetric {
+        /// The name.
+        name: &'static str,
+        /// The first declaration.
+        first: DeclSite,
+        /// The second declaration.
+        second: DeclSite,
+    },
+    /// Two metrics of the catalog map to the same Prometheus name.
+    #[error(
+        "metrics {first_name:?} (declared at {first}) and {second_name:?} (declared at {second}) \
+         both map to the Prometheus name {prometheus:?}"
+    )]
+    PrometheusNameClash {
+        /// The shared Prometheus name.
+        prometheus: String,
+        /// The first metric's name.
+        first_name: &'static str,
+        /// Where it was declared.
+        first: DeclSite,
+        /// The second metric's name.
+        second_name: &'static str,
+        /// Where it was declared.
+        second: DeclSite,
+    },
+    /// Bucketer parameters that do not give strictly increasing bounds.
+    #[error("invalid bucketer {0}")]
+    InvalidBucketer(String),
+}
+
+/// A `Result` with tsmon's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,419 @@
+//! Prometheus exposition: text format 0.0.4 and OpenMetrics 1.0.
+//!
+//! # Names
+//!
+//! A Go-style metric name maps to a Prometheus name by one rule, [`prometheus_name`]: drop a
+//! leading `/`, replace `/` and `-` with `_`, and append the unit (`_seconds`, `_bytes`, …) unless
+//! the name already ends with it. Counters then get `_total` (and, in OpenMetrics, `_created`),
+//! histograms `_bucket`, `_sum` and `_count`, string metrics `_info`. So `http/server_durations`
+//! in milliseconds is `http_server_durations_milliseconds`.
+//!
+//! # Series
+//!
+//! Every series carries its target's labels (`service_name`, `job_name`, `data_center`,
+//! `host_name`, `task_num`) followed by its fields in declaration order. Counters and gauges are
+//! one sample each; a bool is 0 or 1; a string metric is an info series with the string in the
+//! `value` label; a distribution is a histogram with cumulative `le` buckets at the bucketer's
+//! finite bounds plus `+Inf` (a non-cumulative one is a gauge histogram in OpenMetrics, and a
+//! histogram in the text format, which has no such type). Label values are escaped (`\\`, `\"`,
+//! `\n`), so any UTF-8 comes out parseable.
+//!
+//! ```
+//! use tsmon::exposition::{Format, encode_to_string};
+//! tsmon::metric! {
+//!     /// Disk reads.
+//!     #[tsmon(units = bytes)]
+//!     static READ: Counter(disk: String) = "example/exposition/read";
+//! }
+//! let target = tsmon::Target::new("svc", "job").with_data_center("dc").with_host("h");
+//! let state = tsmon::State::builder().with_target(target).build().unwrap();
+//! state.in_scope(|| READ.add(4096, "sd\"a"));
+//! let text = encode_to_string(&state.snapshot(), Format::Text);
+//! assert_eq!(
+//!     text,
+//!     "# HELP example_exposition_read_bytes_total Disk reads.\n# TYPE example_exposition_read_bytes_total counter\n\
+//!      example_exposition_read_bytes_total{service_name=\"svc\",job_name=\"job\",data_center=\"dc\",host_name=\"h\",task_num=\"0\",disk=\"sd\\\"a\"} 4096\n"
+//! );
+//! ```
+
+#[cfg(feature = "prometheus")]
+mod collector;
+
+#[cfg(feature = "prometheus")]
+pub use collector::Collector;
+
+use crate::field::FieldValue;
+use crate::metric::{MetricKind, Units};
+use crate::store::{MetricSnapshot, Snapshot, Value};
+
+/// An exposition format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Format {
+    /// The Prometheus text format, version 0.0.4.
+    Text,
+    /// OpenMetrics 1.0.
+    OpenMetrics,
+}
+
+impl Format {
+    /// The `Content-Type` of this format.
+    ///
+    /// ```
+    /// assert_eq!(tsmon::exposition::Format::Text.content_type(), "text/plain; version=0.0.4; charset=utf-8");
+    /// ```
+    #[must_use]
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Text => "text/plain; version=0.0.4; charset=utf-8",
+            Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        }
+    }
+
+    /// The format an `Accept` header asks for: OpenMetrics when it names
+    /// `application/openmetrics-text` with a higher or equal quality than the text format, else text.
+    ///
+    /// ```
+    /// use tsmon::exposition::Format;
+    /// let prometheus = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+    /// assert_eq!(Format::from_accept(prometheus), Format::OpenMetrics);
+    /// assert_eq!(Format::from_accept("text/plain"), Format::Text);
+    /// assert_eq!(Format::from_accept(""), Format::Text);
+    /// ```
+    #[must_use]
+    pub fn from_accept(accept: &str) -> Format {
+        let mut best = (Format::Text, -1.0f32);
+        for part in accept.split(',') {
+            let mut params = part.split(';').map(str::trim);
+            let media = params.next().unwrap_or("").to_ascii_lowercase();
+            let mut q = 1.0f32;
+            for p in params {
+                if let Some(v) = p.strip_prefix("q=") {
+                    q = v.parse().unwrap_or(0.0);
+                }
+            }
+            let format = match media.as_str() {
+                "application/openmetrics-text" => Format::OpenMetrics,
+                "text/plain" | "*/*" | "text/*" => Format::Text,
+                _ => continue,
+            };
+            if q > best.1 || (q == best.1 && format == Format::OpenMetrics) {
+                best = (format, q);
+            }
+        }
+        best.0
+    }
+}
+
+/// The Prometheus name of a Go-style metric name (see the module docs).
+///
+/// ```
+/// use tsmon::exposition::prometheus_name;
+/// use tsmon::metric::Units;
+/// assert_eq!(prometheus_name("http/server_durations", Some(Units::Milliseconds)), "http_server_durations_milliseconds");
+/// assert_eq!(prometheus_name("/chrome/infra/presence/up", None), "chrome_infra_presence_up");
+/// assert_eq!(prometheus_name("rpc/latency-seconds", Some(Units::Seconds)), "rpc_latency_seconds");
+/// ```
+#[must_use]
+pub fn prometheus_name(name: &str, units: Option<Units>) -> String {
+    let mut out = name
+        .strip_prefix('/')
+        .unwrap_or(name)
+        .replace(['/', '-'], "_");
+    if let Some(u) = units {
+        let suffix = u.prometheus();
+        if !out.ends_with(&format!("_{suffix}")) {
+            out.push('_');
+            out.push_str(suffix);
+        }
+    }
+    out
+}
+
+/// Encodes a snapshot into a string.
+///
+/// ```
+/// let snap = tsmon::State::builder().build().unwrap().snapshot();
+/// assert_eq!(tsmon::exposition::encode_to_string(&snap, tsmon::exposition::Format::OpenMetrics), "# EOF\n");
+/// ```
+#[must_use]
+pub fn encode_to_string(snapshot: &Snapshot, format: Format) -> String {
+    let mut out = Vec::with_capacity(snapshot.len() * 160 + 64);
+    encode(snapshot, format, &mut out);
+    // Only valid UTF-8 goes in: names are ASCII, values are formatted numbers or UTF-8 strings.
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+/// Encodes a snapshot, appending to `out`.
+pub fn encode(snapshot: &Snapshot, format: Format, out: &mut Vec<u8>) {
+    let targets: Vec<Vec<u8>> = snapshot
+        .targets()
+        .iter()
+        .map(|t| {
+            let mut b = Vec::with_capacity(96);
+            for (i, (name, value)) in t.labels().iter().enumerate() {
+                if i > 0 {
+                    b.push(b',');
+                }
+                push_label(&mut b, name, value);
+            }
+            b
+        })
+        .collect();
+    let mut enc = Encoder {
+        format,
+        out,
+        labels: Vec::with_capacity(256),
+        targets: &targets,
+    };
+    for m in snapshot.metrics() {
+        enc.family(m);
+    }
+    if format == Format::OpenMetrics {
+        enc.out.extend_from_slice(b"# EOF\n");
+    }
+}
+
+struct Encoder<'a> {
+    format: Format,
+    out: &'a mut Vec<u8>,
+    labels: Vec<u8>,
+    targets: &'a [Vec<u8>],
+}
+
+fn push_label(out: &mut Vec<u8>, name: &str, value: &str) {
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b"=\"");
+    escape_into(out, value, true);
+    out.push(b'"');
+}
+
+fn escape_into(out: &mut Vec<u8>, value: &str, quote: bool) {
+    let bytes = value.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let esc: &[u8] = match b {
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'"' if quote => b"\\\"",
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        out.extend_from_slice(esc);
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+}
+
+fn push_f64(out: &mut Vec<u8>, v: f64) {
+    if v.is_nan() {
+        out.extend_from_slice(b"NaN");
+    } else if v.is_infinite() {
+        out.extend_from_slice(if v > 0.0 { b"+Inf" } else { b"-Inf" });
+    } else {
+        out.extend_from_slice(ryu::Buffer::new().format_finite(v).as_bytes());
+    }
+}
+
+fn push_int(out: &mut Vec<u8>, v: impl itoa::Integer) {
+    out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+}
+
+fn push_seconds(out: &mut Vec<u8>, micros: u64) {
+    push_int(out, micros / 1_000_000);
+    let frac = micros % 1_000_000;
+    out.push(b'.');
+    let mut digits = itoa::Buffer::new();
+    let s = digits.format(frac);
+    out.extend(std::iter::repeat_n(b'0', 6 - s.len()));
+    out.extend_from_slice(s.as_bytes());
+}
+
+impl Encoder<'_> {
+    fn header(&mut self, name: &str, suffix: &str, ty: &str, m: &MetricSnapshot) {
+        let om = self.format == Format::OpenMetrics;
+        let desc = m.desc();
+        self.out.extend_from_slice(b"# HELP ");
+        self.out.extend_from_slice(name.as_bytes());
+        self.out.extend_from_slice(suffix.as_bytes());
+        self.out.push(b' ');
+        escape_into(self.out, desc.description, om);
+        self.out.extend_from_slice(b"\n# TYPE ");
+        self.out.extend_from_slice(name.as_bytes());
+        self.out.extend_from_slice(suffix.as_bytes());
+        self.out.push(b' ');
+        self.out.extend_from_slice(ty.as_bytes());
+        self.out.push(b'\n');
+        if let (true, Some(u)) = (om, desc.units) {
+            self.out.extend_from_slice(b"# UNIT ");
+            self.out.extend_from_slice(name.as_bytes());
+            self.out.push(b' ');
+            self.out.extend_from_slice(u.prometheus().as_bytes());
+            self.out.push(b'\n');
+        }
+    }
+
+    /// Renders the labels of one series (target, then fields) into `self.labels`.
+    fn series_labels(&mut self, m: &MetricSnapshot, cell: &crate::store::CellSnapshot) {
+        self.labels.clear();
+        let target = self
+            .targets
+            .get(cell.target_id() as usize)
+            .or(self.targets.first());
+        if let Some(t) = target {
+            self.labels.extend_from_slice(t);
+        }
+        if cell.is_overflow() {
+            self.labels.extend_from_slice(b",tsmon_overflow=\"true\"");
+            return;
+        }
+        for (f, v) in m.desc().fields.iter().zip(m.field_values(cell)) {
+            self.labels.push(b',');
+            match v {
+                FieldValue::Str(s) => push_label(&mut self.labels, f.name, s),
+                FieldValue::Int(i) => {
+                    push_label(&mut self.labels, f.name, itoa::Buffer::new().format(i));
+                }
+                FieldValue::Bool(b) => {
+                    push_label(&mut self.labels, f.name, if b { "true" } else { "false" });
+                }
+            }
+        }
+    }
+
+    /// One sample line: `name+suffix{labels[,extra]} value`.
+    fn line(
+        &mut self,
+        name: &str,
+        suffix: &str,
+        extra: Option<(&str, &[u8])>,
+        value: impl FnOnce(&mut Vec<u8>),
+    ) {
+        self.out.extend_from_slice(name.as_bytes());
+        self.out.extend_from_slice(suffix.as_bytes());
+        self.out.push(b'{');
+        self.out.extend_from_slice(&self.labels);
+        if let Some((k, v)) = extra {
+            if !self.labels.is_empty() {
+                self.out.push(b',');
+            }
+            self.out.extend_from_slice(k.as_bytes());
+            self.out.extend_from_slice(b"=\"");
+            self.out.extend_from_slice(v);
+            self.out.push(b'"');
+        }
+        self.out.extend_from_slice(b"} ");
+        value(self.out);
+        self.out.push(b'\n');
+    }
+
+    fn family(&mut self, m: &MetricSnapshot) {
+        let desc = m.desc();
+        let name = desc.prometheus_name();
+        let om = self.format == Format::OpenMetrics;
+        match desc.kind {
+            MetricKind::Counter | MetricKind::FloatCounter => {
+                self.header(&name, if om { "" } else { "_total" }, "counter", m);
+                for cell in m.cells() {
+                    self.series_labels(m, cell);
+                    self.line(&name, "_total", None, |o| push_value(o, cell.value()));
+                    if om {
+                        self.line(&name, "_created", None, |o| {
+                            push_seconds(o, cell.start_micros())
+                        });
+                    }
+                }
+            }
+            MetricKind::IntGauge | MetricKind::FloatGauge | MetricKind::Bool => {
+                self.header(&name, "", "gauge", m);
+                for cell in m.cells() {
+                    self.series_labels(m, cell);
+                    self.line(&name, "", None, |o| push_value(o, cell.value()));
+                }
+            }
+            MetricKind::String => {
+                if om {
+                    self.header(&name, "", "info", m);
+                } else {
+                    self.header(&name, "_info", "gauge", m);
+                }
+                for cell in m.cells() {
+                    self.series_labels(m, cell);
+                    let mut escaped = Vec::new();
+                    if let Value::Str(s) = cell.value() {
+                        escape_into(&mut escaped, s, true);
+                    }
+                    self.line(&name, "_info", Some(("value", &escaped)), |o| o.push(b'1'));
+                }
+            }
+            MetricKind::CumulativeDistribution | MetricKind::NonCumulativeDistribution => {
+                let gauge = desc.kind == MetricKind::NonCumulativeDistribution && om;
+                self.header(
+                    &name,
+                    "",
+                    if gauge { "gaugehistogram" } else { "histogram" },
+                    m,
+                );
+                for cell in m.cells() {
+                    let Value::Distribution(d) = cell.value() else {
+                        continue;
+                    };
+                    self.series_labels(m, cell);
+                    let b = d.bucketer();
+                    let mut cumulative = 0i64;
+                    let mut le = Vec::with_capacity(32);
+                    for i in 0..b.num_buckets() - 1 {
+                        cumulative += d.buckets().get(i).copied().unwrap_or(0);
+                        le.clear();
+                        push_f64(&mut le, b.upper_bound(i));
+                        self.line(&name, "_bucket", Some(("le", &le)), |o| {
+                            push_int(o, cumulative)
+                        });
+                    }
+                    self.line(&name, "_bucket", Some(("le", b"+Inf")), |o| {
+                        push_int(o, d.count())
+                    });
+                    let (count, sum) = if gauge {
+                        ("_gcount", "_gsum")
+                    } else {
+                        ("_count", "_sum")
+                    };
+                    self.line(&name, count, None, |o| push_int(o, d.count()));
+                    self.line(&name, sum, None, |o| push_f64(o, d.sum()));
+                    if om && !gauge {
+                        self.line(&name, "_created", None, |o| {
+                            push_seconds(o, cell.start_micros())
+                        });
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn push_value(out: &mut Vec<u8>, v: &Value) {
+    match v {
+        Value::Int(i) => push_int(out, *i),
+        Value::Float(f) => push_f64(out, *f),
+        Value::Bool(b) => out.push(if *b { b'1' } else { b'0' }),
+        Value::Str(_) | Value::Distribution(_) => out.push(b'1'),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaping() {
+        let mut out = Vec::new();
+        escape_into(&mut out, "a\\b\"c\nd é", true);
+        assert_eq!(out, b"a\\\\b\\\"c\\nd \xc3\xa9");
+    }
+
+    #[test]
+    fn seconds() {
+        let mut out = Vec::new();
+        push_seconds(&mut out, 1_700_000_000_000_042);
+        assert_eq!(out, b"1700000000.000042");
+    }
+}

@@ -1,0 +1,944 @@
+//! Metrics: the eight kinds of the Go library, declared statically with [`metric!`](crate::metric!).
+//!
+//! | tsmon type | Go type | Prometheus type | write |
+//! |---|---|---|---|
+//! | [`Counter`] | `Counter` (cumulative int) | counter | `add`, `inc`, `set` |
+//! | [`FloatCounter`] | `FloatCounter` | counter | `add`, `set` |
+//! | [`IntGauge`] | `Int` | gauge | `set`, `add` |
+//! | [`FloatGauge`] | `Float` | gauge | `set`, `add` |
+//! | [`StringMetric`] | `String` | info | `set` |
+//! | [`BoolMetric`] | `Bool` | gauge (0 or 1) | `set` |
+//! | [`CumulativeDistribution`] | `CumulativeDistribution` | histogram | `add` |
+//! | [`NonCumulativeDistribution`] | `NonCumulativeDistribution` | gauge histogram | `set` |
+//!
+//! Writes go to the current [`State`](crate::State): the one entered on this thread
+//! ([`State::enter`](crate::State::enter)), else the global one. A lookup by field values hashes
+//! the values and takes one shard's read lock; a [`Handle`] resolved once skips all of that.
+//!
+//! ```
+//! tsmon::metric! {
+//!     /// Bytes received, by peer.
+//!     #[tsmon(units = bytes)]
+//!     pub static RECEIVED: Counter(peer: String) = "example/metric/received";
+//! }
+//! let state = tsmon::State::builder().build().unwrap();
+//! let _guard = state.enter();
+//! let peer = RECEIVED.handle("10.0.0.1"); // resolved once
+//! peer.add(1500);
+//! RECEIVED.add(10, "10.0.0.2"); // looked up by value
+//! assert_eq!(RECEIVED.get("10.0.0.1"), 1500);
+//! ```
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+
+use crate::distribution::{Bucketer, BucketerSpec, Distribution};
+use crate::field::{FieldDesc, FieldSet};
+use crate::state;
+use crate::store::cell::{FloatCell, IntCell, NcDistCell, StrCell};
+use crate::store::{MetricStore, Series, Store, encode_key};
+use crate::target::Target;
+
+/// The eight value kinds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MetricKind {
+    /// A monotonically increasing integer.
+    Counter,
+    /// A monotonically increasing float.
+    FloatCounter,
+    /// An integer that goes up and down.
+    IntGauge,
+    /// A float that goes up and down.
+    FloatGauge,
+    /// A string.
+    String,
+    /// A boolean.
+    Bool,
+    /// A distribution that accumulates samples.
+    CumulativeDistribution,
+    /// A distribution set as a whole.
+    NonCumulativeDistribution,
+}
+
+impl MetricKind {
+    /// Counters and cumulative distributions: their streams have a start time and only grow.
+    ///
+    /// ```
+    /// use tsmon::metric::MetricKind;
+    /// assert!(MetricKind::FloatCounter.is_cumulative());
+    /// assert!(!MetricKind::IntGauge.is_cumulative());
+    /// ```
+    #[must_use]
+    pub fn is_cumulative(self) -> bool {
+        matches!(
+            self,
+            MetricKind::Counter | MetricKind::FloatCounter | MetricKind::CumulativeDistribution
+        )
+    }
+
+    /// Both distribution kinds.
+    ///
+    /// ```
+    /// assert!(tsmon::metric::MetricKind::NonCumulativeDistribution.is_distribution());
+    /// ```
+    #[must_use]
+    pub fn is_distribution(self) -> bool {
+        matches!(
+            self,
+            MetricKind::CumulativeDistribution | MetricKind::NonCumulativeDistribution
+        )
+    }
+
+    /// The name used in [`metric!`](crate::metric!) declarations.
+    ///
+    /// ```
+    /// assert_eq!(tsmon::metric::MetricKind::String.as_str(), "StringMetric");
+    /// ```
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MetricKind::Counter => "Counter",
+            MetricKind::FloatCounter => "FloatCounter",
+            MetricKind::IntGauge => "IntGauge",
+            MetricKind::FloatGauge => "FloatGauge",
+            MetricKind::String => "StringMetric",
+            MetricKind::Bool => "BoolMetric",
+            MetricKind::CumulativeDistribution => "CumulativeDistribution",
+            MetricKind::NonCumulativeDistribution => "NonCumulativeDistribution",
+        }
+    }
+}
+
+/// Units, as Go's `MetricDataUnits`. In the exposition the unit becomes a name suffix
+/// (`_seconds`, `_bytes`, …) and, in OpenMetrics, a `# UNIT` line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Units {
+    /// `s`
+    Seconds,
+    /// `ms`
+    Milliseconds,
+    /// `us`
+    Microseconds,
+    /// `ns`
+    Nanoseconds,
+    /// `B` (bits, as Go spells it)
+    Bits,
+    /// `By`
+    Bytes,
+    /// `kBy` (1000 bytes)
+    Kilobytes,
+    /// `MBy`
+    Megabytes,
+    /// `GBy`
+    Gigabytes,
+    /// `kiBy` (1024 bytes)
+    Kibibytes,
+    /// `MiBy`
+    Mebibytes,
+    /// `GiBy`
+    Gibibytes,
+    /// `A`
+    Amperes,
+    /// `mA`
+    Milliamperes,
+    /// `Cel`
+    Celsius,
+}
+
+impl Units {
+    /// Go's unit string.
+    ///
+    /// ```
+    /// assert_eq!(tsmon::metric::Units::Bytes.go_str(), "By");
+    /// ```
+    #[must_use]
+    pub fn go_str(self) -> &'static str {
+        match self {
+            Units::Seconds => "s",
+            Units::Milliseconds => "ms",
+            Units::Microseconds => "us",
+            Units::Nanoseconds => "ns",
+            Units::Bits => "B",
+            Units::Bytes => "By",
+            Units::Kilobytes => "kBy",
+            Units::Megabytes => "MBy",
+            Units::Gigabytes => "GBy",
+            Units::Kibibytes => "kiBy",
+            Units::Mebibytes => "MiBy",
+            Units::Gibibytes => "GiBy",
+            Units::Amperes => "A",
+            Units::Milliamperes => "mA",
+            Units::Celsius => "Cel",
+        }
+    }
+
+    /// The Prometheus unit: the suffix of the exposed name.
+    ///
+    /// ```
+    /// assert_eq!(tsmon::metric::Units::Milliseconds.prometheus(), "milliseconds");
+    /// ```
+    #[must_use]
+    pub fn prometheus(self) -> &'static str {
+        match self {
+            Units::Seconds => "seconds",
+            Units::Milliseconds => "milliseconds",
+            Units::Microseconds => "microseconds",
+            Units::Nanoseconds => "nanoseconds",
+            Units::Bits => "bits",
+            Units::Bytes => "bytes",
+            Units::Kilobytes => "kilobytes",
+            Units::Megabytes => "megabytes",
+            Units::Gigabytes => "gigabytes",
+            Units::Kibibytes => "kibibytes",
+            Units::Mebibytes => "mebibytes",
+            Units::Gibibytes => "gibibytes",
+            Units::Amperes => "amperes",
+            Units::Milliamperes => "milliamperes",
+            Units::Celsius => "celsius",
+        }
+    }
+
+    /// Whether this is a unit of time.
+    ///
+    /// ```
+    /// assert!(tsmon::metric::Units::Nanoseconds.is_time());
+    /// ```
+    #[must_use]
+    pub fn is_time(self) -> bool {
+        matches!(
+            self,
+            Units::Seconds | Units::Milliseconds | Units::Microseconds | Units::Nanoseconds
+        )
+    }
+}
+
+/// Where a metric was declared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct DeclSite {
+    /// The declaring crate (`CARGO_PKG_NAME`).
+    pub crate_name: &'static str,
+    /// The module path.
+    pub module_path: &'static str,
+    /// The source file.
+    pub file: &'static str,
+    /// The line of the static's name.
+    pub line: u32,
+    /// The column of the static's name.
+    pub column: u32,
+}
+
+impl fmt::Display for DeclSite {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{} (crate `{}`)",
+            self.file, self.line, self.column, self.crate_name
+        )
+    }
+}
+
+/// One entry of the catalog: everything a declaration says about a metric.
+#[derive(Debug)]
+pub struct MetricDesc {
+    /// The metric name, Go style (`http/server_durations`).
+    pub name: &'static str,
+    /// The value kind.
+    pub kind: MetricKind,
+    /// The description (the declaration's doc comment).
+    pub description: &'static str,
+    /// The fields, in order.
+    pub fields: &'static [FieldDesc],
+    /// The units, if any.
+    pub units: Option<Units>,
+    /// The bucketer of a distribution.
+    pub bucketer: Option<BucketerSpec>,
+    /// The series cap; 0 means the State's default.
+    pub max_series: u64,
+    /// Where it was declared.
+    pub site: DeclSite,
+}
+
+impl MetricDesc {
+    /// The bucketer of a distribution (the Go default bucketer for other kinds).
+    ///
+    /// ```
+    /// tsmon::metric! {
+    ///     /// Latency.
+    ///     #[tsmon(bucketer = fixed_width(10.0, 5))]
+    ///     static LAT: CumulativeDistribution = "example/desc/latency";
+    /// }
+    /// assert_eq!(LAT.desc().bucketer().num_buckets(), 7);
+    /// ```
+    #[must_use]
+    pub fn bucketer(&self) -> &'static Bucketer {
+        let spec = self.bucketer.unwrap_or(BucketerSpec::DEFAULT);
+        spec.bucketer().unwrap_or_else(|e| {
+            tracing::error!(metric = self.name, "{e}; using the default bucketer");
+            default_bucketer()
+        })
+    }
+
+    /// The name in the Prometheus exposition (see [`exposition::prometheus_name`](crate::exposition::prometheus_name)).
+    ///
+    /// ```
+    /// tsmon::metric! {
+    ///     /// Latency.
+    ///     #[tsmon(units = seconds)]
+    ///     static LAT: CumulativeDistribution = "example/desc/lat2";
+    /// }
+    /// assert_eq!(LAT.desc().prometheus_name(), "example_desc_lat2_seconds");
+    /// ```
+    #[must_use]
+    pub fn prometheus_name(&self) -> String {
+        crate::exposition::prometheus_name(self.name, self.units)
+    }
+}
+
+fn default_bucketer() -> &'static Bucketer {
+    match BucketerSpec::DEFAULT.bucketer() {
+        Ok(b) => b,
+        Err(e) => unreachable!("the default bucketer is valid: {e}"),
+    }
+}
+
+/// Kind markers: the first type parameter of [`Metric`].
+pub mod kind {
+    use super::MetricKind;
+    use crate::store::StoreSlot;
+    use crate::store::cell::{BoolCell, DistCell, FloatCell, IntCell, NcDistCell, StrCell};
+
+    mod sealed {
+        pub trait Sealed {}
+    }
+
+    /// A value kind, at the type level.
+    pub trait Kind: sealed::Sealed + 'static {
+        /// The kind.
+        const KIND: MetricKind;
+        #[doc(hidden)]
+        type Cell: StoreSlot;
+    }
+
+    macro_rules! kinds {
+        ($($(#[$m:meta])* $name:ident => $kind:ident, $cell:ty;)*) => {$(
+            $(#[$m])*
+            #[derive(Debug, Clone, Copy)]
+            pub struct $name;
+            impl sealed::Sealed for $name {}
+            impl Kind for $name {
+                const KIND: MetricKind = MetricKind::$kind;
+                type Cell = $cell;
+            }
+        )*};
+    }
+
+    kinds! {
+        /// See [`Counter`](super::Counter).
+        Counter => Counter, IntCell;
+        /// See [`FloatCounter`](super::FloatCounter).
+        FloatCounter => FloatCounter, FloatCell;
+        /// See [`IntGauge`](super::IntGauge).
+        IntGauge => IntGauge, IntCell;
+        /// See [`FloatGauge`](super::FloatGauge).
+        FloatGauge => FloatGauge, FloatCell;
+        /// See [`StringMetric`](super::StringMetric).
+        StringMetric => String, StrCell;
+        /// See [`BoolMetric`](super::BoolMetric).
+        BoolMetric => Bool, BoolCell;
+        /// See [`CumulativeDistribution`](super::CumulativeDistribution).
+        CumulativeDistribution => CumulativeDistribution, DistCell;
+        /// See [`NonCumulativeDistribution`](super::NonCumulativeDistribution).
+        NonCumulativeDistribution => NonCumulativeDistribution, NcDistCell;
+    }
+}
+
+use kind::Kind;
+
+/// A statically declared metric of kind `K` with fields `F`. Declare one with
+/// [`metric!`](crate::metric!); the aliases below name the kinds.
+pub struct Metric<K, F = ()> {
+    desc: &'static MetricDesc,
+    _kind: PhantomData<fn() -> (K, F)>,
+}
+
+/// An integer counter (Go `Counter`).
+pub type Counter<F = ()> = Metric<kind::Counter, F>;
+/// A float counter (Go `FloatCounter`).
+pub type FloatCounter<F = ()> = Metric<kind::FloatCounter, F>;
+/// An integer gauge (Go `Int`).
+pub type IntGauge<F = ()> = Metric<kind::IntGauge, F>;
+/// A float gauge (Go `Float`).
+pub type FloatGauge<F = ()> = Metric<kind::FloatGauge, F>;
+/// A string metric (Go `String`), exposed as an info metric.
+pub type StringMetric<F = ()> = Metric<kind::StringMetric, F>;
+/// A boolean metric (Go `Bool`), exposed as a 0/1 gauge.
+pub type BoolMetric<F = ()> = Metric<kind::BoolMetric, F>;
+/// A cumulative distribution (Go `CumulativeDistribution`), exposed as a histogram.
+pub type CumulativeDistribution<F = ()> = Metric<kind::CumulativeDistribution, F>;
+/// A non-cumulative distribution (Go `NonCumulativeDistribution`), exposed as a gauge histogram.
+pub type NonCumulativeDistribution<F = ()> = Metric<kind::NonCumulativeDistribution, F>;
+
+impl<K, F> fmt::Debug for Metric<K, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Metric")
+            .field("name", &self.desc.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K: Kind, F: FieldSet> Metric<K, F> {
+    #[doc(hidden)]
+    #[must_use]
+    pub const fn __new(desc: &'static MetricDesc) -> Self {
+        Metric {
+            desc,
+            _kind: PhantomData,
+        }
+    }
+
+    /// The catalog entry.
+    #[must_use]
+    pub const fn desc(&self) -> &'static MetricDesc {
+        self.desc
+    }
+
+    /// The metric name.
+    #[must_use]
+    pub const fn name(&self) -> &'static str {
+        self.desc.name
+    }
+
+    #[inline]
+    fn slot<'s>(&self, store: &'s Store) -> Option<&'s MetricStore<K::Cell>> {
+        store.slot::<K::Cell>(self.desc)
+    }
+
+    /// Writes to the series of these values under the default target, creating it if needed.
+    #[inline]
+    fn write(&self, values: F::Values<'_>, f: impl FnOnce(&Series<K::Cell>)) {
+        state::with_current_store(|store| {
+            if !store.is_enabled() {
+                return;
+            }
+            if let Some(slot) = self.slot(store) {
+                let key = encode_key::<F>(0, values);
+                slot.with_series(&key, store.clock(), true, |s| f(s));
+            }
+        });
+    }
+
+    /// Reads the series of these values, without creating it.
+    #[inline]
+    fn read<R>(&self, values: F::Values<'_>, f: impl FnOnce(&Series<K::Cell>) -> R) -> Option<R> {
+        state::with_current_store(|store| {
+            if !store.is_enabled() {
+                return None;
+            }
+            let key = encode_key::<F>(0, values);
+            self.slot(store)?
+                .with_series(&key, store.clock(), false, |s| f(s))
+        })
+    }
+
+    /// Resolves the series of these values once, in the current State, under the default
+    /// target: writes through the handle skip the lookup. The series is created, so a counter
+    /// is exported (at zero) from then on.
+    ///
+    /// A handle stays bound to its series: after [`delete`](Self::delete) it writes to a series
+    /// that is no longer exported.
+    #[must_use]
+    pub fn handle(&self, values: F::Values<'_>) -> Handle<K> {
+        self.handle_in(0, values, None)
+    }
+
+    /// As [`handle`](Self::handle), for a series under an explicit target instead of the default
+    /// one (Go's target in the context).
+    ///
+    /// ```
+    /// tsmon::metric! {
+    ///     /// Pings answered.
+    ///     static PINGS: Counter = "example/metric/pings";
+    /// }
+    /// let state = tsmon::State::builder().build().unwrap();
+    /// let _g = state.enter();
+    /// PINGS.handle_with_target(&tsmon::Target::new("other", "job"), ()).inc();
+    /// PINGS.inc(());
+    /// assert_eq!(state.snapshot().metric("example/metric/pings").unwrap().cells().len(), 2);
+    /// ```
+    #[must_use]
+    pub fn handle_with_target(&self, target: &Target, values: F::Values<'_>) -> Handle<K> {
+        self.handle_in(0, values, Some(target))
+    }
+
+    fn handle_in(&self, _: u32, values: F::Values<'_>, target: Option<&Target>) -> Handle<K> {
+        state::with_current_store(|store| {
+            let id = target.map_or(0, |t| store.target_id(t));
+            let key = encode_key::<F>(id, values);
+            let series = self
+                .slot(store)
+                .and_then(|slot| slot.with_series(&key, store.clock(), true, Arc::clone));
+            Handle {
+                series,
+                enabled: store.enabled_flag().clone(),
+            }
+        })
+    }
+
+    /// Deletes the series of these values (Go's `Del`); returns whether it existed.
+    ///
+    /// ```
+    /// tsmon::metric! {
+    ///     /// Open sessions per user.
+    ///     static SESSIONS: IntGauge(user: String) = "example/metric/sessions";
+    /// }
+    /// let state = tsmon::State::builder().build().unwrap();
+    /// let _g = state.enter();
+    /// SESSIONS.set(2, "ann");
+    /// assert!(SESSIONS.delete("ann"));
+    /// assert_eq!(SESSIONS.get("ann"), 0);
+    /// ```
+    pub fn delete(&self, values: F::Values<'_>) -> bool {
+        state::with_current_store(|store| store.delete(self.desc, &encode_key::<F>(0, values)))
+    }
+
+    /// Resets every series of this metric (Go's `Reset`): values go back to zero and
+    /// cumulative streams restart with a new start time.
+    pub fn reset(&self) {
+        state::with_current_store(|store| store.reset(self.desc));
+    }
+}
+
+/// A resolved series: writes through it are a relaxed load and one or two relaxed atomic
+/// operations, with no lookup, lock or allocation.
+pub struct Handle<K: Kind> {
+    series: Option<Arc<Series<K::Cell>>>,
+    enabled: Arc<AtomicBool>,
+}
+
+impl<K: Kind> Clone for Handle<K> {
+    fn clone(&self) -> Self {
+        Handle {
+            series: self.series.clone(),
+            enabled: self.enabled.clone(),
+        }
+    }
+}
+
+impl<K: Kind> fmt::Debug for Handle<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Handle")
+            .field("kind", &K::KIND)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K: Kind> Handle<K> {
+    #[inline]
+    fn live(&self) -> Option<&Series<K::Cell>> {
+        if self.enabled.load(Relaxed) {
+            self.series.as_deref()
+        } else {
+            None
+        }
+    }
+}
+
+// ---- Per-kind operations, shared by metrics (lookup by value) and handles. ----
+
+fn counter_set(s: &Series<IntCell>, name: &str, v: i64) {
+    let cur = s.cell.get();
+    if v < cur {
+        tracing::error!(
+            "attempted to set cumulative metric {name:?} to {v}, which is lower than the previous value {cur}"
+        );
+    } else {
+        s.cell.set(v);
+    }
+}
+
+fn float_counter_add(s: &Series<FloatCell>, name: &str, x: f64) {
+    if x >= 0.0 {
+        s.cell.add(x);
+    } else {
+        tracing::error!("attempted to add {x} to float counter {name:?}; counters only grow");
+    }
+}
+
+fn float_counter_set(s: &Series<FloatCell>, name: &str, v: f64) {
+    let cur = s.cell.get();
+    if v < cur || v.is_nan() {
+        tracing::error!(
+            "attempted to set cumulative metric {name:?} to {v}, which is lower than the previous value {cur}"
+        );
+    } else {
+        s.cell.set(v);
+    }
+}
+
+fn set_string(s: &Series<StrCell>, v: &str) {
+    let mut cur = s.cell.0.lock();
+    if cur.as_deref() != Some(v) {
+        *cur = Some(Arc::from(v));
+    }
+    s.mark_set();
+}
+
+fn set_nc_dist(s: &Series<NcDistCell>, d: &Distribution) {
+    *s.cell.0.lock() = Some(d.clone());
+    s.mark_set();
+}
+
+impl<F: FieldSet> Counter<F> {
+    /// Adds `n`.
+    ///
+    /// ```
+    /// tsmon::metric! {
+    ///     /// Requests.
+    ///     static REQS: Counter(code: i64) = "example/counter/reqs";
+    /// }
+    /// let state = tsmon::State::builder().build().unwrap();
+    /// let _g = state.enter();
+    /// REQS.add(3, 200);
+    /// REQS.add(2, 200);
+    /// assert_eq!(REQS.get(200), 5);
+    /// ```
+    #[inline]
+    pub fn add(&self, n: u64, values: F::Values<'_>) {
+        self.write(values, |s| s.cell.add(n as i64));
+    }
+
+    /// Adds one.
+    #[inline]
+    pub fn inc(&self, values: F::Values<'_>) {
+        self.add(1, values);
+    }
+
+    /// Sets the total. A value below the current one is ignored with a logged error, since a
+    /// counter only grows.
+    pub fn set(&self, v: i64, values: F::Values<'_>) {
+        let name = self.desc.name;
+        self.write(values, |s| counter_set(s, name, v));
+    }
+
+    /// The current total (0 for a series never written).
+    #[must_use]
+    pub fn get(&self, values: F::Values<'_>) -> i64 {
+        self.read(values, |s| s.cell.get()).unwrap_or(0)
+    }
+}
+
+impl Handle<kind::Counter> {
+    /// Adds `n`.
+    #[inline]
+    pub fn add(&self, n: u64) {
+        if let Some(s) = self.live() {
+            s.cell.add(n as i64);
+        }
+    }
+
+    /// Adds one.
+    ///
+    /// ```
+    /// tsmon::metric! {
+    ///     /// Hits.
+    ///     static HITS: Counter = "example/handle/hits";
+    /// }
+    /// let state = tsmon::State::builder().build().unwrap();
+    /// let h = state.in_scope(|| HITS.handle(()));
+    /// h.inc();
+    /// assert_eq!(h.get(), 1);
+    /// ```
+    #[inline]
+    pub fn inc(&self) {
+        self.add(1);
+    }
+
+    /// Sets the total; a lower value is ignored with a logged error.
+    pub fn set(&self, v: i64) {
+        if let Some(s) = self.live() {
+            counter_set(s, "(handle)", v);
+        }
+    }
+
+    /// The current total.
+    #[must_use]
+    pub fn get(&self) -> i64 {
+        self.live().map_or(0, |s| s.cell.get())
+    }
+}
+
+impl<F: FieldSet> FloatCounter<F> {
+    /// Adds `x`; a negative or NaN `x` is ignored with a logged error.
+    #[inline]
+    pub fn add(&self, x: f64, values: F::Values<'_>) {
+        let name = self.desc.name;
+        self.write(values, |s| float_counter_add(s, name, x));
+    }
+
+    /// Sets the total; a lower value is ignored with a logged error.
+    pub fn set(&self, v: f64, values: F::Values<'_>) {
+        let name = self.desc.name;
+        self.write(values, |s| float_counter_set(s, name, v));
+    }
+
+    /// The current total.
+    #[must_use]
+    pub fn get(&self, values: F::Values<'_>) -> f64 {
+        self.read(values, |s| s.cell.get()).unwrap_or(0.0)
+    }
+}
+
+impl Handle<kind::FloatCounter> {
+    /// Adds `x`; a negative or NaN `x` is ignored with a logged error.
+    #[inline]
+    pub fn add(&self, x: f64) {
+        if let Some(s) = self.live() {
+            float_counter_add(s, "(handle)", x);
+        }
+    }
+
+    /// The current total.
+    #[must_use]
+    pub fn get(&self) -> f64 {
+        self.live().map_or(0.0, |s| s.cell.get())
+    }
+}
+
+impl<F: FieldSet> IntGauge<F> {
+    /// Sets the value.
+    #[inline]
+    pub fn set(&self, v: i64, values: F::Values<'_>) {
+        self.write(values, |s| {
+            s.cell.set(v);
+            s.mark_set();
+        });
+    }
+
+    /// Adds `n` (which may be negative).
+    #[inline]
+    pub fn add(&self, n: i64, values: F::Values<'_>) {
+        self.write(values, |s| {
+            s.cell.add(n);
+            s.mark_set();
+        });
+    }
+
+    /// The value (0 when unset).
+    #[must_use]
+    pub fn get(&self, values: F::Values<'_>) -> i64 {
+        self.read(values, |s| s.cell.get()).unwrap_or(0)
+    }
+}
+
+impl Handle<kind::IntGauge> {
+    /// Sets the value.
+    #[inline]
+    pub fn set(&self, v: i64) {
+        if let Some(s) = self.live() {
+            s.cell.set(v);
+            s.mark_set();
+        }
+    }
+
+    /// Adds `n` (which may be negative).
+    #[inline]
+    pub fn add(&self, n: i64) {
+        if let Some(s) = self.live() {
+            s.cell.add(n);
+            s.mark_set();
+        }
+    }
+
+    /// The value.
+    #[must_use]
+    pub fn get(&self) -> i64 {
+        self.live().map_or(0, |s| s.cell.get())
+    }
+}
+
+impl<F: FieldSet> FloatGauge<F> {
+    /// Sets the value.
+    #[inline]
+    pub fn set(&self, v: f64, values: F::Values<'_>) {
+        self.write(values, |s| {
+            s.cell.store(v);
+            s.mark_set();
+        });
+    }
+
+    /// Adds `x` (which may be negative).
+    #[inline]
+    pub fn add(&self, x: f64, values: F::Values<'_>) {
+        self.write(values, |s| {
+            s.cell.add(x);
+            s.mark_set();
+        });
+    }
+
+    /// The value (0 when unset).
+    #[must_use]
+    pub fn get(&self, values: F::Values<'_>) -> f64 {
+        self.read(values, |s| s.cell.get()).unwrap_or(0.0)
+    }
+}
+
+impl Handle<kind::FloatGauge> {
+    /// Sets the value.
+    #[inline]
+    pub fn set(&self, v: f64) {
+        if let Some(s) = self.live() {
+            s.cell.store(v);
+            s.mark_set();
+        }
+    }
+
+    /// The value.
+    #[must_use]
+    pub fn get(&self) -> f64 {
+        self.live().map_or(0.0, |s| s.cell.get())
+    }
+}
+
+impl<F: FieldSet> StringMetric<F> {
+    /// Sets the value.
+    ///
+    /// ```
+    /// tsmon::metric! {
+    ///     /// The running version.
+    ///     static VERSION: StringMetric = "example/string/version";
+    /// }
+    /// let state = tsmon::State::builder().build().unwrap();
+    /// let _g = state.enter();
+    /// assert_eq!(VERSION.get(()), "");
+    /// VERSION.set("1.2.3", ());
+    /// assert_eq!(VERSION.get(()), "1.2.3");
+    /// ```
+    pub fn set(&self, v: &str, values: F::Values<'_>) {
+        self.write(values, |s| set_string(s, v));
+    }
+
+    /// The value ("" when unset).
+    #[must_use]
+    pub fn get(&self, values: F::Values<'_>) -> String {
+        self.read(values, |s| s.cell.0.lock().as_deref().map(str::to_owned))
+            .flatten()
+            .unwrap_or_default()
+    }
+}
+
+impl Handle<kind::StringMetric> {
+    /// Sets the value.
+    pub fn set(&self, v: &str) {
+        if let Some(s) = self.live() {
+            set_string(s, v);
+        }
+    }
+}
+
+impl<F: FieldSet> BoolMetric<F> {
+    /// Sets the value.
+    #[inline]
+    pub fn set(&self, v: bool, values: F::Values<'_>) {
+        self.write(values, |s| {
+            s.cell.0.store(v, Relaxed);
+            s.mark_set();
+        });
+    }
+
+    /// The value (false when unset).
+    #[must_use]
+    pub fn get(&self, values: F::Values<'_>) -> bool {
+        self.read(values, |s| s.cell.0.load(Relaxed))
+            .unwrap_or(false)
+    }
+}
+
+impl Handle<kind::BoolMetric> {
+    /// Sets the value.
+    #[inline]
+    pub fn set(&self, v: bool) {
+        if let Some(s) = self.live() {
+            s.cell.0.store(v, Relaxed);
+            s.mark_set();
+        }
+    }
+}
+
+impl<F: FieldSet> CumulativeDistribution<F> {
+    /// Adds a sample.
+    ///
+    /// ```
+    /// tsmon::metric! {
+    ///     /// Sizes.
+    ///     #[tsmon(bucketer = fixed_width(10.0, 20))]
+    ///     static SIZES: CumulativeDistribution = "example/dist/sizes";
+    /// }
+    /// let state = tsmon::State::builder().build().unwrap();
+    /// let _g = state.enter();
+    /// assert!(SIZES.get(()).is_none());
+    /// SIZES.add(5.0, ());
+    /// let d = SIZES.get(()).unwrap();
+    /// assert_eq!((d.sum(), d.count(), d.bucketer().spec().width()), (5.0, 1, 10.0));
+    /// ```
+    #[inline]
+    pub fn add(&self, x: f64, values: F::Values<'_>) {
+        self.write(values, |s| s.cell.add(x));
+    }
+
+    /// The distribution, or `None` for a series never written.
+    #[must_use]
+    pub fn get(&self, values: F::Values<'_>) -> Option<Distribution> {
+        self.read(values, |s| s.cell.get())
+    }
+}
+
+impl Handle<kind::CumulativeDistribution> {
+    /// Adds a sample.
+    #[inline]
+    pub fn add(&self, x: f64) {
+        if let Some(s) = self.live() {
+            s.cell.add(x);
+        }
+    }
+
+    /// The distribution.
+    #[must_use]
+    pub fn get(&self) -> Option<Distribution> {
+        self.live().map(|s| s.cell.get())
+    }
+
+    /// The bucketer.
+    #[must_use]
+    pub fn bucketer(&self) -> Option<&'static Bucketer> {
+        self.series.as_ref().map(|s| s.cell.bucketer())
+    }
+}
+
+impl<F: FieldSet> NonCumulativeDistribution<F> {
+    /// Sets the whole distribution (a copy is stored).
+    pub fn set(&self, d: &Distribution, values: F::Values<'_>) {
+        self.write(values, |s| set_nc_dist(s, d));
+    }
+
+    /// The distribution, or `None` when unset.
+    #[must_use]
+    pub fn get(&self, values: F::Values<'_>) -> Option<Distribution> {
+        self.read(values, |s| s.cell.0.lock().clone()).flatten()
+    }
+}
+
+impl Handle<kind::NonCumulativeDistribution> {
+    /// Sets the whole distribution (a copy is stored).
+    pub fn set(&self, d: &Distribution) {
+        if let Some(s) = self.live() {
+            set_nc_dist(s, d);
+        }
+    }
+}
+
+crate::metric! {
+    /// Writes that went to a metric's overflow series because it had reached its series cap.
+    pub static OVERFLOW_WRITES: Counter(metric: String) = "tsmon/store/overflow_writes";
+}

@@ -1,0 +1,117 @@
+//! The catalog: every metric declared anywhere in the binary, gathered at link time.
+//!
+//! Each [`metric!`](crate::metric!) declaration puts its [`MetricDesc`] into the [`linkme`]
+//! distributed slice [`METRICS`], so the whole catalog is known before `main` runs, in debug and
+//! release builds alike, including metrics of other crates and of modules nothing references.
+//!
+//! ```
+//! tsmon::metric! {
+//!     /// Widgets made.
+//!     static WIDGETS: Counter(color: String) = "example/registry/widgets";
+//! }
+//! let desc = tsmon::registry::catalog().iter().find(|d| d.name == "example/registry/widgets").unwrap();
+//! assert_eq!(desc.fields[0].name, "color");
+//! assert!(desc.site.file.ends_with(".rs"));
+//! # let _ = &WIDGETS;
+//! ```
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+
+use crate::error::Error;
+use crate::metric::MetricDesc;
+
+/// The distributed slice every declared metric lands in.
+#[linkme::distributed_slice]
+pub static METRICS: [MetricDesc];
+
+/// Every metric in the binary, in link order.
+#[must_use]
+pub fn catalog() -> &'static [MetricDesc] {
+    &METRICS
+}
+
+/// The position of a metric in the catalog: pointer arithmetic, no search.
+#[inline]
+pub(crate) fn index_of(desc: &'static MetricDesc) -> Option<usize> {
+    let all = catalog();
+    let offset = (desc as *const MetricDesc as usize).wrapping_sub(all.as_ptr() as usize);
+    let index = offset / size_of::<MetricDesc>().max(1);
+    (index < all.len() && std::ptr::eq(&all[index], desc)).then_some(index)
+}
+
+/// Checks the catalog: names must be unique, and so must the Prometheus names they map to.
+/// Every error found is returned, each naming both declaration sites.
+///
+/// # Errors
+///
+/// The list of [`Error::DuplicateMetric`] and [`Error::PrometheusNameClash`] found.
+pub fn validate() -> Result<(), Vec<Error>> {
+    validate_descs(catalog().iter())
+}
+
+pub(crate) fn validate_descs<'a>(
+    descs: impl Iterator<Item = &'a MetricDesc>,
+) -> Result<(), Vec<Error>> {
+    let mut errors = Vec::new();
+    let mut by_name: HashMap<&str, &MetricDesc> = HashMap::new();
+    let mut by_prom: HashMap<String, &MetricDesc> = HashMap::new();
+    for d in descs {
+        if let Some(first) = by_name.insert(d.name, d) {
+            errors.push(Error::DuplicateMetric {
+                name: d.name,
+                first: first.site,
+                second: d.site,
+            });
+            continue;
+        }
+        if let Some(first) = by_prom.insert(d.prometheus_name(), d) {
+            errors.push(Error::PrometheusNameClash {
+                prometheus: d.prometheus_name(),
+                first_name: first.name,
+                first: first.site,
+                second_name: d.name,
+                second: d.site,
+            });
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
+}
+
+/// The catalog as a human-readable table, sorted by name: what `--tsmon-list-metrics` prints.
+///
+/// ```
+/// let text = tsmon::registry::describe();
+/// assert!(text.contains("tsmon/store/overflow_writes"));
+/// ```
+#[must_use]
+pub fn describe() -> String {
+    let mut all: Vec<&MetricDesc> = catalog().iter().collect();
+    all.sort_by_key(|d| d.name);
+    let mut out = String::new();
+    for d in all {
+        let fields: Vec<String> = d
+            .fields
+            .iter()
+            .map(|f| format!("{}: {:?}", f.name, f.ty))
+            .collect();
+        let _ = writeln!(
+            out,
+            "{}  {}({})  {}{}\n    {}\n    declared at {}",
+            d.name,
+            d.kind.as_str(),
+            fields.join(", "),
+            d.units
+                .map(|u| format!("[{}] ", u.go_str()))
+                .unwrap_or_default(),
+            d.prometheus_name(),
+            d.description,
+            d.site,
+        );
+    }
+    out
+}

@@ -1,0 +1,683 @@
+//! The store: every series of every metric of one [`State`](crate::State), and its snapshots.
+//!
+//! Each metric of the catalog has a slot, found by its position in the catalog (no hashing). A
+//! metric without fields keeps its one series in that slot; a metric with fields keeps a map from
+//! the encoded field values (and target) to series, split into shards behind read-mostly locks.
+//! A resolved [`Handle`](crate::metric::Handle) points straight at its series: a write through it
+//! is one relaxed load (is the store enabled?) and one or two relaxed atomic operations.
+//!
+//! Each metric holds at most `max_series` series (the declaration's `max_series`, else the
+//! store's default, [`DEFAULT_MAX_SERIES`]). Past it, writes for new field values go to one
+//! overflow series per metric, exported with the single label `tsmon_overflow="true"`, and the
+//! self-metric `tsmon/store/overflow_writes` counts them.
+
+pub(crate) mod cell;
+
+use std::fmt;
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering::*};
+use std::sync::{Arc, OnceLock};
+
+use hashbrown::HashTable;
+use parking_lot::RwLock;
+
+use crate::clock::MonotonicClock;
+use crate::distribution::Distribution;
+use crate::field::{FieldValue, KeyBuf, decode, put_varint, split_key};
+use crate::metric::{MetricDesc, MetricKind};
+use crate::registry;
+use crate::target::Target;
+use cell::{BoolCell, CellType, DistCell, FloatCell, IntCell, NcDistCell, StrCell};
+
+/// The per-metric series cap when neither the declaration nor the State sets one.
+pub const DEFAULT_MAX_SERIES: usize = 10_000;
+
+const SHARDS: usize = 16;
+const HAS_VALUE: u8 = 1;
+
+/// A snapshot value.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    /// Counters and int gauges.
+    Int(i64),
+    /// Float counters and float gauges.
+    Float(f64),
+    /// Bool metrics.
+    Bool(bool),
+    /// String metrics.
+    Str(Arc<str>),
+    /// Both kinds of distribution.
+    Distribution(Distribution),
+}
+
+/// One series: its key (target id and field values), its start time and its cell.
+#[derive(Debug)]
+pub struct Series<C> {
+    key: Box<[u8]>,
+    start: AtomicU64,
+    flags: AtomicU8,
+    pub(crate) cell: C,
+}
+
+impl<C: CellType> Series<C> {
+    /// Marks a gauge-like series as holding a value (cumulative ones always do).
+    #[inline]
+    pub(crate) fn mark_set(&self) {
+        if self.flags.load(Relaxed) & HAS_VALUE == 0 {
+            self.flags.fetch_or(HAS_VALUE, Relaxed);
+        }
+    }
+
+    pub(crate) fn is_set(&self) -> bool {
+        self.flags.load(Relaxed) & HAS_VALUE != 0
+    }
+}
+
+type Shard<C> = RwLock<HashTable<Arc<Series<C>>>>;
+
+/// The series of one metric.
+pub struct MetricStore<C> {
+    desc: &'static MetricDesc,
+    cumulative: bool,
+    max_series: usize,
+    fieldless: OnceLock<Arc<Series<C>>>,
+    shards: Box<[Shard<C>]>,
+    len: AtomicUsize,
+    overflow: OnceLock<Arc<Series<C>>>,
+    overflow_writes: AtomicU64,
+}
+
+impl<C> fmt::Debug for MetricStore<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MetricStore")
+            .field("metric", &self.desc.name)
+            .field("series", &self.len.load(Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+fn hasher() -> foldhash::fast::FixedState {
+    foldhash::fast::FixedState::with_seed(0x7473_6d6f_6e00)
+}
+
+/// The key of the series without fields under the default target.
+const FIELDLESS_KEY: &[u8] = &[0];
+/// The key of the overflow series: not a valid target varint followed by fields.
+const OVERFLOW_KEY: &[u8] = &[0xff, 0xff, 0xff, 0xff, 0x0f, 0xff];
+
+impl<C: CellType> MetricStore<C> {
+    fn new(desc: &'static MetricDesc, default_max: usize) -> Self {
+        MetricStore {
+            desc,
+            cumulative: desc.kind.is_cumulative(),
+            max_series: if desc.max_series > 0 {
+                usize::try_from(desc.max_series).unwrap_or(usize::MAX)
+            } else {
+                default_max
+            },
+            fieldless: OnceLock::new(),
+            shards: (0..SHARDS).map(|_| RwLock::new(HashTable::new())).collect(),
+            len: AtomicUsize::new(0),
+            overflow: OnceLock::new(),
+            overflow_writes: AtomicU64::new(0),
+        }
+    }
+
+    fn new_series(&self, key: &[u8], clock: &MonotonicClock) -> Arc<Series<C>> {
+        Arc::new(Series {
+            key: key.into(),
+            start: AtomicU64::new(clock.now_micros()),
+            flags: AtomicU8::new(if self.cumulative { HAS_VALUE } else { 0 }),
+            cell: C::new(self.desc),
+        })
+    }
+
+    /// Runs `f` on the series with this key, creating it if `create` (or sending the write to
+    /// the overflow series when the metric is full). The fast path takes one shard's read lock
+    /// and clones nothing.
+    #[inline]
+    pub(crate) fn with_series<R>(
+        &self,
+        key: &[u8],
+        clock: &MonotonicClock,
+        create: bool,
+        f: impl FnOnce(&Arc<Series<C>>) -> R,
+    ) -> Option<R> {
+        if key == FIELDLESS_KEY {
+            if let Some(s) = self.fieldless.get() {
+                return Some(f(s));
+            }
+            if !create {
+                return None;
+            }
+            return Some(f(self
+                .fieldless
+                .get_or_init(|| self.new_series(key, clock))));
+        }
+        let hash = hasher().hash_one(key);
+        let shard = &self.shards[(hash >> 40) as usize % SHARDS];
+        {
+            let table = shard.read();
+            if let Some(s) = table.find(hash, |s| &*s.key == key) {
+                return Some(f(s));
+            }
+        }
+        if !create {
+            return None;
+        }
+        if self.len.load(Relaxed) >= self.max_series {
+            self.overflow_writes.fetch_add(1, Relaxed);
+            let s = self
+                .overflow
+                .get_or_init(|| self.new_series(OVERFLOW_KEY, clock));
+            return Some(f(s));
+        }
+        let mut table = shard.write();
+        if let Some(s) = table.find(hash, |s| &*s.key == key) {
+            return Some(f(s));
+        }
+        self.len.fetch_add(1, Relaxed);
+        let series = self.new_series(key, clock);
+        let entry = table.insert_unique(hash, series, |s| hasher().hash_one(&s.key));
+        Some(f(entry.get()))
+    }
+
+    fn delete(&self, key: &[u8]) -> bool {
+        if key == FIELDLESS_KEY {
+            // The slot is kept (handles point at it); its value goes back to zero / unset.
+            if let Some(s) = self.fieldless.get() {
+                self.reset_series(s, None);
+                s.flags.fetch_and(!HAS_VALUE, Relaxed);
+                return true;
+            }
+            return false;
+        }
+        let hash = hasher().hash_one(key);
+        let mut table = self.shards[(hash >> 40) as usize % SHARDS].write();
+        match table.find_entry(hash, |s| &*s.key == key) {
+            Ok(entry) => {
+                entry.remove();
+                self.len.fetch_sub(1, Relaxed);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    fn reset_series(&self, s: &Series<C>, now: Option<u64>) {
+        s.cell.reset();
+        if let Some(now) = now {
+            s.start.store(now, Relaxed);
+        }
+        if !self.cumulative {
+            s.flags.fetch_and(!HAS_VALUE, Relaxed);
+        }
+    }
+
+    /// Go's `Reset(metric)`: every series starts again, with a new start time.
+    fn reset(&self, clock: &MonotonicClock) {
+        self.for_each(|s| self.reset_series(s, Some(clock.now_micros())));
+        self.overflow_writes.store(0, Relaxed);
+    }
+
+    fn for_each(&self, mut f: impl FnMut(&Series<C>)) {
+        if let Some(s) = self.fieldless.get() {
+            f(s);
+        }
+        for shard in &self.shards {
+            for s in shard.read().iter() {
+                f(s);
+            }
+        }
+        if let Some(s) = self.overflow.get() {
+            f(s);
+        }
+    }
+
+    fn snapshot(&self) -> MetricSnapshot {
+        let mut snap = MetricSnapshot {
+            desc: self.desc,
+            cells: Vec::with_capacity(self.len.load(Relaxed) + 1),
+            keys: Vec::new(),
+        };
+        self.for_each(|s| {
+            if !s.is_set() {
+                return;
+            }
+            let Some(value) = s.cell.value() else { return };
+            let overflow = &*s.key == OVERFLOW_KEY;
+            let (target, fields) = if overflow {
+                (0, &[][..])
+            } else {
+                split_key(&s.key)
+            };
+            let begin = snap.keys.len();
+            snap.keys.extend_from_slice(fields);
+            snap.cells.push(CellSnapshot {
+                fields: (begin, snap.keys.len()),
+                target,
+                start_micros: s.start.load(Relaxed),
+                value,
+                overflow,
+            });
+        });
+        snap
+    }
+}
+
+/// The slot of one metric, whatever its kind.
+#[derive(Debug)]
+pub enum AnyStore {
+    #[doc(hidden)]
+    Int(MetricStore<IntCell>),
+    #[doc(hidden)]
+    Float(MetricStore<FloatCell>),
+    #[doc(hidden)]
+    Bool(MetricStore<BoolCell>),
+    #[doc(hidden)]
+    Str(MetricStore<StrCell>),
+    #[doc(hidden)]
+    Dist(MetricStore<DistCell>),
+    #[doc(hidden)]
+    NcDist(MetricStore<NcDistCell>),
+}
+
+macro_rules! any_store {
+    ($self:expr, $s:ident => $body:expr) => {
+        match $self {
+            AnyStore::Int($s) => $body,
+            AnyStore::Float($s) => $body,
+            AnyStore::Bool($s) => $body,
+            AnyStore::Str($s) => $body,
+            AnyStore::Dist($s) => $body,
+            AnyStore::NcDist($s) => $body,
+        }
+    };
+}
+
+/// How a cell type finds its slot.
+pub trait StoreSlot: CellType {
+    #[doc(hidden)]
+    fn slot(any: &AnyStore) -> Option<&MetricStore<Self>>;
+}
+
+macro_rules! slot {
+    ($cell:ty, $variant:ident) => {
+        impl StoreSlot for $cell {
+            #[inline]
+            fn slot(any: &AnyStore) -> Option<&MetricStore<Self>> {
+                match any {
+                    AnyStore::$variant(s) => Some(s),
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+slot!(IntCell, Int);
+slot!(FloatCell, Float);
+slot!(BoolCell, Bool);
+slot!(StrCell, Str);
+slot!(DistCell, Dist);
+slot!(NcDistCell, NcDist);
+
+impl AnyStore {
+    fn new(desc: &'static MetricDesc, default_max: usize) -> Self {
+        match desc.kind {
+            MetricKind::Counter | MetricKind::IntGauge => {
+                AnyStore::Int(MetricStore::new(desc, default_max))
+            }
+            MetricKind::FloatCounter | MetricKind::FloatGauge => {
+                AnyStore::Float(MetricStore::new(desc, default_max))
+            }
+            MetricKind::Bool => AnyStore::Bool(MetricStore::new(desc, default_max)),
+            MetricKind::String => AnyStore::Str(MetricStore::new(desc, default_max)),
+            MetricKind::CumulativeDistribution => {
+                AnyStore::Dist(MetricStore::new(desc, default_max))
+            }
+            MetricKind::NonCumulativeDistribution => {
+                AnyStore::NcDist(MetricStore::new(desc, default_max))
+            }
+        }
+    }
+}
+
+/// All series of one State.
+pub struct Store {
+    metrics: Box<[AnyStore]>,
+    enabled: Arc<AtomicBool>,
+    clock: MonotonicClock,
+    default_target: RwLock<Arc<Target>>,
+    targets: RwLock<Vec<Arc<Target>>>,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store")
+            .field("metrics", &self.metrics.len())
+            .field("enabled", &self.is_enabled())
+            .field("default_target", &*self.default_target.read())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    pub(crate) fn new(default_target: Target, clock: MonotonicClock, default_max: usize) -> Self {
+        Store {
+            metrics: registry::catalog()
+                .iter()
+                .map(|d| AnyStore::new(d, default_max))
+                .collect(),
+            enabled: Arc::new(AtomicBool::new(true)),
+            clock,
+            default_target: RwLock::new(Arc::new(default_target)),
+            targets: RwLock::new(Vec::new()),
+        }
+    }
+
+    /// Whether writes are kept. A disabled store drops every write at the cost of one relaxed
+    /// load, reads give zero values and snapshots are empty.
+    ///
+    /// ```
+    /// let state = tsmon::State::builder().build().unwrap();
+    /// assert!(state.store().is_enabled());
+    /// ```
+    #[inline]
+    pub fn is_enabled(&self) -> bool {
+        self.enabled.load(Relaxed)
+    }
+
+    /// Enables or disables the store. Enabling a disabled store starts it afresh: every series
+    /// restarts from zero with a new start time, as Go installs a new in-memory store.
+    ///
+    /// ```
+    /// let state = tsmon::State::builder().build().unwrap();
+    /// state.store().set_enabled(false);
+    /// assert!(state.snapshot().is_empty());
+    /// ```
+    pub fn set_enabled(&self, enabled: bool) {
+        let was = self.enabled.swap(enabled, SeqCst);
+        if enabled && !was {
+            self.reset_all();
+        }
+    }
+
+    pub(crate) fn enabled_flag(&self) -> &Arc<AtomicBool> {
+        &self.enabled
+    }
+
+    pub(crate) fn clock(&self) -> &MonotonicClock {
+        &self.clock
+    }
+
+    /// The store's clock: strictly increasing microseconds since the epoch (see
+    /// [`clock`](crate::clock)).
+    ///
+    /// ```
+    /// let state = tsmon::State::builder().build().unwrap();
+    /// assert!(state.store().now_micros() < state.store().now_micros());
+    /// ```
+    pub fn now_micros(&self) -> u64 {
+        self.clock.now_micros()
+    }
+
+    /// The default target: series written without an explicit target are bound to it when a
+    /// snapshot is taken, so changing it (a new task number) relabels them.
+    ///
+    /// ```
+    /// let state = tsmon::State::builder().build().unwrap();
+    /// state.store().set_default_target(tsmon::Target::new("a", "b").with_task_num(3));
+    /// assert_eq!(state.store().default_target().task_num, 3);
+    /// ```
+    pub fn default_target(&self) -> Arc<Target> {
+        self.default_target.read().clone()
+    }
+
+    /// Replaces the default target.
+    pub fn set_default_target(&self, target: Target) {
+        *self.default_target.write() = Arc::new(target);
+    }
+
+    /// The id of an explicit target in this store's keys (0 is the default target).
+    pub(crate) fn target_id(&self, target: &Target) -> u32 {
+        if let Some(i) = self.targets.read().iter().position(|t| **t == *target) {
+            return u32::try_from(i + 1).unwrap_or(u32::MAX);
+        }
+        let mut targets = self.targets.write();
+        if let Some(i) = targets.iter().position(|t| **t == *target) {
+            return u32::try_from(i + 1).unwrap_or(u32::MAX);
+        }
+        targets.push(Arc::new(target.clone()));
+        u32::try_from(targets.len()).unwrap_or(u32::MAX)
+    }
+
+    #[inline]
+    pub(crate) fn slot<C: StoreSlot>(&self, desc: &'static MetricDesc) -> Option<&MetricStore<C>> {
+        C::slot(self.metrics.get(registry::index_of(desc)?)?)
+    }
+
+    /// Go's `Reset(metric)`: every series of the metric starts again from zero, with a new start
+    /// time (a new stream). Gauges become unset.
+    pub(crate) fn reset(&self, desc: &'static MetricDesc) {
+        if let Some(m) = registry::index_of(desc).and_then(|i| self.metrics.get(i)) {
+            any_store!(m, s => s.reset(&self.clock));
+        }
+    }
+
+    /// Resets every cumulative metric (counters and cumulative distributions), as Go does when a
+    /// task loses its number.
+    ///
+    /// ```
+    /// tsmon::metric! {
+    ///     /// Jobs done.
+    ///     static DONE: Counter = "example/store/done";
+    /// }
+    /// let state = tsmon::State::builder().build().unwrap();
+    /// let _g = state.enter();
+    /// DONE.add(3, ());
+    /// state.store().reset_cumulative();
+    /// assert_eq!(DONE.get(()), 0);
+    /// ```
+    pub fn reset_cumulative(&self) {
+        for m in self.metrics.iter() {
+            any_store!(m, s => if s.cumulative { s.reset(&self.clock) });
+        }
+    }
+
+    /// Resets every metric.
+    pub fn reset_all(&self) {
+        for m in self.metrics.iter() {
+            any_store!(m, s => s.reset(&self.clock));
+        }
+    }
+
+    pub(crate) fn delete(&self, desc: &'static MetricDesc, key: &[u8]) -> bool {
+        match registry::index_of(desc).and_then(|i| self.metrics.get(i)) {
+            Some(m) => any_store!(m, s => s.delete(key)),
+            None => false,
+        }
+    }
+
+    /// A snapshot of every series that holds a value: values are copied, so later writes do not
+    /// change it. Cells without an explicit target are bound to the default target as it is now.
+    pub fn snapshot(&self) -> Snapshot {
+        if !self.is_enabled() {
+            return Snapshot::default();
+        }
+        self.report_overflow();
+        let mut targets = vec![self.default_target()];
+        targets.extend(self.targets.read().iter().cloned());
+        let mut metrics: Vec<MetricSnapshot> = self
+            .metrics
+            .iter()
+            .map(|m| any_store!(m, s => s.snapshot()))
+            .filter(|m| !m.cells.is_empty())
+            .collect();
+        metrics.sort_by(|a, b| a.desc.name.cmp(b.desc.name));
+        Snapshot {
+            metrics,
+            targets,
+            now_micros: self.clock.now_micros(),
+        }
+    }
+
+    fn report_overflow(&self) {
+        let Some(slot) = self.slot::<IntCell>(crate::metric::OVERFLOW_WRITES.desc()) else {
+            return;
+        };
+        for m in self.metrics.iter() {
+            let (name, n) = any_store!(m, s => (s.desc.name, s.overflow_writes.load(Relaxed)));
+            if n > 0 {
+                let key = encode_key::<(crate::field::Str,)>(0, name);
+                slot.with_series(&key, &self.clock, true, |s| {
+                    s.cell.set(i64::try_from(n).unwrap_or(i64::MAX));
+                });
+            }
+        }
+    }
+}
+
+/// Encodes a series key: the target id, then the field values.
+#[inline]
+pub(crate) fn encode_key<F: crate::field::FieldSet>(target: u32, values: F::Values<'_>) -> KeyBuf {
+    let mut key = KeyBuf::new();
+    put_varint(&mut key, u64::from(target));
+    F::encode(values, &mut key);
+    key
+}
+
+/// A point-in-time copy of a store.
+#[derive(Clone, Debug, Default)]
+pub struct Snapshot {
+    metrics: Vec<MetricSnapshot>,
+    targets: Vec<Arc<Target>>,
+    now_micros: u64,
+}
+
+impl Snapshot {
+    /// The metrics with at least one series, sorted by name.
+    ///
+    /// ```
+    /// let state = tsmon::State::builder().build().unwrap();
+    /// assert!(state.snapshot().metrics().iter().all(|m| !m.cells().is_empty()));
+    /// ```
+    #[must_use]
+    pub fn metrics(&self) -> &[MetricSnapshot] {
+        &self.metrics
+    }
+
+    /// One metric by name.
+    #[must_use]
+    pub fn metric(&self, name: &str) -> Option<&MetricSnapshot> {
+        self.metrics.iter().find(|m| m.desc.name == name)
+    }
+
+    /// No series at all.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.metrics.is_empty()
+    }
+
+    /// The number of series.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.metrics.iter().map(|m| m.cells.len()).sum()
+    }
+
+    /// The target of a cell.
+    #[must_use]
+    pub fn target(&self, cell: &CellSnapshot) -> &Target {
+        self.targets
+            .get(cell.target as usize)
+            .unwrap_or(&self.targets[0])
+    }
+
+    pub(crate) fn targets(&self) -> &[Arc<Target>] {
+        &self.targets
+    }
+
+    /// The store's clock when the snapshot was taken (taken after the copy, as in Go).
+    #[must_use]
+    pub fn now_micros(&self) -> u64 {
+        self.now_micros
+    }
+}
+
+/// The series of one metric in a snapshot.
+#[derive(Clone, Debug)]
+pub struct MetricSnapshot {
+    desc: &'static MetricDesc,
+    cells: Vec<CellSnapshot>,
+    keys: Vec<u8>,
+}
+
+impl MetricSnapshot {
+    /// The metric.
+    #[must_use]
+    pub fn desc(&self) -> &'static MetricDesc {
+        self.desc
+    }
+
+    /// Its series.
+    #[must_use]
+    pub fn cells(&self) -> &[CellSnapshot] {
+        &self.cells
+    }
+
+    /// The field values of a series, in declaration order (none for the overflow series).
+    pub fn field_values<'a>(
+        &'a self,
+        cell: &CellSnapshot,
+    ) -> impl Iterator<Item = FieldValue<'a>> + 'a {
+        let (b, e) = cell.fields;
+        decode(self.desc.fields, &self.keys[b..e])
+    }
+
+    /// The series with these field values under the default target, if any.
+    #[must_use]
+    pub fn find(&self, values: &[FieldValue<'_>]) -> Option<&CellSnapshot> {
+        self.cells.iter().find(|c| {
+            c.target == 0 && !c.overflow && self.field_values(c).eq(values.iter().copied())
+        })
+    }
+}
+
+/// One series in a snapshot.
+#[derive(Clone, Debug)]
+pub struct CellSnapshot {
+    fields: (usize, usize),
+    target: u32,
+    start_micros: u64,
+    value: Value,
+    overflow: bool,
+}
+
+impl CellSnapshot {
+    /// The value.
+    #[must_use]
+    pub fn value(&self) -> &Value {
+        &self.value
+    }
+
+    /// When this stream started (microseconds since the epoch, from the store's clock).
+    #[must_use]
+    pub fn start_micros(&self) -> u64 {
+        self.start_micros
+    }
+
+    /// Whether this is the overflow series of a metric that hit its series cap.
+    #[must_use]
+    pub fn is_overflow(&self) -> bool {
+        self.overflow
+    }
+
+    /// Whether the series was written under an explicit target rather than the default one.
+    #[must_use]
+    pub fn has_explicit_target(&self) -> bool {
+        self.target != 0
+    }
+
+    pub(crate) fn target_id(&self) -> u32 {
+        self.target
+    }
+}

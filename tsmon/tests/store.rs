@@ -1,0 +1,354 @@
+//! The store's Go semantics (luci-go `store/storetest`, `metric_test.go`), ported.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tsmon::clock::ManualClock;
+use tsmon::distribution::{BucketerSpec, Distribution};
+use tsmon::field::FieldValue;
+use tsmon::store::Value;
+use tsmon::{State, Target};
+
+tsmon::metric! {
+    /// An int gauge.
+    static INT: IntGauge = "test/store/int";
+    /// A counter.
+    static COUNTER: Counter = "test/store/counter";
+    /// A float gauge.
+    static FLOAT: FloatGauge = "test/store/float";
+    /// A float counter.
+    static FLOAT_COUNTER: FloatCounter = "test/store/float_counter";
+    /// A string.
+    static STRING: StringMetric = "test/store/string";
+    /// A bool.
+    static BOOL: BoolMetric = "test/store/bool";
+    /// A cumulative distribution.
+    static CDIST: CumulativeDistribution = "test/store/cdist";
+    /// A non-cumulative distribution.
+    #[tsmon(bucketer = fixed_width(10.0, 20))]
+    static NCDIST: NonCumulativeDistribution = "test/store/ncdist";
+    /// A counter with a field.
+    static BY_NAME: Counter(name: String) = "test/store/by_name";
+    /// A gauge with every field type.
+    static MIXED: IntGauge(s: String, i: i64, b: bool) = "test/store/mixed";
+    /// Hammered from many threads.
+    static HAMMER: Counter(worker: i64) = "test/store/hammer";
+    /// Hammered distribution.
+    #[tsmon(bucketer = fixed_width(1.0, 10))]
+    static HAMMER_DIST: CumulativeDistribution = "test/store/hammer_dist";
+    /// Small cap.
+    #[tsmon(max_series = 3)]
+    static CAPPED: Counter(user: String) = "test/store/capped";
+}
+
+fn state() -> State {
+    State::builder()
+        .with_target(
+            Target::new("default target", "job")
+                .with_data_center("dc")
+                .with_host("h"),
+        )
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn get_before_set_is_the_zero_value_and_set_get_round_trips() {
+    let s = state();
+    let _g = s.enter();
+    assert_eq!(
+        (
+            INT.get(()),
+            COUNTER.get(()),
+            FLOAT.get(()),
+            FLOAT_COUNTER.get(())
+        ),
+        (0, 0, 0.0, 0.0)
+    );
+    assert_eq!((STRING.get(()), BOOL.get(())), (String::new(), false));
+    assert!(CDIST.get(()).is_none() && NCDIST.get(()).is_none());
+    assert!(s.snapshot().is_empty(), "reads create nothing");
+
+    INT.set(-42, ());
+    COUNTER.set(42, ());
+    FLOAT.set(4.2, ());
+    FLOAT_COUNTER.set(4.2, ());
+    STRING.set("hello", ());
+    BOOL.set(true, ());
+    let mut d = Distribution::new(NCDIST.desc().bucketer());
+    d.add(15.0);
+    NCDIST.set(&d, ());
+    CDIST.add(1.0, ());
+    assert_eq!(
+        (
+            INT.get(()),
+            COUNTER.get(()),
+            FLOAT.get(()),
+            FLOAT_COUNTER.get(())
+        ),
+        (-42, 42, 4.2, 4.2)
+    );
+    assert_eq!((STRING.get(()).as_str(), BOOL.get(())), ("hello", true));
+    let nc = NCDIST.get(()).unwrap();
+    assert_eq!((nc.sum(), nc.count()), (15.0, 1));
+    d.add(100.0);
+    assert_eq!(
+        NCDIST.get(()).unwrap().count(),
+        1,
+        "the store keeps a copy, not the caller's value"
+    );
+    assert_eq!(s.snapshot().metrics().len(), 8);
+}
+
+#[test]
+fn fields_keep_separate_cells() {
+    let s = state();
+    let _g = s.enter();
+    BY_NAME.add(1, "a");
+    BY_NAME.add(2, "b");
+    MIXED.set(7, ("x", -1, true));
+    MIXED.set(8, ("x", -1, false));
+    assert_eq!(
+        (BY_NAME.get("a"), BY_NAME.get("b"), BY_NAME.get("c")),
+        (1, 2, 0)
+    );
+    assert_eq!(
+        (MIXED.get(("x", -1, true)), MIXED.get(("x", -1, false))),
+        (7, 8)
+    );
+    let snap = s.snapshot();
+    let m = snap.metric("test/store/mixed").unwrap();
+    assert_eq!(m.cells().len(), 2);
+    let cell = m
+        .find(&[
+            FieldValue::Str("x"),
+            FieldValue::Int(-1),
+            FieldValue::Bool(true),
+        ])
+        .unwrap();
+    assert_eq!(cell.value(), &Value::Int(7));
+}
+
+#[test]
+fn explicit_targets_keep_separate_cells_and_labels() {
+    let s = state();
+    let _g = s.enter();
+    let foo = Target::new("foo", "job")
+        .with_data_center("dc")
+        .with_host("h");
+    COUNTER.handle_with_target(&foo, ()).add(5);
+    COUNTER.add(1, ());
+    let snap = s.snapshot();
+    let m = snap.metric("test/store/counter").unwrap();
+    assert_eq!(m.cells().len(), 2);
+    let services: Vec<_> = m
+        .cells()
+        .iter()
+        .map(|c| (snap.target(c).service_name.clone(), c.value().clone()))
+        .collect();
+    assert!(
+        services.contains(&("foo".into(), Value::Int(5))),
+        "{services:?}"
+    );
+    assert!(
+        services.contains(&("default target".into(), Value::Int(1))),
+        "{services:?}"
+    );
+}
+
+#[test]
+fn cumulative_set_below_the_value_is_ignored() {
+    let s = state();
+    let _g = s.enter();
+    COUNTER.set(10, ());
+    COUNTER.set(5, ());
+    FLOAT_COUNTER.set(10.0, ());
+    FLOAT_COUNTER.set(5.0, ());
+    FLOAT_COUNTER.add(-1.0, ());
+    assert_eq!((COUNTER.get(()), FLOAT_COUNTER.get(())), (10, 10.0));
+}
+
+#[test]
+fn increments_add_up() {
+    let s = state();
+    let _g = s.enter();
+    COUNTER.add(3, ());
+    COUNTER.add(4, ());
+    FLOAT_COUNTER.add(3.2, ());
+    FLOAT_COUNTER.add(4.3, ());
+    CDIST.add(3.2, ());
+    CDIST.add(5.3, ());
+    assert_eq!(COUNTER.get(()), 7);
+    assert!((FLOAT_COUNTER.get(()) - 7.5).abs() < 1e-12);
+    let d = CDIST.get(()).unwrap();
+    assert_eq!(d.buckets(), [0, 0, 0, 1, 1]);
+    assert_eq!(d.bucketer().spec(), &BucketerSpec::DEFAULT);
+}
+
+#[test]
+fn snapshots_do_not_change_with_later_writes() {
+    let s = state();
+    let _g = s.enter();
+    COUNTER.add(1, ());
+    CDIST.add(1.0, ());
+    let snap = s.snapshot();
+    COUNTER.add(1, ());
+    CDIST.add(1.0, ());
+    assert_eq!(
+        snap.metric("test/store/counter").unwrap().cells()[0].value(),
+        &Value::Int(1)
+    );
+    match snap.metric("test/store/cdist").unwrap().cells()[0].value() {
+        Value::Distribution(d) => assert_eq!(d.count(), 1),
+        other => panic!("{other:?}"),
+    }
+    let m = snap.metric("test/store/counter").unwrap();
+    assert_eq!(m.desc().kind, tsmon::metric::MetricKind::Counter);
+    assert!(m.desc().units.is_none());
+}
+
+#[test]
+fn delete_removes_exactly_one_cell() {
+    let s = state();
+    let _g = s.enter();
+    BY_NAME.add(1, "a");
+    BY_NAME.add(1, "b");
+    assert!(BY_NAME.delete("a"));
+    assert!(!BY_NAME.delete("a"));
+    assert_eq!((BY_NAME.get("a"), BY_NAME.get("b")), (0, 1));
+    INT.set(3, ());
+    assert!(INT.delete(()));
+    assert!(s.snapshot().metric("test/store/int").is_none());
+}
+
+#[test]
+fn concurrent_writes_total_exactly() {
+    let s = state();
+    let threads: Vec<_> = (0..32)
+        .map(|i| {
+            let s = s.clone();
+            std::thread::spawn(move || {
+                let _g = s.enter();
+                let own = HAMMER.handle(i);
+                for _ in 0..100 {
+                    COUNTER.inc(());
+                    HAMMER.add(2, -1);
+                    own.inc();
+                    HAMMER_DIST.add(f64::from(i as u8 % 10), ());
+                }
+            })
+        })
+        .collect();
+    threads.into_iter().for_each(|t| t.join().unwrap());
+    let _g = s.enter();
+    assert_eq!(COUNTER.get(()), 3200);
+    assert_eq!(HAMMER.get(-1), 6400);
+    assert!((0..32).all(|i| HAMMER.get(i) == 100));
+    let d = HAMMER_DIST.get(()).unwrap();
+    assert_eq!(d.count(), 3200);
+    assert_eq!(
+        d.sum(),
+        (0..32)
+            .map(|i| f64::from(i as u8 % 10) * 100.0)
+            .sum::<f64>()
+    );
+}
+
+#[test]
+fn start_times_are_strictly_monotonic_and_reset_moves_them() {
+    let clock = Arc::new(ManualClock::new(1_000_000));
+    let s = State::builder().with_clock(clock.clone()).build().unwrap();
+    let _g = s.enter();
+    COUNTER.inc(());
+    BY_NAME.inc("a");
+    let snap = s.snapshot();
+    let t1 = snap.metric("test/store/counter").unwrap().cells()[0].start_micros();
+    let t2 = snap.metric("test/store/by_name").unwrap().cells()[0].start_micros();
+    assert_eq!(t1, 1_000_000);
+    assert_eq!(t2, 1_000_001, "same wall time, next microsecond");
+    assert!(
+        snap.now_micros() > t2,
+        "the snapshot time comes after every start time"
+    );
+    clock.advance(Duration::from_secs(5));
+    COUNTER.reset();
+    assert_eq!(COUNTER.get(()), 0);
+    let t3 = s.snapshot().metric("test/store/counter").unwrap().cells()[0].start_micros();
+    assert_eq!(t3, 6_000_000);
+}
+
+#[test]
+fn default_target_is_bound_at_snapshot_time() {
+    let s = state();
+    let _g = s.enter();
+    COUNTER.inc(());
+    s.store()
+        .set_default_target(Target::new("default target", "job").with_task_num(7));
+    let snap = s.snapshot();
+    let cell = &snap.metric("test/store/counter").unwrap().cells()[0];
+    assert_eq!(snap.target(cell).task_num, 7);
+}
+
+#[test]
+fn disabled_store_drops_writes_and_enabling_starts_fresh() {
+    let s = state();
+    let _g = s.enter();
+    COUNTER.add(5, ());
+    let h = COUNTER.handle(());
+    s.store().set_enabled(false);
+    COUNTER.add(5, ());
+    h.add(5);
+    assert_eq!(COUNTER.get(()), 0);
+    assert!(s.snapshot().is_empty());
+    s.store().set_enabled(true);
+    assert_eq!(COUNTER.get(()), 0, "a fresh store");
+    h.add(2);
+    assert_eq!(COUNTER.get(()), 2, "handles keep working after re-enabling");
+}
+
+#[test]
+fn series_cap_sends_new_series_to_overflow_and_counts() {
+    let s = state();
+    let _g = s.enter();
+    for user in ["a", "b", "c", "d", "e", "a"] {
+        CAPPED.inc(user);
+    }
+    assert_eq!(CAPPED.get("a"), 2);
+    let snap = s.snapshot();
+    let m = snap.metric("test/store/capped").unwrap();
+    assert_eq!(m.cells().len(), 4);
+    let overflow = m.cells().iter().find(|c| c.is_overflow()).unwrap();
+    assert_eq!(overflow.value(), &Value::Int(2));
+    let drops = snap.metric("tsmon/store/overflow_writes").unwrap();
+    let cell = drops.find(&[FieldValue::Str("test/store/capped")]).unwrap();
+    assert_eq!(cell.value(), &Value::Int(2));
+    let text = tsmon::exposition::encode_to_string(&snap, tsmon::exposition::Format::Text);
+    assert!(text.contains(",tsmon_overflow=\"true\"} 2\n"), "{text}");
+}
+
+#[test]
+fn reset_cumulative_keeps_gauges() {
+    let s = state();
+    let _g = s.enter();
+    COUNTER.add(5, ());
+    INT.set(5, ());
+    CDIST.add(1.0, ());
+    s.store().reset_cumulative();
+    assert_eq!((COUNTER.get(()), INT.get(())), (0, 5));
+    assert_eq!(CDIST.get(()).unwrap().count(), 0);
+}
+
+#[test]
+fn states_are_isolated() {
+    let a = state();
+    let b = state();
+    a.in_scope(|| COUNTER.add(1, ()));
+    assert_eq!(b.in_scope(|| COUNTER.get(())), 0);
+    assert_eq!(a.in_scope(|| COUNTER.get(())), 1);
+    // Nested scopes restore the outer one.
+    let _ga = a.enter();
+    b.in_scope(|| COUNTER.add(10, ()));
+    COUNTER.add(1, ());
+    assert_eq!(COUNTER.get(()), 2);
+    assert_eq!(b.in_scope(|| COUNTER.get(())), 10);
+}

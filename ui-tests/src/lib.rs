@@ -1,0 +1,1 @@
+//! trybuild cases for every tsmon macro diagnostic: see `tests/`.
