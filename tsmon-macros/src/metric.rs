@@ -293,10 +293,10 @@ fn lit_u32(expr: &syn::Expr) -> syn::Result<u32> {
 /// Go constructors' checks done at compile time.
 fn parse_bucketer(expr: &syn::Expr) -> syn::Result<TokenStream> {
     const EXPECTED: &str = "expected `default`, `fixed_width(width, n)`, `geometric(growth, n)` or `geometric_with_scale(growth, n, scale)`";
-    if let syn::Expr::Path(p) = expr {
-        if p.path.is_ident("default") {
-            return Ok(quote!(BucketerSpec::DEFAULT));
-        }
+    if let syn::Expr::Path(p) = expr
+        && p.path.is_ident("default")
+    {
+        return Ok(quote!(BucketerSpec::DEFAULT));
     }
     let syn::Expr::Call(call) = expr else {
         return Err(syn::Error::new_spanned(expr, EXPECTED));
@@ -395,14 +395,13 @@ fn field_type(ty: &syn::Type) -> Option<&'static str> {
 fn description(attrs: &[Attribute]) -> String {
     let mut lines = Vec::new();
     for attr in attrs.iter().filter(|a| a.path().is_ident("doc")) {
-        if let syn::Meta::NameValue(nv) = &attr.meta {
-            if let syn::Expr::Lit(syn::ExprLit {
+        if let syn::Meta::NameValue(nv) = &attr.meta
+            && let syn::Expr::Lit(syn::ExprLit {
                 lit: syn::Lit::Str(s),
                 ..
             }) = &nv.value
-            {
-                lines.push(s.value().trim().to_owned());
-            }
+        {
+            lines.push(s.value().trim().to_owned());
         }
     }
     lines
@@ -504,7 +503,8 @@ fn expand_one(decl: Decl) -> TokenStream {
 
     let units = match &opts.units {
         Some((ident, variant)) => {
-            if (is_string || variant == &"Bool") && TIME_UNITS.contains(&ident.to_string().as_str())
+            if (is_string || kind_str == "BoolMetric")
+                && TIME_UNITS.contains(&ident.to_string().as_str())
             {
                 errors.spanned(
                     ident,
@@ -538,6 +538,9 @@ fn expand_one(decl: Decl) -> TokenStream {
         None => quote!(0),
     };
 
+    // Past the limit (already reported), keep the expansion well-typed.
+    markers.truncate(MAX_FIELDS);
+    field_descs.truncate(MAX_FIELDS);
     let field_tuple = if markers.is_empty() {
         quote!(())
     } else {

@@ -1,1 +1,316 @@
-fn main() {}
+//! The store's hot paths and the exposition, side by side with the peers in one run.
+//!
+//! `cargo bench -p tsmon --bench store`; the memory figures print before criterion's output.
+//! Per-op times on two threads are the wall time of `iters` operations on each thread, divided by
+//! `iters`: the cost per operation per thread while both run.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::hint::black_box;
+use std::sync::Barrier;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, criterion_group};
+use measured::{CounterVec, LabelGroup, MetricGroup};
+use paracord::ParaCord;
+use prometheus_client::encoding::EncodeLabelSet;
+use tsmon::exposition::Format;
+use tsmon::{State, Target};
+
+// ---- A counting allocator, for bytes per series. ----
+
+struct Counting;
+static ALLOCATED: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards to the system allocator, only counting.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATED.fetch_add(layout.size(), Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        ALLOCATED.fetch_sub(layout.size(), Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATED.fetch_add(new_size, Relaxed);
+        ALLOCATED.fetch_sub(layout.size(), Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+// ---- The metrics. ----
+
+tsmon::metric! {
+    /// Requests by method and status.
+    static REQUESTS: Counter(method: String, status: i64) = "bench/requests";
+    /// Latency by method.
+    #[tsmon(units = seconds, bucketer = geometric_with_scale(2.0, 12, 0.001))]
+    static LATENCY: CumulativeDistribution(method: String) = "bench/latency";
+    /// Many series, for encoding and memory.
+    #[tsmon(max_series = 1000000)]
+    static WIDE: Counter(kind: String) = "bench/wide";
+}
+
+#[derive(MetricGroup)]
+struct MeasuredMetrics {
+    /// help text
+    counters: CounterVec<MeasuredSet>,
+}
+
+#[derive(Clone, Copy, PartialEq, Debug, LabelGroup)]
+#[label(set = MeasuredSet)]
+struct MeasuredLabels<'a> {
+    #[label(dynamic_with = ParaCord)]
+    kind: &'a str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ClientLabels {
+    kind: String,
+}
+
+fn state() -> State {
+    State::builder()
+        .with_target(Target::new("bench", "bench").with_data_center("dc").with_host("host"))
+        .build()
+        .expect("catalog")
+}
+
+/// Runs `op(thread_index)` `iters` times on each of two threads; the time per op per thread.
+fn two_threads(iters: u64, op: impl Fn(usize) + Sync) -> Duration {
+    let barrier = Barrier::new(3);
+    let times: Vec<Duration> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..2)
+            .map(|t| {
+                let (op, barrier) = (&op, &barrier);
+                s.spawn(move || {
+                    barrier.wait();
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        op(t);
+                    }
+                    start.elapsed()
+                })
+            })
+            .collect();
+        barrier.wait();
+        handles.into_iter().map(|h| h.join().expect("bench thread")).collect()
+    });
+    times.into_iter().max().unwrap_or_default()
+}
+
+fn counters(c: &mut Criterion) {
+    let state = state();
+    let _g = state.enter();
+    let handle = REQUESTS.handle(("GET", 200));
+    let handles = [REQUESTS.handle(("GET", 200)), REQUESTS.handle(("PUT", 201))];
+    let bare = AtomicU64::new(0);
+    let bares = [AtomicU64::new(0), AtomicU64::new(0)];
+    let registry = prometheus::Registry::new();
+    let prom = prometheus::IntCounterVec::new(
+        prometheus::Opts::new("requests_total", "requests"),
+        &["method", "status"],
+    )
+    .expect("prometheus");
+    registry.register(Box::new(prom.clone())).expect("register");
+    let prom_cached = prom.with_label_values(&["GET", "200"]);
+    let prom_cached2 = [prom.with_label_values(&["GET", "200"]), prom.with_label_values(&["PUT", "201"])];
+    let client = prometheus_client::metrics::family::Family::<ClientLabels, prometheus_client::metrics::counter::Counter>::default();
+    let measured = MeasuredMetrics { counters: CounterVec::with_label_set(MeasuredSetParts::default()) };
+    let methods = ["GET", "PUT"];
+    let statuses = [200, 201];
+
+    let mut g = c.benchmark_group("counter/1 thread");
+    g.bench_function("bare AtomicU64::fetch_add", |b| b.iter(|| black_box(&bare).fetch_add(1, Relaxed)));
+    g.bench_function("tsmon handle", |b| b.iter(|| black_box(&handle).inc()));
+    g.bench_function("prometheus cached", |b| b.iter(|| black_box(&prom_cached).inc()));
+    g.bench_function("tsmon by value", |b| b.iter(|| REQUESTS.inc(black_box(("GET", 200)))));
+    g.bench_function("prometheus with_label_values", |b| {
+        b.iter(|| prom.with_label_values(black_box(&["GET", "200"])).inc())
+    });
+    g.bench_function("prometheus-client get_or_create", |b| {
+        let labels = ClientLabels { kind: "GET".into() };
+        b.iter(|| client.get_or_create(black_box(&labels)).inc())
+    });
+    g.bench_function("measured inc", |b| {
+        b.iter(|| measured.counters.inc(MeasuredLabels { kind: black_box("GET") }))
+    });
+    g.finish();
+
+    for (group, same) in [("counter/2 threads, same series", true), ("counter/2 threads, different series", false)] {
+        let pick = |t: usize| if same { 0 } else { t };
+        let mut g = c.benchmark_group(group);
+        g.bench_function("bare AtomicU64::fetch_add", |b| {
+            b.iter_custom(|n| two_threads(n, |t| { bares[pick(t)].fetch_add(1, Relaxed); }))
+        });
+        g.bench_function("tsmon handle", |b| b.iter_custom(|n| two_threads(n, |t| handles[pick(t)].inc())));
+        g.bench_function("prometheus cached", |b| {
+            b.iter_custom(|n| two_threads(n, |t| prom_cached2[pick(t)].inc()))
+        });
+        g.bench_function("tsmon by value", |b| {
+            b.iter_custom(|n| {
+                two_threads(n, |t| state.in_scope(|| REQUESTS.inc((methods[pick(t)], statuses[pick(t)]))))
+            })
+        });
+        g.bench_function("prometheus with_label_values", |b| {
+            b.iter_custom(|n| {
+                two_threads(n, |t| {
+                    let status = statuses[pick(t)].to_string();
+                    prom.with_label_values(&[methods[pick(t)], &status]).inc();
+                })
+            })
+        });
+        g.finish();
+    }
+}
+
+fn distributions(c: &mut Criterion) {
+    let state = state();
+    let _g = state.enter();
+    let handle = LATENCY.handle("GET");
+    let handles = [LATENCY.handle("GET"), LATENCY.handle("PUT")];
+    let buckets = prometheus::exponential_buckets(0.001, 2.0, 12).expect("buckets");
+    let prom = prometheus::HistogramVec::new(
+        prometheus::HistogramOpts::new("latency_seconds", "latency").buckets(buckets.clone()),
+        &["method"],
+    )
+    .expect("prometheus");
+    let prom_cached = prom.with_label_values(&["GET"]);
+    let prom_cached2 = [prom.with_label_values(&["GET"]), prom.with_label_values(&["PUT"])];
+    let client = prometheus_client::metrics::family::Family::<ClientLabels, prometheus_client::metrics::histogram::Histogram>::new_with_constructor(
+        move || prometheus_client::metrics::histogram::Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(0.001, 2.0, 12)),
+    );
+    let methods = ["GET", "PUT"];
+
+    let mut g = c.benchmark_group("distribution/1 thread");
+    g.bench_function("tsmon handle", |b| b.iter(|| black_box(&handle).add(black_box(0.0123))));
+    g.bench_function("prometheus cached", |b| b.iter(|| black_box(&prom_cached).observe(black_box(0.0123))));
+    g.bench_function("tsmon by value", |b| b.iter(|| LATENCY.add(black_box(0.0123), black_box("GET"))));
+    g.bench_function("prometheus with_label_values", |b| {
+        b.iter(|| prom.with_label_values(black_box(&["GET"])).observe(black_box(0.0123)))
+    });
+    g.bench_function("prometheus-client get_or_create", |b| {
+        let labels = ClientLabels { kind: "GET".into() };
+        b.iter(|| client.get_or_create(black_box(&labels)).observe(black_box(0.0123)))
+    });
+    g.finish();
+
+    for (group, same) in [("distribution/2 threads, same series", true), ("distribution/2 threads, different series", false)] {
+        let pick = |t: usize| if same { 0 } else { t };
+        let mut g = c.benchmark_group(group);
+        g.bench_function("tsmon handle", |b| b.iter_custom(|n| two_threads(n, |t| handles[pick(t)].add(0.0123))));
+        g.bench_function("prometheus cached", |b| {
+            b.iter_custom(|n| two_threads(n, |t| prom_cached2[pick(t)].observe(0.0123)))
+        });
+        g.bench_function("tsmon by value", |b| {
+            b.iter_custom(|n| two_threads(n, |t| state.in_scope(|| LATENCY.add(0.0123, methods[pick(t)]))))
+        });
+        g.bench_function("prometheus with_label_values", |b| {
+            b.iter_custom(|n| two_threads(n, |t| prom.with_label_values(&[methods[pick(t)]]).observe(0.0123)))
+        });
+        g.finish();
+    }
+}
+
+fn encoding(c: &mut Criterion) {
+    for n in [10_000usize, 100_000] {
+        let mut g = c.benchmark_group(format!("encode {n} series"));
+        g.sample_size(20);
+        let mut buf = itoa::Buffer::new();
+
+        let state = state();
+        state.in_scope(|| (0..n).for_each(|i| WIDE.inc(buf.format(i))));
+        let mut out = Vec::new();
+        g.bench_function("tsmon text (snapshot + encode)", |b| {
+            b.iter(|| {
+                out.clear();
+                tsmon::exposition::encode(&state.snapshot(), Format::Text, &mut out);
+                black_box(&out);
+            })
+        });
+
+        let registry = prometheus::Registry::new();
+        let prom = prometheus::IntCounterVec::new(prometheus::Opts::new("counters", "help text"), &["kind"]).expect("vec");
+        registry.register(Box::new(prom.clone())).expect("register");
+        (0..n).for_each(|i| prom.with_label_values(&[buf.format(i)]).inc());
+        let mut text = String::new();
+        g.bench_function("prometheus TextEncoder", |b| {
+            b.iter(|| {
+                text.clear();
+                prometheus::TextEncoder::new().encode_utf8(&registry.gather(), &mut text).expect("encode");
+                black_box(&text);
+            })
+        });
+
+        let mut client_registry = <prometheus_client::registry::Registry>::default();
+        let family = prometheus_client::metrics::family::Family::<ClientLabels, prometheus_client::metrics::counter::Counter>::default();
+        client_registry.register("counters", "help text", family.clone());
+        (0..n).for_each(|i| {
+            family.get_or_create(&ClientLabels { kind: buf.format(i).to_owned() }).inc();
+        });
+        g.bench_function("prometheus-client text", |b| {
+            b.iter(|| {
+                text.clear();
+                prometheus_client::encoding::text::encode(&mut text, &client_registry).expect("encode");
+                black_box(&text);
+            })
+        });
+
+        let measured = MeasuredMetrics { counters: CounterVec::with_label_set(MeasuredSetParts::default()) };
+        (0..n).for_each(|i| measured.counters.inc(MeasuredLabels { kind: buf.format(i) }));
+        let mut enc = measured::text::BufferedTextEncoder::new();
+        g.bench_function("measured text", |b| {
+            b.iter(|| {
+                measured.collect_group_into(&mut enc).expect("encode");
+                black_box(enc.finish());
+            })
+        });
+        g.finish();
+    }
+}
+
+type MeasuredSetParts = MeasuredSet;
+
+impl Default for MeasuredSet {
+    fn default() -> Self {
+        MeasuredSet { kind: ParaCord::default() }
+    }
+}
+
+/// Bytes allocated per series for `n` new series of one counter, for each library.
+fn memory() {
+    const N: usize = 100_000;
+    let mut buf = itoa::Buffer::new();
+    let names: Vec<String> = (0..N).map(|i| format!("series-{}", buf.format(i))).collect();
+    let measure = |f: &dyn Fn()| {
+        let before = ALLOCATED.load(Relaxed);
+        f();
+        (ALLOCATED.load(Relaxed) - before) as f64 / N as f64
+    };
+    let state = state();
+    let tsmon = measure(&|| state.in_scope(|| names.iter().for_each(|k| WIDE.inc(k))));
+    let prom = prometheus::IntCounterVec::new(prometheus::Opts::new("c", "h"), &["kind"]).expect("vec");
+    let prometheus = measure(&|| names.iter().for_each(|k| prom.with_label_values(&[k]).inc()));
+    let family = prometheus_client::metrics::family::Family::<ClientLabels, prometheus_client::metrics::counter::Counter>::default();
+    let client = measure(&|| names.iter().for_each(|k| { family.get_or_create(&ClientLabels { kind: k.clone() }).inc(); }));
+    let m = MeasuredMetrics { counters: CounterVec::with_label_set(MeasuredSetParts::default()) };
+    let measured = measure(&|| names.iter().for_each(|k| m.counters.inc(MeasuredLabels { kind: k })));
+    println!(
+        "memory, bytes per series ({N} series of one counter, key `series-N`): tsmon {tsmon:.0}, prometheus {prometheus:.0}, prometheus-client {client:.0}, measured {measured:.0}"
+    );
+}
+
+criterion_group!(benches, counters, distributions, encoding);
+
+fn main() {
+    memory();
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

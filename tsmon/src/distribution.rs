@@ -123,7 +123,7 @@ impl BucketerSpec {
         if n == 0 {
             return Err(invalid("the number of finite buckets must be at least 1"));
         }
-        if !(self.scale > 0.0) {
+        if self.scale <= 0.0 || self.scale.is_nan() {
             return Err(invalid("the scale must be positive"));
         }
         let mut lower = Vec::with_capacity(n + 2);
@@ -137,7 +137,7 @@ impl BucketerSpec {
                         .growth_factor
                         .powi(i32::try_from(i - 1).unwrap_or(i32::MAX))
             };
-            if !(b > lower[i - 1]) || b.is_nan() || b.is_infinite() {
+            if b <= lower[i - 1] || b.is_nan() || b.is_infinite() {
                 return Err(invalid(
                     "the bucket bounds must be finite and strictly increasing",
                 ));

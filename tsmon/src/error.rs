@@ -13,9 +13,9 @@ pub enum Error {
         /// The name.
         name: &'static str,
         /// The first declaration.
-        first: DeclSite,
+        first: &'static DeclSite,
         /// The second declaration.
-        second: DeclSite,
+        second: &'static DeclSite,
     },
     /// Two metrics of the catalog map to the same Prometheus name.
     #[error(
@@ -28,11 +28,11 @@ pub enum Error {
         /// The first metric's name.
         first_name: &'static str,
         /// Where it was declared.
-        first: DeclSite,
+        first: &'static DeclSite,
         /// The second metric's name.
         second_name: &'static str,
         /// Where it was declared.
-        second: DeclSite,
+        second: &'static DeclSite,
     },
     /// Bucketer parameters that do not give strictly increasing bounds.
     #[error("invalid bucketer {0}")]

@@ -50,18 +50,18 @@ pub fn validate() -> Result<(), Vec<Error>> {
     validate_descs(catalog().iter())
 }
 
-pub(crate) fn validate_descs<'a>(
-    descs: impl Iterator<Item = &'a MetricDesc>,
+pub(crate) fn validate_descs(
+    descs: impl Iterator<Item = &'static MetricDesc>,
 ) -> Result<(), Vec<Error>> {
     let mut errors = Vec::new();
-    let mut by_name: HashMap<&str, &MetricDesc> = HashMap::new();
-    let mut by_prom: HashMap<String, &MetricDesc> = HashMap::new();
+    let mut by_name: HashMap<&str, &'static MetricDesc> = HashMap::new();
+    let mut by_prom: HashMap<String, &'static MetricDesc> = HashMap::new();
     for d in descs {
         if let Some(first) = by_name.insert(d.name, d) {
             errors.push(Error::DuplicateMetric {
                 name: d.name,
-                first: first.site,
-                second: d.site,
+                first: &first.site,
+                second: &d.site,
             });
             continue;
         }
@@ -69,9 +69,9 @@ pub(crate) fn validate_descs<'a>(
             errors.push(Error::PrometheusNameClash {
                 prometheus: d.prometheus_name(),
                 first_name: first.name,
-                first: first.site,
+                first: &first.site,
                 second_name: d.name,
-                second: d.site,
+                second: &d.site,
             });
         }
     }

@@ -111,12 +111,12 @@ impl<T: Stripe> Striped<T> {
             .compare_exchange(std::ptr::null_mut(), fresh, AcqRel, Acquire)
         {
             // SAFETY: just published; lives until Drop.
-            Ok(_) => unsafe { &**fresh },
+            Ok(_) => unsafe { &*fresh },
             Err(existing) => {
                 // SAFETY: `fresh` was never shared; `existing` lives until Drop.
                 unsafe {
                     drop(Box::from_raw(fresh));
-                    &**existing
+                    &*existing
                 }
             }
         }
@@ -126,11 +126,7 @@ impl<T: Stripe> Striped<T> {
     pub(crate) fn parts(&self) -> impl Iterator<Item = &T> {
         let ptr = self.stripes.load(Acquire);
         // SAFETY: as in `write`.
-        let stripes: &[Pad<T>] = if ptr.is_null() {
-            &[]
-        } else {
-            unsafe { &**ptr }
-        };
+        let stripes: &[Pad<T>] = if ptr.is_null() { &[] } else { unsafe { &*ptr } };
         std::iter::once(&self.base).chain(stripes.iter().map(|p| &p.0))
     }
 

@@ -1,0 +1,3 @@
+tsmon::metric! {}
+
+fn main() {}

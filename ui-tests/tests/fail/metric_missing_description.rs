@@ -1,0 +1,5 @@
+tsmon::metric! {
+    pub static REQUESTS: Counter = "http/requests";
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+tsmon::metric! {
+    /// A constant is not a metric.
+    pub const REQUESTS: Counter = "http/requests";
+}
+
+fn main() {}

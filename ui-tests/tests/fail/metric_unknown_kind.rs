@@ -1,0 +1,6 @@
+tsmon::metric! {
+    /// Requests.
+    pub static REQUESTS: Histogram = "http/requests";
+}
+
+fn main() {}
