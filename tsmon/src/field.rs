@@ -92,15 +92,83 @@ impl fmt::Display for FieldValue<'_> {
 }
 
 /// The buffer a series key is encoded into: inline for the usual short keys, so a lookup by
-/// field values does not allocate.
-pub(crate) type KeyBuf = smallvec::SmallVec<[u8; 96]>;
+/// field values does not allocate; it spills to the heap past `INLINE` bytes.
+#[doc(hidden)]
+pub struct KeyBuf {
+    len: usize,
+    inline: [std::mem::MaybeUninit<u8>; KeyBuf::INLINE],
+    heap: Vec<u8>,
+}
 
-pub(crate) fn put_varint(out: &mut KeyBuf, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
+impl KeyBuf {
+    const INLINE: usize = 120;
+
+    #[inline]
+    pub(crate) fn new() -> Self {
+        KeyBuf { len: 0, inline: [std::mem::MaybeUninit::uninit(); Self::INLINE], heap: Vec::new() }
     }
-    out.push(v as u8);
+
+    #[inline]
+    pub(crate) fn push(&mut self, b: u8) {
+        self.extend_from_slice(&[b]);
+    }
+
+    #[inline]
+    pub(crate) fn extend_from_slice(&mut self, bytes: &[u8]) {
+        let end = self.len + bytes.len();
+        if end <= Self::INLINE {
+            // SAFETY: `len..end` is within `inline`, and `bytes` cannot overlap our own buffer.
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    bytes.as_ptr(),
+                    self.inline.as_mut_ptr().add(self.len).cast::<u8>(),
+                    bytes.len(),
+                );
+            }
+        } else {
+            if self.heap.is_empty() {
+                let mut heap = Vec::with_capacity(end.max(2 * Self::INLINE));
+                heap.extend_from_slice(self.inline_bytes());
+                self.heap = heap;
+            }
+            self.heap.extend_from_slice(bytes);
+        }
+        self.len = end;
+    }
+
+    #[inline]
+    fn inline_bytes(&self) -> &[u8] {
+        let n = self.len.min(Self::INLINE);
+        // SAFETY: the first `min(len, INLINE)` inline bytes were written by `extend_from_slice`.
+        unsafe { std::slice::from_raw_parts(self.inline.as_ptr().cast::<u8>(), n) }
+    }
+}
+
+impl std::ops::Deref for KeyBuf {
+    type Target = [u8];
+    #[inline]
+    fn deref(&self) -> &[u8] {
+        if self.len <= Self::INLINE { self.inline_bytes() } else { &self.heap }
+    }
+}
+
+impl fmt::Debug for KeyBuf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+#[inline]
+pub(crate) fn put_varint(out: &mut KeyBuf, mut v: u64) {
+    let mut bytes = [0u8; 10];
+    let mut n = 0;
+    while v >= 0x80 {
+        bytes[n] = (v as u8) | 0x80;
+        v >>= 7;
+        n += 1;
+    }
+    bytes[n] = v as u8;
+    out.extend_from_slice(&bytes[..=n]);
 }
 
 fn get_varint(bytes: &[u8], pos: &mut usize) -> Option<u64> {
@@ -291,8 +359,13 @@ mod tests {
         // Go's FNV hash has no separators; the key encoding is length-prefixed, so these differ.
         let a = key::<(Str, Str)>(0, ("ab", "c"));
         let b = key::<(Str, Str)>(0, ("a", "bc"));
-        assert_ne!(a, b);
-        assert_ne!(key::<Int1>(0, 1), key::<Int1>(0, 256));
+        assert_ne!(&*a, &*b);
+        assert_ne!(&*key::<Int1>(0, 1), &*key::<Int1>(0, 256));
+        let long = "x".repeat(500);
+        let k = key::<(Str, Int)>(1, (&long, 7));
+        let (_, rest) = split_key(&k);
+        const F: &[FieldDesc] = &[FieldDesc::new("s", FieldType::String), FieldDesc::new("i", FieldType::Int)];
+        assert_eq!(decode(F, rest).collect::<Vec<_>>(), [FieldValue::Str(&long), FieldValue::Int(7)]);
     }
     type Int1 = (Int,);
 
