@@ -78,7 +78,11 @@ struct ClientLabels {
 
 fn state() -> State {
     State::builder()
-        .with_target(Target::new("bench", "bench").with_data_center("dc").with_host("host"))
+        .with_target(
+            Target::new("bench", "bench")
+                .with_data_center("dc")
+                .with_host("host"),
+        )
         .build()
         .expect("catalog")
 }
@@ -101,7 +105,10 @@ fn two_threads(iters: u64, op: impl Fn(usize) + Sync) -> Duration {
             })
             .collect();
         barrier.wait();
-        handles.into_iter().map(|h| h.join().expect("bench thread")).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("bench thread"))
+            .collect()
     });
     times.into_iter().max().unwrap_or_default()
 }
@@ -121,17 +128,31 @@ fn counters(c: &mut Criterion) {
     .expect("prometheus");
     registry.register(Box::new(prom.clone())).expect("register");
     let prom_cached = prom.with_label_values(&["GET", "200"]);
-    let prom_cached2 = [prom.with_label_values(&["GET", "200"]), prom.with_label_values(&["PUT", "201"])];
-    let client = prometheus_client::metrics::family::Family::<ClientLabels, prometheus_client::metrics::counter::Counter>::default();
-    let measured = MeasuredMetrics { counters: CounterVec::with_label_set(MeasuredSetParts::default()) };
+    let prom_cached2 = [
+        prom.with_label_values(&["GET", "200"]),
+        prom.with_label_values(&["PUT", "201"]),
+    ];
+    let client = prometheus_client::metrics::family::Family::<
+        ClientLabels,
+        prometheus_client::metrics::counter::Counter,
+    >::default();
+    let measured = MeasuredMetrics {
+        counters: CounterVec::with_label_set(measured_set()),
+    };
     let methods = ["GET", "PUT"];
     let statuses = [200, 201];
 
     let mut g = c.benchmark_group("counter/1 thread");
-    g.bench_function("bare AtomicU64::fetch_add", |b| b.iter(|| black_box(&bare).fetch_add(1, Relaxed)));
+    g.bench_function("bare AtomicU64::fetch_add", |b| {
+        b.iter(|| black_box(&bare).fetch_add(1, Relaxed))
+    });
     g.bench_function("tsmon handle", |b| b.iter(|| black_box(&handle).inc()));
-    g.bench_function("prometheus cached", |b| b.iter(|| black_box(&prom_cached).inc()));
-    g.bench_function("tsmon by value", |b| b.iter(|| REQUESTS.inc(black_box(("GET", 200)))));
+    g.bench_function("prometheus cached", |b| {
+        b.iter(|| black_box(&prom_cached).inc())
+    });
+    g.bench_function("tsmon by value", |b| {
+        b.iter(|| REQUESTS.inc(black_box(("GET", 200))))
+    });
     g.bench_function("prometheus with_label_values", |b| {
         b.iter(|| prom.with_label_values(black_box(&["GET", "200"])).inc())
     });
@@ -140,23 +161,38 @@ fn counters(c: &mut Criterion) {
         b.iter(|| client.get_or_create(black_box(&labels)).inc())
     });
     g.bench_function("measured inc", |b| {
-        b.iter(|| measured.counters.inc(MeasuredLabels { kind: black_box("GET") }))
+        b.iter(|| {
+            measured.counters.inc(MeasuredLabels {
+                kind: black_box("GET"),
+            })
+        })
     });
     g.finish();
 
-    for (group, same) in [("counter/2 threads, same series", true), ("counter/2 threads, different series", false)] {
+    for (group, same) in [
+        ("counter/2 threads, same series", true),
+        ("counter/2 threads, different series", false),
+    ] {
         let pick = |t: usize| if same { 0 } else { t };
         let mut g = c.benchmark_group(group);
         g.bench_function("bare AtomicU64::fetch_add", |b| {
-            b.iter_custom(|n| two_threads(n, |t| { bares[pick(t)].fetch_add(1, Relaxed); }))
+            b.iter_custom(|n| {
+                two_threads(n, |t| {
+                    bares[pick(t)].fetch_add(1, Relaxed);
+                })
+            })
         });
-        g.bench_function("tsmon handle", |b| b.iter_custom(|n| two_threads(n, |t| handles[pick(t)].inc())));
+        g.bench_function("tsmon handle", |b| {
+            b.iter_custom(|n| two_threads(n, |t| handles[pick(t)].inc()))
+        });
         g.bench_function("prometheus cached", |b| {
             b.iter_custom(|n| two_threads(n, |t| prom_cached2[pick(t)].inc()))
         });
         g.bench_function("tsmon by value", |b| {
             b.iter_custom(|n| {
-                two_threads(n, |t| state.in_scope(|| REQUESTS.inc((methods[pick(t)], statuses[pick(t)]))))
+                two_threads(n, |t| {
+                    state.in_scope(|| REQUESTS.inc((methods[pick(t)], statuses[pick(t)])))
+                })
             })
         });
         g.bench_function("prometheus with_label_values", |b| {
@@ -183,37 +219,71 @@ fn distributions(c: &mut Criterion) {
     )
     .expect("prometheus");
     let prom_cached = prom.with_label_values(&["GET"]);
-    let prom_cached2 = [prom.with_label_values(&["GET"]), prom.with_label_values(&["PUT"])];
-    let client = prometheus_client::metrics::family::Family::<ClientLabels, prometheus_client::metrics::histogram::Histogram>::new_with_constructor(
-        move || prometheus_client::metrics::histogram::Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(0.001, 2.0, 12)),
-    );
+    let prom_cached2 = [
+        prom.with_label_values(&["GET"]),
+        prom.with_label_values(&["PUT"]),
+    ];
+    let client = prometheus_client::metrics::family::Family::<
+        ClientLabels,
+        prometheus_client::metrics::histogram::Histogram,
+    >::new_with_constructor(move || {
+        prometheus_client::metrics::histogram::Histogram::new(
+            prometheus_client::metrics::histogram::exponential_buckets(0.001, 2.0, 12),
+        )
+    });
     let methods = ["GET", "PUT"];
 
     let mut g = c.benchmark_group("distribution/1 thread");
-    g.bench_function("tsmon handle", |b| b.iter(|| black_box(&handle).add(black_box(0.0123))));
-    g.bench_function("prometheus cached", |b| b.iter(|| black_box(&prom_cached).observe(black_box(0.0123))));
-    g.bench_function("tsmon by value", |b| b.iter(|| LATENCY.add(black_box(0.0123), black_box("GET"))));
+    g.bench_function("tsmon handle", |b| {
+        b.iter(|| black_box(&handle).add(black_box(0.0123)))
+    });
+    g.bench_function("prometheus cached", |b| {
+        b.iter(|| black_box(&prom_cached).observe(black_box(0.0123)))
+    });
+    g.bench_function("tsmon by value", |b| {
+        b.iter(|| LATENCY.add(black_box(0.0123), black_box("GET")))
+    });
     g.bench_function("prometheus with_label_values", |b| {
-        b.iter(|| prom.with_label_values(black_box(&["GET"])).observe(black_box(0.0123)))
+        b.iter(|| {
+            prom.with_label_values(black_box(&["GET"]))
+                .observe(black_box(0.0123))
+        })
     });
     g.bench_function("prometheus-client get_or_create", |b| {
         let labels = ClientLabels { kind: "GET".into() };
-        b.iter(|| client.get_or_create(black_box(&labels)).observe(black_box(0.0123)))
+        b.iter(|| {
+            client
+                .get_or_create(black_box(&labels))
+                .observe(black_box(0.0123))
+        })
     });
     g.finish();
 
-    for (group, same) in [("distribution/2 threads, same series", true), ("distribution/2 threads, different series", false)] {
+    for (group, same) in [
+        ("distribution/2 threads, same series", true),
+        ("distribution/2 threads, different series", false),
+    ] {
         let pick = |t: usize| if same { 0 } else { t };
         let mut g = c.benchmark_group(group);
-        g.bench_function("tsmon handle", |b| b.iter_custom(|n| two_threads(n, |t| handles[pick(t)].add(0.0123))));
+        g.bench_function("tsmon handle", |b| {
+            b.iter_custom(|n| two_threads(n, |t| handles[pick(t)].add(0.0123)))
+        });
         g.bench_function("prometheus cached", |b| {
             b.iter_custom(|n| two_threads(n, |t| prom_cached2[pick(t)].observe(0.0123)))
         });
         g.bench_function("tsmon by value", |b| {
-            b.iter_custom(|n| two_threads(n, |t| state.in_scope(|| LATENCY.add(0.0123, methods[pick(t)]))))
+            b.iter_custom(|n| {
+                two_threads(n, |t| {
+                    state.in_scope(|| LATENCY.add(0.0123, methods[pick(t)]))
+                })
+            })
         });
         g.bench_function("prometheus with_label_values", |b| {
-            b.iter_custom(|n| two_threads(n, |t| prom.with_label_values(&[methods[pick(t)]]).observe(0.0123)))
+            b.iter_custom(|n| {
+                two_threads(n, |t| {
+                    prom.with_label_values(&[methods[pick(t)]]).observe(0.0123)
+                })
+            })
         });
         g.finish();
     }
@@ -237,34 +307,54 @@ fn encoding(c: &mut Criterion) {
         });
 
         let registry = prometheus::Registry::new();
-        let prom = prometheus::IntCounterVec::new(prometheus::Opts::new("counters", "help text"), &["kind"]).expect("vec");
+        let prom = prometheus::IntCounterVec::new(
+            prometheus::Opts::new("counters", "help text"),
+            &["kind"],
+        )
+        .expect("vec");
         registry.register(Box::new(prom.clone())).expect("register");
         (0..n).for_each(|i| prom.with_label_values(&[buf.format(i)]).inc());
         let mut text = String::new();
         g.bench_function("prometheus TextEncoder", |b| {
             b.iter(|| {
                 text.clear();
-                prometheus::TextEncoder::new().encode_utf8(&registry.gather(), &mut text).expect("encode");
+                prometheus::TextEncoder::new()
+                    .encode_utf8(&registry.gather(), &mut text)
+                    .expect("encode");
                 black_box(&text);
             })
         });
 
         let mut client_registry = <prometheus_client::registry::Registry>::default();
-        let family = prometheus_client::metrics::family::Family::<ClientLabels, prometheus_client::metrics::counter::Counter>::default();
+        let family = prometheus_client::metrics::family::Family::<
+            ClientLabels,
+            prometheus_client::metrics::counter::Counter,
+        >::default();
         client_registry.register("counters", "help text", family.clone());
         (0..n).for_each(|i| {
-            family.get_or_create(&ClientLabels { kind: buf.format(i).to_owned() }).inc();
+            family
+                .get_or_create(&ClientLabels {
+                    kind: buf.format(i).to_owned(),
+                })
+                .inc();
         });
         g.bench_function("prometheus-client text", |b| {
             b.iter(|| {
                 text.clear();
-                prometheus_client::encoding::text::encode(&mut text, &client_registry).expect("encode");
+                prometheus_client::encoding::text::encode(&mut text, &client_registry)
+                    .expect("encode");
                 black_box(&text);
             })
         });
 
-        let measured = MeasuredMetrics { counters: CounterVec::with_label_set(MeasuredSetParts::default()) };
-        (0..n).for_each(|i| measured.counters.inc(MeasuredLabels { kind: buf.format(i) }));
+        let measured = MeasuredMetrics {
+            counters: CounterVec::with_label_set(measured_set()),
+        };
+        (0..n).for_each(|i| {
+            measured.counters.inc(MeasuredLabels {
+                kind: buf.format(i),
+            })
+        });
         let mut enc = measured::text::BufferedTextEncoder::new();
         g.bench_function("measured text", |b| {
             b.iter(|| {
@@ -276,11 +366,9 @@ fn encoding(c: &mut Criterion) {
     }
 }
 
-type MeasuredSetParts = MeasuredSet;
-
-impl Default for MeasuredSet {
-    fn default() -> Self {
-        MeasuredSet { kind: ParaCord::default() }
+fn measured_set() -> MeasuredSet {
+    MeasuredSet {
+        kind: ParaCord::default(),
     }
 }
 
@@ -288,7 +376,9 @@ impl Default for MeasuredSet {
 fn memory() {
     const N: usize = 100_000;
     let mut buf = itoa::Buffer::new();
-    let names: Vec<String> = (0..N).map(|i| format!("series-{}", buf.format(i))).collect();
+    let names: Vec<String> = (0..N)
+        .map(|i| format!("series-{}", buf.format(i)))
+        .collect();
     let measure = |f: &dyn Fn()| {
         let before = ALLOCATED.load(Relaxed);
         f();
@@ -296,12 +386,32 @@ fn memory() {
     };
     let state = state();
     let tsmon = measure(&|| state.in_scope(|| names.iter().for_each(|k| WIDE.inc(k))));
-    let prom = prometheus::IntCounterVec::new(prometheus::Opts::new("c", "h"), &["kind"]).expect("vec");
-    let prometheus = measure(&|| names.iter().for_each(|k| prom.with_label_values(&[k]).inc()));
-    let family = prometheus_client::metrics::family::Family::<ClientLabels, prometheus_client::metrics::counter::Counter>::default();
-    let client = measure(&|| names.iter().for_each(|k| { family.get_or_create(&ClientLabels { kind: k.clone() }).inc(); }));
-    let m = MeasuredMetrics { counters: CounterVec::with_label_set(MeasuredSetParts::default()) };
-    let measured = measure(&|| names.iter().for_each(|k| m.counters.inc(MeasuredLabels { kind: k })));
+    let prom =
+        prometheus::IntCounterVec::new(prometheus::Opts::new("c", "h"), &["kind"]).expect("vec");
+    let prometheus = measure(&|| {
+        names
+            .iter()
+            .for_each(|k| prom.with_label_values(&[k]).inc())
+    });
+    let family = prometheus_client::metrics::family::Family::<
+        ClientLabels,
+        prometheus_client::metrics::counter::Counter,
+    >::default();
+    let client = measure(&|| {
+        names.iter().for_each(|k| {
+            family
+                .get_or_create(&ClientLabels { kind: k.clone() })
+                .inc();
+        })
+    });
+    let m = MeasuredMetrics {
+        counters: CounterVec::with_label_set(measured_set()),
+    };
+    let measured = measure(&|| {
+        names
+            .iter()
+            .for_each(|k| m.counters.inc(MeasuredLabels { kind: k }))
+    });
     println!(
         "memory, bytes per series ({N} series of one counter, key `series-N`): tsmon {tsmon:.0}, prometheus {prometheus:.0}, prometheus-client {client:.0}, measured {measured:.0}"
     );

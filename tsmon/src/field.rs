@@ -105,7 +105,11 @@ impl KeyBuf {
 
     #[inline]
     pub(crate) fn new() -> Self {
-        KeyBuf { len: 0, inline: [std::mem::MaybeUninit::uninit(); Self::INLINE], heap: Vec::new() }
+        KeyBuf {
+            len: 0,
+            inline: [std::mem::MaybeUninit::uninit(); Self::INLINE],
+            heap: Vec::new(),
+        }
     }
 
     #[inline]
@@ -148,7 +152,11 @@ impl std::ops::Deref for KeyBuf {
     type Target = [u8];
     #[inline]
     fn deref(&self) -> &[u8] {
-        if self.len <= Self::INLINE { self.inline_bytes() } else { &self.heap }
+        if self.len <= Self::INLINE {
+            self.inline_bytes()
+        } else {
+            &self.heap
+        }
     }
 }
 
@@ -364,8 +372,14 @@ mod tests {
         let long = "x".repeat(500);
         let k = key::<(Str, Int)>(1, (&long, 7));
         let (_, rest) = split_key(&k);
-        const F: &[FieldDesc] = &[FieldDesc::new("s", FieldType::String), FieldDesc::new("i", FieldType::Int)];
-        assert_eq!(decode(F, rest).collect::<Vec<_>>(), [FieldValue::Str(&long), FieldValue::Int(7)]);
+        const F: &[FieldDesc] = &[
+            FieldDesc::new("s", FieldType::String),
+            FieldDesc::new("i", FieldType::Int),
+        ];
+        assert_eq!(
+            decode(F, rest).collect::<Vec<_>>(),
+            [FieldValue::Str(&long), FieldValue::Int(7)]
+        );
     }
     type Int1 = (Int,);
 
