@@ -55,7 +55,7 @@ pub use error::{Error, Result};
 pub use state::{State, StateBuilder};
 pub use target::Target;
 
-/// Declares metrics: each becomes a `static` of one of the eight [metric kinds](metric), and an
+/// Declares metrics: each becomes a `static` of one of the eight [metric kinds](mod@metric), and an
 /// entry of the link-time [catalog](registry).
 ///
 /// ```
