@@ -450,7 +450,7 @@ impl<K: Kind, F: FieldSet> Metric<K, F> {
     /// that is no longer exported.
     #[must_use]
     pub fn handle(&self, values: F::Values<'_>) -> Handle<K> {
-        self.handle_in(0, values, None)
+        self.handle_in(values, None)
     }
 
     /// As [`handle`](Self::handle), for a series under an explicit target instead of the default
@@ -469,10 +469,10 @@ impl<K: Kind, F: FieldSet> Metric<K, F> {
     /// ```
     #[must_use]
     pub fn handle_with_target(&self, target: &Target, values: F::Values<'_>) -> Handle<K> {
-        self.handle_in(0, values, Some(target))
+        self.handle_in(values, Some(target))
     }
 
-    fn handle_in(&self, _: u32, values: F::Values<'_>, target: Option<&Target>) -> Handle<K> {
+    fn handle_in(&self, values: F::Values<'_>, target: Option<&Target>) -> Handle<K> {
         state::with_current_store(|store| {
             let id = target.map_or(0, |t| store.target_id(t));
             let key = encode_key::<F>(id, values);

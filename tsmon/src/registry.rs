@@ -65,9 +65,10 @@ pub(crate) fn validate_descs(
             });
             continue;
         }
-        if let Some(first) = by_prom.insert(d.prometheus_name(), d) {
+        let prometheus = d.prometheus_name();
+        if let Some(first) = by_prom.insert(prometheus.clone(), d) {
             errors.push(Error::PrometheusNameClash {
-                prometheus: d.prometheus_name(),
+                prometheus,
                 first_name: first.name,
                 first: &first.site,
                 second_name: d.name,
