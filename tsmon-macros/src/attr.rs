@@ -19,6 +19,10 @@ impl Errors {
         self.push(syn::Error::new_spanned(tokens, message));
     }
 
+    pub(crate) fn has_errors(&self) -> bool {
+        self.0.is_some()
+    }
+
     pub(crate) fn into_compile_error(self) -> TokenStream {
         self.0.map(|e| e.into_compile_error()).unwrap_or_default()
     }

@@ -4,6 +4,7 @@
 //! generated code calls (`tsmon::__private`). Depending on this crate directly is not supported.
 
 mod attr;
+mod instrument;
 mod metric;
 mod names;
 
@@ -13,4 +14,11 @@ use proc_macro::TokenStream;
 #[proc_macro]
 pub fn metric(input: TokenStream) -> TokenStream {
     metric::expand(input.into()).into()
+}
+
+/// Instruments a fn: calls by outcome, latency and in-flight calls. See
+/// `tsmon::instrument` for the documentation.
+#[proc_macro_attribute]
+pub fn instrument(args: TokenStream, item: TokenStream) -> TokenStream {
+    instrument::expand(args.into(), item.into()).into()
 }

@@ -291,7 +291,7 @@ fn lit_u32(expr: &syn::Expr) -> syn::Result<u32> {
 
 /// `fixed_width(w, n)`, `geometric(g, n)`, `geometric_with_scale(g, n, s)` or `default`, with the
 /// Go constructors' checks done at compile time.
-fn parse_bucketer(expr: &syn::Expr) -> syn::Result<TokenStream> {
+pub(crate) fn parse_bucketer(expr: &syn::Expr) -> syn::Result<TokenStream> {
     const EXPECTED: &str = "expected `default`, `fixed_width(width, n)`, `geometric(growth, n)` or `geometric_with_scale(growth, n, scale)`";
     if let syn::Expr::Path(p) = expr
         && p.path.is_ident("default")
@@ -583,6 +583,7 @@ fn expand_one(decl: Decl) -> TokenStream {
                 units: #units,
                 bucketer: #bucketer,
                 max_series: #max_series,
+                shared: false,
                 site: #krate::metric::DeclSite {
                     crate_name: ::core::env!("CARGO_PKG_NAME"),
                     module_path: ::core::module_path!(),

@@ -34,6 +34,21 @@ pub enum Error {
         /// Where it was declared.
         second: &'static DeclSite,
     },
+    /// Functions instrumented under the same metric prefix declare its metrics differently.
+    #[error(
+        "metric {name:?} is declared by instrumented functions at {first} and at {second} with \
+         different {what}; functions that share a prefix must use the same fields and bucketer"
+    )]
+    IncompatibleFamily {
+        /// The metric name.
+        name: &'static str,
+        /// What differs.
+        what: &'static str,
+        /// The first declaration.
+        first: &'static DeclSite,
+        /// The second declaration.
+        second: &'static DeclSite,
+    },
     /// Bucketer parameters that do not give strictly increasing bounds.
     #[error("invalid bucketer {0}")]
     InvalidBucketer(String),

@@ -29,8 +29,10 @@
 //! let state = tsmon::State::builder().with_target(target).build().unwrap();
 //! state.in_scope(|| READ.add(4096, "sd\"a"));
 //! let text = encode_to_string(&state.snapshot(), Format::Text);
+//! // (Other metrics of the binary, such as instrumented functions, are in `text` too.)
+//! let family: String = text.lines().filter(|l| l.contains("example_exposition_read")).map(|l| format!("{l}\n")).collect();
 //! assert_eq!(
-//!     text,
+//!     family,
 //!     "# HELP example_exposition_read_bytes_total Disk reads.\n# TYPE example_exposition_read_bytes_total counter\n\
 //!      example_exposition_read_bytes_total{service_name=\"svc\",job_name=\"job\",data_center=\"dc\",host_name=\"h\",task_num=\"0\",disk=\"sd\\\"a\"} 4096\n"
 //! );
@@ -132,7 +134,7 @@ pub fn prometheus_name(name: &str, units: Option<Units>) -> String {
 /// Encodes a snapshot into a string.
 ///
 /// ```
-/// let snap = tsmon::State::builder().build().unwrap().snapshot();
+/// let snap = tsmon::store::Snapshot::default();
 /// assert_eq!(tsmon::exposition::encode_to_string(&snap, tsmon::exposition::Format::OpenMetrics), "# EOF\n");
 /// ```
 #[must_use]

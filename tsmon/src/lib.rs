@@ -30,7 +30,8 @@
 //!
 //! # Features
 //!
-//! - `macros` (default): the [`metric!`] declaration macro.
+//! - `macros` (default): the [`metric!`] declaration macro and the
+//!   [`#[instrument]`](macro@instrument) attribute.
 //! - `prometheus` (default): [`exposition::Collector`], the store as a
 //!   `prometheus::core::Collector`.
 
@@ -45,6 +46,7 @@ pub mod distribution;
 pub mod error;
 pub mod exposition;
 pub mod field;
+pub mod instrument;
 pub mod metric;
 pub mod registry;
 pub mod state;
@@ -95,10 +97,150 @@ pub use target::Target;
 #[cfg_attr(docsrs, doc(cfg(feature = "macros")))]
 pub use tsmon_macros::metric;
 
+/// Instruments a fn: every call is counted by outcome, timed, and tracked while in flight.
+///
+/// ```
+/// #[tsmon::instrument]
+/// async fn fetch(id: u64) -> Result<String, std::io::Error> {
+///     Ok(format!("item {id}"))
+/// }
+///
+/// #[tsmon::instrument]
+/// fn checksum(data: &[u8]) -> u32 {
+///     data.iter().map(|&b| u32::from(b)).sum()
+/// }
+/// let state = tsmon::State::builder().build().unwrap(); // or the global one
+/// state.in_scope(|| assert_eq!(checksum(b"ab"), 195));
+/// let text = state.encode(tsmon::exposition::Format::Text);
+/// // Both functions are exported from the first scrape, `fetch` before any call.
+/// let line = |name: &str, function: &str| {
+///     text.lines()
+///         .find(|l| l.starts_with(name) && l.contains(&format!("function=\"{function}\"")))
+///         .map(|l| l.rsplit(' ').next().unwrap().to_owned())
+/// };
+/// assert_eq!(line("function_calls_total", "fetch").as_deref(), Some("0"));
+/// assert_eq!(line("function_durations_seconds_count", "checksum").as_deref(), Some("1"));
+/// ```
+///
+/// # What it records
+///
+/// Three metrics, declared in the [catalog](registry) and created at zero for every
+/// instrumented fn when a State is built (see [`instrument`](mod@instrument)):
+/// `function/calls` (`function_calls_total{function, module, outcome}`), `function/durations`
+/// (`function_durations_seconds{function, module}`, a histogram of powers of two from 1 µs) and
+/// `function/in_flight` (`function_in_flight{function, module}`). `function` is the fn's name
+/// (`name = "..."` changes it), `module` its `module_path!()`.
+///
+/// The `outcome` of a call:
+///
+/// - `ok` / `error`: the return value, classified by [`instrument::Classify`] (a `Result` by
+///   its variant; any type that does not implement it counts as `ok`), or by `classify = f`.
+/// - `error` also for a sync fn that leaves through `?` (or a `return` hidden in a macro such
+///   as `anyhow::bail!`) when it returns a `Result`: the value is never seen, and in a
+///   `Result` fn such an exit is an `Err`. For other return types such an exit counts as `ok`.
+/// - `panic`: the fn panicked; the panic goes on unwinding after it is counted.
+/// - `cancelled`: an async fn's future was dropped before it finished (a timeout, a `select!`
+///   that took another branch, a client that went away). The in-flight gauge is released in
+///   every case.
+///
+/// # Async fns
+///
+/// The call starts when the future is first polled, not when it is created: a future never
+/// polled is not a call. Its duration runs until it completes or is dropped, and so includes
+/// the time it waited. `?` in an async fn is classified exactly (the body runs in an inner
+/// `async move` block, so its early exits come back as values). With `#[async_trait]` on the
+/// impl, the attribute finds the boxed future that `async-trait` made and instruments it, so
+/// it measures the call, not the boxing.
+///
+/// # Arguments
+///
+/// | argument | effect |
+/// |---|---|
+/// | `name = "Type::method"` | the `function` field value (default: the fn's name) |
+/// | `prefix = "my/rpc"` | record into `my/rpc/calls`, `my/rpc/durations`, `my/rpc/in_flight` instead of `function/*`; fns may share a prefix if they declare the same fields and bucketer |
+/// | `fields(region = "eu", shard = 3, canary = false)` | extra fixed fields (string, integer or bool); needs `prefix` |
+/// | `classify = path::to::f` | a `fn(&T) -> Outcome` (or closure) that classifies the return value `T` |
+/// | `bucketer = geometric(2.0, 20)` | the durations bucketer, in seconds (as in [`metric!`]); needs `prefix` |
+/// | `calls = false`, `latency = false`, `in_flight = false` | turn a part off |
+/// | `crate = path` | the path of a renamed `tsmon` dependency |
+///
+/// ```
+/// # mod http { pub struct Response { pub status: u16 } }
+/// use tsmon::instrument::Outcome;
+///
+/// fn by_status(r: &http::Response) -> Outcome {
+///     if r.status >= 500 { Outcome::Error } else { Outcome::Ok }
+/// }
+///
+/// #[tsmon::instrument(prefix = "shop/rpc", fields(service = "cart"), classify = by_status, in_flight = false)]
+/// fn add_item() -> http::Response {
+///     http::Response { status: 503 }
+/// }
+/// # let state = tsmon::State::builder().build().unwrap();
+/// # state.in_scope(|| add_item());
+/// # let text = state.encode(tsmon::exposition::Format::Text);
+/// # assert!(text.lines().any(|l| l.contains("shop_rpc_calls_total") && l.contains(r#"outcome="error""#) && l.contains(r#"service="cart""#) && l.ends_with(" 1")));
+/// # assert!(!text.contains("shop_rpc_in_flight"));
+/// ```
+///
+/// Mistakes are compile errors pointing at the argument, listing what is valid; the fn is
+/// still emitted unchanged, so the rest of the crate type-checks. A `const fn`, an `extern`
+/// fn, a trait method without a body and any item that is not a fn are refused.
+///
+/// # The hot path
+///
+/// The fn's series are resolved once, when the State is built, into a table the call site
+/// reaches through a `static` by index: a call costs two reads of the CPU's time-stamp counter
+/// (through [`quanta`](https://docs.rs/quanta), which falls back to the OS clock where the
+/// counter is not reliable) and five relaxed atomic operations, with no lock, hash, allocation
+/// or reference count. A disabled State costs one relaxed load.
+///
+/// # What it expands to
+///
+/// Roughly, for a sync fn (an async one awaits `async move { body }` instead of the labeled
+/// block, and its early exit is `cancelled`):
+///
+/// ```
+/// # fn work() -> Result<(), ()> { Ok(()) }
+/// fn handler() -> Result<(), ()> {
+///     #[tsmon::__private::linkme::distributed_slice(tsmon::__private::FUNCTIONS)]
+///     #[linkme(crate = tsmon::__private::linkme)]
+///     static SITE: tsmon::instrument::FnDesc = tsmon::instrument::FnDesc {
+///         function: "handler",
+///         module: module_path!(),
+///         calls: Some(tsmon::instrument::CALLS.desc()),
+///         durations: Some(tsmon::instrument::DURATIONS.desc()),
+///         in_flight: Some(tsmon::instrument::IN_FLIGHT.desc()),
+///         fields: &[],
+///         site: tsmon::metric::DeclSite {
+///             crate_name: env!("CARGO_PKG_NAME"), module_path: module_path!(),
+///             file: file!(), line: 1, column: 4,
+///         },
+///     };
+///     // In flight +1, clock read; a panic or an exit through `?` is recorded when the guard drops.
+///     let call = tsmon::instrument::Call::start(&SITE, tsmon::instrument::Outcome::Error);
+///     let ret: Result<(), ()> = 'body: {
+///         // the original body, each `return x` turned into `break 'body x`
+///         if false {
+///             break 'body Err(());
+///         }
+///         work()
+///     };
+///     // Clock read; the counter of the outcome, the duration, in flight -1.
+///     call.finish(if ret.is_ok() { tsmon::instrument::Outcome::Ok } else { tsmon::instrument::Outcome::Error });
+///     ret
+/// }
+/// # assert!(handler().is_ok());
+/// ```
+#[cfg(feature = "macros")]
+#[cfg_attr(docsrs, doc(cfg(feature = "macros")))]
+pub use tsmon_macros::instrument;
+
 /// Not public API: what the macro expansions call. It can change in any release; `tsmon-macros`
 /// is pinned to the exact version of `tsmon`.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::instrument::FUNCTIONS;
     pub use crate::registry::METRICS;
     pub use linkme;
 }

@@ -256,6 +256,10 @@ pub struct MetricDesc {
     pub bucketer: Option<BucketerSpec>,
     /// The series cap; 0 means the State's default.
     pub max_series: u64,
+    /// Declared by `#[tsmon::instrument(prefix = ...)]`: several functions may declare the same
+    /// metric, and identical declarations of one name are merged into one metric. A name
+    /// declared twice with `shared: false`, or twice with different shapes, is an error.
+    pub shared: bool,
     /// Where it was declared.
     pub site: DeclSite,
 }

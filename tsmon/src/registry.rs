@@ -17,6 +17,7 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::sync::OnceLock;
 
 use crate::error::Error;
 use crate::metric::MetricDesc;
@@ -57,14 +58,26 @@ pub(crate) fn validate_descs(
     let mut by_name: HashMap<&str, &'static MetricDesc> = HashMap::new();
     let mut by_prom: HashMap<String, &'static MetricDesc> = HashMap::new();
     for d in descs {
-        if let Some(first) = by_name.insert(d.name, d) {
-            errors.push(Error::DuplicateMetric {
-                name: d.name,
-                first: &first.site,
-                second: &d.site,
-            });
+        if let Some(&first) = by_name.get(d.name) {
+            if first.shared && d.shared {
+                if let Some(what) = shape_difference(first, d) {
+                    errors.push(Error::IncompatibleFamily {
+                        name: d.name,
+                        what,
+                        first: &first.site,
+                        second: &d.site,
+                    });
+                }
+            } else {
+                errors.push(Error::DuplicateMetric {
+                    name: d.name,
+                    first: &first.site,
+                    second: &d.site,
+                });
+            }
             continue;
         }
+        by_name.insert(d.name, d);
         let prometheus = d.prometheus_name();
         if let Some(first) = by_prom.insert(prometheus.clone(), d) {
             errors.push(Error::PrometheusNameClash {
@@ -83,6 +96,44 @@ pub(crate) fn validate_descs(
     }
 }
 
+/// What differs between two declarations of one shared metric, if anything.
+fn shape_difference(a: &MetricDesc, b: &MetricDesc) -> Option<&'static str> {
+    if a.kind != b.kind {
+        Some("kinds")
+    } else if a.fields != b.fields {
+        Some("fields")
+    } else if a.units != b.units {
+        Some("units")
+    } else if a.bucketer.map(|s| s.bucketer().ok()) != b.bucketer.map(|s| s.bucketer().ok()) {
+        Some("bucketers")
+    } else if a.max_series != b.max_series {
+        Some("series caps")
+    } else {
+        None
+    }
+}
+
+/// For each catalog entry, the entry whose store it uses: itself, or the first declaration of a
+/// shared metric declared several times.
+pub(crate) fn canonical() -> &'static [u32] {
+    static CANONICAL: OnceLock<Box<[u32]>> = OnceLock::new();
+    CANONICAL.get_or_init(|| {
+        let mut first: HashMap<&str, u32> = HashMap::new();
+        catalog()
+            .iter()
+            .enumerate()
+            .map(|(i, d)| {
+                let i = u32::try_from(i).unwrap_or(u32::MAX);
+                if d.shared {
+                    *first.entry(d.name).or_insert(i)
+                } else {
+                    i
+                }
+            })
+            .collect()
+    })
+}
+
 /// The catalog as a human-readable table, sorted by name: what `--tsmon-list-metrics` prints.
 ///
 /// ```
@@ -91,7 +142,13 @@ pub(crate) fn validate_descs(
 /// ```
 #[must_use]
 pub fn describe() -> String {
-    let mut all: Vec<&MetricDesc> = catalog().iter().collect();
+    let canonical = canonical();
+    let mut all: Vec<&MetricDesc> = catalog()
+        .iter()
+        .enumerate()
+        .filter(|&(i, _)| canonical[i] as usize == i)
+        .map(|(_, d)| d)
+        .collect();
     all.sort_by_key(|d| d.name);
     let mut out = String::new();
     for d in all {

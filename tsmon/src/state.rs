@@ -118,6 +118,8 @@ impl StateBuilder {
     }
 
     fn build_unchecked(self) -> State {
+        crate::instrument::check_sites();
+        crate::instrument::warm_up();
         static IDS: AtomicU64 = AtomicU64::new(1);
         let store = Store::new(
             self.target.unwrap_or_default(),
@@ -264,5 +266,25 @@ pub(crate) fn with_current_store<R>(f: impl FnOnce(&Store) -> R) -> R {
         // SAFETY: the slot owns a strong reference to the `Inner` it points at (see `enter`),
         // and only this thread can release it, which it does not do while `f` runs.
         f(unsafe { &(*current).store })
+    }
+}
+
+/// The current store for an instrumented call: the global State's (which lives for the whole
+/// process, so nothing is cloned), or the entered State's with a strong reference that keeps it
+/// alive until the call ends, wherever that is.
+#[inline]
+pub(crate) fn current_store_for_call() -> (std::ptr::NonNull<Store>, Option<State>) {
+    let current = CURRENT.with(Cell::get);
+    if current.is_null() {
+        (std::ptr::NonNull::from(&State::global().inner.store), None)
+    } else {
+        // SAFETY: as in `with_current_store`; the slot's reference is cloned before the borrow
+        // ends, so the State outlives the returned pointer.
+        let inner = unsafe {
+            Arc::increment_strong_count(current);
+            Arc::from_raw(current)
+        };
+        let store = std::ptr::NonNull::from(&inner.store);
+        (store, Some(State { inner }))
     }
 }

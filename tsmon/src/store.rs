@@ -280,10 +280,14 @@ pub enum AnyStore {
     Dist(MetricStore<DistCell>),
     #[doc(hidden)]
     NcDist(MetricStore<NcDistCell>),
+    /// A further declaration of a shared metric: its series live in the slot of the first one.
+    #[doc(hidden)]
+    Alias(usize),
 }
 
+/// Runs `$body` on the metric store of any kind; aliases give `$alias`.
 macro_rules! any_store {
-    ($self:expr, $s:ident => $body:expr) => {
+    ($self:expr, $s:ident => $body:expr, alias => $alias:expr) => {
         match $self {
             AnyStore::Int($s) => $body,
             AnyStore::Float($s) => $body,
@@ -291,6 +295,7 @@ macro_rules! any_store {
             AnyStore::Str($s) => $body,
             AnyStore::Dist($s) => $body,
             AnyStore::NcDist($s) => $body,
+            AnyStore::Alias(_) => $alias,
         }
     };
 }
@@ -345,6 +350,8 @@ impl AnyStore {
 /// All series of one State.
 pub struct Store {
     metrics: Box<[AnyStore]>,
+    fns: Box<[crate::instrument::FnSeries]>,
+    epoch: AtomicU64,
     enabled: Arc<AtomicBool>,
     clock: MonotonicClock,
     default_target: RwLock<Arc<Target>>,
@@ -363,16 +370,41 @@ impl fmt::Debug for Store {
 
 impl Store {
     pub(crate) fn new(default_target: Target, clock: MonotonicClock, default_max: usize) -> Self {
-        Store {
+        let mut store = Store {
             metrics: registry::catalog()
                 .iter()
-                .map(|d| AnyStore::new(d, default_max))
+                .zip(registry::canonical())
+                .enumerate()
+                .map(|(i, (d, &canonical))| {
+                    if canonical as usize == i {
+                        AnyStore::new(d, default_max)
+                    } else {
+                        AnyStore::Alias(canonical as usize)
+                    }
+                })
                 .collect(),
             enabled: Arc::new(AtomicBool::new(true)),
             clock,
             default_target: RwLock::new(Arc::new(default_target)),
             targets: RwLock::new(Vec::new()),
-        }
+            fns: Box::default(),
+            epoch: AtomicU64::new(0),
+        };
+        store.fns = crate::instrument::create_series(&store);
+        store
+    }
+
+    /// The series of the instrumented function at this index of the catalog.
+    #[inline]
+    pub(crate) fn fn_series(&self, index: usize) -> Option<&crate::instrument::FnSeries> {
+        self.fns.get(index)
+    }
+
+    /// Bumped whenever every series is reset: a call that started before must not release an
+    /// in-flight gauge that was reset under it.
+    #[inline]
+    pub(crate) fn epoch(&self) -> u64 {
+        self.epoch.load(Relaxed)
     }
 
     /// Whether writes are kept. A disabled store drops every write at the cost of one relaxed
@@ -453,14 +485,38 @@ impl Store {
 
     #[inline]
     pub(crate) fn slot<C: StoreSlot>(&self, desc: &'static MetricDesc) -> Option<&MetricStore<C>> {
-        C::slot(self.metrics.get(registry::index_of(desc)?)?)
+        let any = self.metrics.get(registry::index_of(desc)?)?;
+        match C::slot(any) {
+            Some(slot) => Some(slot),
+            None => self.alias_slot(any),
+        }
+    }
+
+    #[cold]
+    fn alias_slot<C: StoreSlot>(&self, any: &AnyStore) -> Option<&MetricStore<C>> {
+        match any {
+            AnyStore::Alias(i) => C::slot(self.metrics.get(*i)?),
+            _ => None,
+        }
+    }
+
+    /// The store of a metric, following an alias to the first declaration.
+    fn any_slot(&self, desc: &'static MetricDesc) -> Option<&AnyStore> {
+        let any = self.metrics.get(registry::index_of(desc)?)?;
+        match any {
+            AnyStore::Alias(i) => self.metrics.get(*i),
+            _ => Some(any),
+        }
     }
 
     /// Go's `Reset(metric)`: every series of the metric starts again from zero, with a new start
     /// time (a new stream). Gauges become unset.
     pub(crate) fn reset(&self, desc: &'static MetricDesc) {
-        if let Some(m) = registry::index_of(desc).and_then(|i| self.metrics.get(i)) {
-            any_store!(m, s => s.reset(&self.clock));
+        if let Some(m) = self.any_slot(desc) {
+            any_store!(m, s => s.reset(&self.clock), alias => ());
+        }
+        if desc.kind == MetricKind::IntGauge {
+            crate::instrument::mark_gauges(&self.fns);
         }
     }
 
@@ -480,20 +536,22 @@ impl Store {
     /// ```
     pub fn reset_cumulative(&self) {
         for m in self.metrics.iter() {
-            any_store!(m, s => if s.cumulative { s.reset(&self.clock) });
+            any_store!(m, s => if s.cumulative { s.reset(&self.clock) }, alias => ());
         }
     }
 
     /// Resets every metric.
     pub fn reset_all(&self) {
         for m in self.metrics.iter() {
-            any_store!(m, s => s.reset(&self.clock));
+            any_store!(m, s => s.reset(&self.clock), alias => ());
         }
+        self.epoch.fetch_add(1, Relaxed);
+        crate::instrument::mark_gauges(&self.fns);
     }
 
     pub(crate) fn delete(&self, desc: &'static MetricDesc, key: &[u8]) -> bool {
-        match registry::index_of(desc).and_then(|i| self.metrics.get(i)) {
-            Some(m) => any_store!(m, s => s.delete(key)),
+        match self.any_slot(desc) {
+            Some(m) => any_store!(m, s => s.delete(key), alias => false),
             None => false,
         }
     }
@@ -510,7 +568,7 @@ impl Store {
         let mut metrics: Vec<MetricSnapshot> = self
             .metrics
             .iter()
-            .map(|m| any_store!(m, s => s.snapshot()))
+            .filter_map(|m| any_store!(m, s => Some(s.snapshot()), alias => None))
             .filter(|m| !m.cells.is_empty())
             .collect();
         metrics.sort_by(|a, b| a.desc.name.cmp(b.desc.name));
@@ -526,7 +584,7 @@ impl Store {
             return;
         };
         for m in self.metrics.iter() {
-            let (name, n) = any_store!(m, s => (s.desc.name, s.overflow_writes.load(Relaxed)));
+            let (name, n) = any_store!(m, s => (s.desc.name, s.overflow_writes.load(Relaxed)), alias => ("", 0));
             if n > 0 {
                 let key = encode_key::<(crate::field::Str,)>(0, name);
                 slot.with_series(&key, &self.clock, true, |s| {

@@ -1,0 +1,461 @@
+//! What [`#[tsmon::instrument]`](macro@crate::instrument) records, and the runtime it calls.
+//!
+//! Every instrumented function has three series, created (at zero) when a State is built, so
+//! they are exported from the first scrape on:
+//!
+//! | metric | Prometheus name | kind | fields |
+//! |---|---|---|---|
+//! | `function/calls` | `function_calls_total` | [`Counter`](crate::metric::Counter) | `function`, `module`, `outcome` |
+//! | `function/durations` | `function_durations_seconds` | [`CumulativeDistribution`](crate::metric::CumulativeDistribution), seconds | `function`, `module` |
+//! | `function/in_flight` | `function_in_flight` | [`IntGauge`](crate::metric::IntGauge) | `function`, `module` |
+//!
+//! `outcome` is one of [`Outcome`]: `ok`, `error`, `panic`, `cancelled`. With
+//! `prefix = "my/prefix"` the metrics are `my/prefix/calls`, `my/prefix/durations` and
+//! `my/prefix/in_flight` instead, with any extra fixed `fields(...)` after the standard ones;
+//! several functions may share a prefix as long as they declare the same fields and bucketer.
+//!
+//! The durations use [`LATENCY_BUCKETER`]: powers of two from 1 µs to about 9 minutes.
+//!
+//! ```
+//! #[tsmon::instrument]
+//! fn parse(s: &str) -> Result<i64, std::num::ParseIntError> {
+//!     s.parse()
+//! }
+//!
+//! let state = tsmon::State::builder().build().unwrap();
+//! state.in_scope(|| {
+//!     let _ = parse("42");
+//!     let _ = parse("forty-two");
+//! });
+//! let snap = state.snapshot();
+//! let calls = snap.metric("function/calls").unwrap();
+//! let module = module_path!();
+//! let count = |outcome: &str| {
+//!     use tsmon::field::FieldValue::Str;
+//!     match calls.find(&[Str("parse"), Str(module), Str(outcome)]).unwrap().value() {
+//!         tsmon::store::Value::Int(n) => *n,
+//!         other => panic!("{other:?}"),
+//!     }
+//! };
+//! assert_eq!((count("ok"), count("error"), count("panic")), (1, 1, 0));
+//! ```
+
+use std::fmt;
+use std::ptr::NonNull;
+use std::sync::{Arc, OnceLock};
+
+use crate::distribution::BucketerSpec;
+use crate::field::{FieldDesc, FieldType, FieldValue, KeyBuf, put_varint};
+use crate::metric::{DeclSite, MetricDesc};
+use crate::state;
+use crate::store::cell::{DistCell, IntCell};
+use crate::store::{Series, Store};
+
+/// How a call ended: the `outcome` field of the call counter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// It returned a value its classifier calls a success (for a `Result`, `Ok`).
+    Ok,
+    /// It returned a value its classifier calls a failure (for a `Result`, `Err`), or a sync fn
+    /// left early through `?`.
+    Error,
+    /// It panicked; the panic went on unwinding.
+    Panic,
+    /// An async fn's future was dropped before it finished.
+    Cancelled,
+}
+
+impl Outcome {
+    /// Every outcome, in field order.
+    pub const ALL: [Outcome; 4] = [
+        Outcome::Ok,
+        Outcome::Error,
+        Outcome::Panic,
+        Outcome::Cancelled,
+    ];
+
+    /// The field value.
+    ///
+    /// ```
+    /// assert_eq!(tsmon::instrument::Outcome::Cancelled.as_str(), "cancelled");
+    /// ```
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Error => "error",
+            Outcome::Panic => "panic",
+            Outcome::Cancelled => "cancelled",
+        }
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Classifies a return value as a success or a failure. `Result` is classified by its variant;
+/// implement this for your own return types. For a type of another crate (an HTTP response, a
+/// gRPC status), give `#[tsmon::instrument(classify = path::to::fn)]` a `fn(&T) -> Outcome`.
+/// A return type that implements neither counts as `ok`.
+///
+/// ```
+/// use tsmon::instrument::{Classify, Outcome};
+///
+/// struct Reply { status: u16 }
+///
+/// impl Classify for Reply {
+///     fn classify(&self) -> Outcome {
+///         if self.status >= 500 { Outcome::Error } else { Outcome::Ok }
+///     }
+/// }
+///
+/// #[tsmon::instrument]
+/// fn serve(status: u16) -> Reply {
+///     Reply { status }
+/// }
+///
+/// let state = tsmon::State::builder().build().unwrap();
+/// state.in_scope(|| { serve(200); serve(503); });
+/// let text = state.encode(tsmon::exposition::Format::Text);
+/// assert!(text.contains(r#"function="serve""#));
+/// assert!(text.lines().any(|l| l.contains(r#"function="serve""#)
+///     && l.contains(r#"outcome="error""#) && l.ends_with(" 1")));
+/// ```
+pub trait Classify {
+    /// The outcome this value stands for.
+    fn classify(&self) -> Outcome;
+}
+
+impl<T, E> Classify for Result<T, E> {
+    #[inline]
+    fn classify(&self) -> Outcome {
+        match self {
+            Ok(_) => Outcome::Ok,
+            Err(_) => Outcome::Error,
+        }
+    }
+}
+
+impl Classify for Outcome {
+    #[inline]
+    fn classify(&self) -> Outcome {
+        *self
+    }
+}
+
+/// The bucketer of the default durations metric: 30 powers of two from 1 µs (the last finite
+/// bucket starts at about 9 minutes), in seconds.
+pub const LATENCY_BUCKETER: BucketerSpec = BucketerSpec::geometric_with_scale(2.0, 30, 1e-6);
+
+crate::metric! {
+    /// Calls of functions instrumented with #[tsmon::instrument], by outcome (ok, error, panic, cancelled).
+    pub static CALLS: Counter(function: String, module: String, outcome: String) = "function/calls";
+
+    /// Time spent in functions instrumented with #[tsmon::instrument], whatever the outcome.
+    #[tsmon(units = seconds, bucketer = geometric_with_scale(2.0, 30, 0.000001))]
+    pub static DURATIONS: CumulativeDistribution(function: String, module: String) = "function/durations";
+
+    /// Calls of functions instrumented with #[tsmon::instrument] under way.
+    pub static IN_FLIGHT: IntGauge(function: String, module: String) = "function/in_flight";
+}
+
+/// One instrumented function: an entry of the [`functions`] catalog, made by
+/// [`#[tsmon::instrument]`](macro@crate::instrument).
+#[derive(Debug)]
+pub struct FnDesc {
+    /// The `function` field value: the fn's name, or the `name = "..."` argument.
+    pub function: &'static str,
+    /// The `module` field value (`module_path!()`).
+    pub module: &'static str,
+    /// The call counter, unless turned off.
+    pub calls: Option<&'static MetricDesc>,
+    /// The durations distribution, unless turned off.
+    pub durations: Option<&'static MetricDesc>,
+    /// The in-flight gauge, unless turned off.
+    pub in_flight: Option<&'static MetricDesc>,
+    /// The extra fixed fields (`fields(...)`), by name.
+    pub fields: &'static [(&'static str, FieldValue<'static>)],
+    /// Where the function is.
+    pub site: DeclSite,
+}
+
+/// The distributed slice every instrumented function lands in.
+#[linkme::distributed_slice]
+pub static FUNCTIONS: [FnDesc];
+
+/// Every instrumented function in the binary, in link order.
+///
+/// ```
+/// #[tsmon::instrument]
+/// fn listed() {}
+/// assert!(tsmon::instrument::functions().iter().any(|f| f.function == "listed"));
+/// ```
+#[must_use]
+pub fn functions() -> &'static [FnDesc] {
+    &FUNCTIONS
+}
+
+#[inline]
+fn index_of(desc: &'static FnDesc) -> Option<usize> {
+    let all = functions();
+    let offset = (desc as *const FnDesc as usize).wrapping_sub(all.as_ptr() as usize);
+    let index = offset / size_of::<FnDesc>().max(1);
+    (index < all.len() && std::ptr::eq(&all[index], desc)).then_some(index)
+}
+
+/// The series of one instrumented function in one store.
+#[derive(Debug, Default)]
+pub(crate) struct FnSeries {
+    calls: [Option<Arc<Series<IntCell>>>; 4],
+    durations: Option<Arc<Series<DistCell>>>,
+    in_flight: Option<Arc<Series<IntCell>>>,
+}
+
+/// The key of a series of `metric` for `f`: each field's value by name.
+fn key_for(metric: &MetricDesc, f: &FnDesc, outcome: Outcome) -> Option<KeyBuf> {
+    let mut key = KeyBuf::new();
+    put_varint(&mut key, 0);
+    for field in metric.fields {
+        let value = match field.name {
+            "function" => FieldValue::Str(f.function),
+            "module" => FieldValue::Str(f.module),
+            "outcome" => FieldValue::Str(outcome.as_str()),
+            name => f.fields.iter().find(|(n, _)| *n == name)?.1,
+        };
+        encode_value(field, value, &mut key)?;
+    }
+    Some(key)
+}
+
+fn encode_value(field: &FieldDesc, value: FieldValue<'_>, out: &mut KeyBuf) -> Option<()> {
+    match (field.ty, value) {
+        (FieldType::String, FieldValue::Str(s)) => {
+            put_varint(out, s.len() as u64);
+            out.extend_from_slice(s.as_bytes());
+        }
+        (FieldType::Int, FieldValue::Int(i)) => out.extend_from_slice(&i.to_le_bytes()),
+        (FieldType::Bool, FieldValue::Bool(b)) => out.push(u8::from(b)),
+        _ => return None,
+    }
+    Some(())
+}
+
+/// Creates the series of every instrumented function in `store` (at zero, so they are exported
+/// from the first snapshot on).
+pub(crate) fn create_series(store: &Store) -> Box<[FnSeries]> {
+    let clock = store.clock();
+    let all: Box<[FnSeries]> = functions()
+        .iter()
+        .map(|f| {
+            let mut series = FnSeries::default();
+            if let Some(desc) = f.calls
+                && let Some(slot) = store.slot::<IntCell>(desc)
+            {
+                for outcome in Outcome::ALL {
+                    series.calls[outcome as usize] = key_for(desc, f, outcome)
+                        .and_then(|key| slot.with_series(&key, clock, true, Arc::clone));
+                }
+            }
+            if let Some(desc) = f.durations
+                && let Some(slot) = store.slot::<DistCell>(desc)
+            {
+                series.durations = key_for(desc, f, Outcome::Ok)
+                    .and_then(|key| slot.with_series(&key, clock, true, Arc::clone));
+            }
+            if let Some(desc) = f.in_flight
+                && let Some(slot) = store.slot::<IntCell>(desc)
+            {
+                series.in_flight = key_for(desc, f, Outcome::Ok)
+                    .and_then(|key| slot.with_series(&key, clock, true, Arc::clone));
+            }
+            series
+        })
+        .collect();
+    mark_gauges(&all);
+    all
+}
+
+/// Marks the in-flight gauges as holding a value (zero after a reset), so they stay exported.
+pub(crate) fn mark_gauges(fns: &[FnSeries]) {
+    for s in fns.iter().filter_map(|f| f.in_flight.as_ref()) {
+        s.mark_set();
+    }
+}
+
+/// Two instrumented functions that write the same series (same name and module in one family);
+/// logged when a State is built.
+pub(crate) fn check_sites() {
+    let mut seen: std::collections::HashMap<(&str, &str, &str), &FnDesc> =
+        std::collections::HashMap::new();
+    for f in functions() {
+        let family = f
+            .calls
+            .or(f.durations)
+            .or(f.in_flight)
+            .map_or("", |d| d.name);
+        if let Some(first) = seen.insert((family, f.module, f.function), f) {
+            tracing::warn!(
+                "instrumented functions at {} and {} both record as function {:?} of module {:?}; \
+                 give one of them `name = \"...\"` to tell them apart",
+                first.site,
+                f.site,
+                f.function,
+                f.module
+            );
+        }
+    }
+}
+
+fn clock() -> &'static quanta::Clock {
+    static CLOCK: OnceLock<quanta::Clock> = OnceLock::new();
+    CLOCK.get_or_init(quanta::Clock::new)
+}
+
+/// Calibrates the call clock ahead of the first call (it takes a few milliseconds once).
+pub(crate) fn warm_up() {
+    let _ = clock();
+}
+
+/// One call under way. Not public API: `#[tsmon::instrument]` expansions make these.
+#[doc(hidden)]
+pub struct Call {
+    series: Option<NonNull<FnSeries>>,
+    store: NonNull<Store>,
+    _keep: Option<state::State>,
+    start: u64,
+    epoch: u64,
+    early: Outcome,
+}
+
+// SAFETY: `series` and `store` point into a store kept alive by `_keep`, or into the global
+// State's store, which lives for the whole process; both are `Sync`.
+unsafe impl Send for Call {}
+// SAFETY: as above; `Call` has no interior mutability.
+unsafe impl Sync for Call {}
+
+impl fmt::Debug for Call {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Call").finish_non_exhaustive()
+    }
+}
+
+impl Call {
+    /// Starts a call of `site`: bumps the in-flight gauge and reads the clock. `early` is the
+    /// outcome of a call that ends without [`finish`](Self::finish) and without a panic: `?`
+    /// in a sync fn, a dropped future in an async one.
+    #[inline]
+    #[must_use]
+    pub fn start(site: &'static FnDesc, early: Outcome) -> Call {
+        let (store, keep) = state::current_store_for_call();
+        // SAFETY: `store` is the global State's (it lives for the process) or kept alive by
+        // `keep`, which the `Call` holds.
+        let s = unsafe { store.as_ref() };
+        let series = if s.is_enabled() {
+            index_of(site)
+                .and_then(|i| s.fn_series(i))
+                .map(NonNull::from)
+        } else {
+            None
+        };
+        if let Some(series) = series {
+            // SAFETY: as above.
+            if let Some(g) = &unsafe { series.as_ref() }.in_flight {
+                g.cell.add(1);
+            }
+        }
+        Call {
+            series,
+            store,
+            _keep: keep,
+            start: clock().raw(),
+            epoch: s.epoch(),
+            early,
+        }
+    }
+
+    /// Ends the call with `outcome`.
+    #[inline]
+    pub fn finish(mut self, outcome: Outcome) {
+        self.record(outcome);
+    }
+
+    #[inline]
+    fn record(&mut self, outcome: Outcome) {
+        let Some(series) = self.series.take() else {
+            return;
+        };
+        let clock = clock();
+        let nanos = clock.delta_as_nanos(self.start, clock.raw());
+        // SAFETY: see `start`.
+        let (series, store) = unsafe { (series.as_ref(), self.store.as_ref()) };
+        if let Some(c) = &series.calls[outcome as usize] {
+            c.cell.add(1);
+        }
+        if let Some(d) = &series.durations {
+            d.cell.add(nanos as f64 * 1e-9);
+        }
+        if let Some(g) = &series.in_flight
+            && store.epoch() == self.epoch
+        {
+            g.cell.add(-1);
+        }
+    }
+}
+
+impl Drop for Call {
+    fn drop(&mut self) {
+        if self.series.is_some() {
+            let outcome = if std::thread::panicking() {
+                Outcome::Panic
+            } else {
+                self.early
+            };
+            self.record(outcome);
+        }
+    }
+}
+
+/// Autoref specialisation: a value whose type implements [`Classify`] is classified by it,
+/// any other counts as `ok`. Not public API.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct Probe<'a, T: ?Sized>(pub &'a T);
+
+/// Not public API.
+#[doc(hidden)]
+pub trait ViaClassify {
+    /// The outcome.
+    fn __tsmon_outcome(&self) -> Outcome;
+}
+
+impl<T: Classify + ?Sized> ViaClassify for Probe<'_, T> {
+    #[inline]
+    fn __tsmon_outcome(&self) -> Outcome {
+        self.0.classify()
+    }
+}
+
+/// Not public API.
+#[doc(hidden)]
+pub trait ViaDefault {
+    /// The outcome.
+    fn __tsmon_outcome(&self) -> Outcome;
+}
+
+impl<T: ?Sized> ViaDefault for &Probe<'_, T> {
+    #[inline]
+    fn __tsmon_outcome(&self) -> Outcome {
+        Outcome::Ok
+    }
+}
+
+/// Gives an async block the output type of the function it stands for, so `?` in it knows
+/// what to convert errors into. Not public API.
+#[doc(hidden)]
+#[inline]
+pub fn typed<R, F: Future<Output = R>>(f: F) -> F {
+    f
+}
