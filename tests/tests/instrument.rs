@@ -610,3 +610,52 @@ fn a_disabled_state_records_nothing_and_a_reset_does_not_unbalance_in_flight() {
     assert_eq!(in_flight(&snap, "fetch"), 0);
     assert_eq!(calls(&snap, "fetch", Outcome::Ok), 1);
 }
+
+// ---- async-trait ----
+
+#[async_trait::async_trait]
+trait Repo {
+    async fn get(&self, id: u32) -> Result<u32, String>;
+
+    #[tsmon::instrument(name = "Repo::default_get")]
+    async fn default_get(&self) -> u32 {
+        yield_once().await;
+        1
+    }
+}
+
+struct MemRepo;
+
+#[async_trait::async_trait]
+impl Repo for MemRepo {
+    #[tsmon::instrument(name = "MemRepo::get")]
+    async fn get(&self, id: u32) -> Result<u32, String> {
+        yield_once().await;
+        if id == 0 {
+            return Err("zero".into());
+        }
+        let parsed: u32 = id.to_string().parse().map_err(|_| "bad".to_owned())?;
+        Ok(parsed)
+    }
+}
+
+#[test]
+fn async_trait_methods_are_instrumented_as_async_fns() {
+    let state = State::builder().build().unwrap();
+    let _g = state.enter();
+    let repo = MemRepo;
+    assert_eq!(block_on(repo.get(4)), Ok(4));
+    assert!(block_on(repo.get(0)).is_err());
+    {
+        let mut fut = repo.get(5);
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(fut.as_mut().poll(&mut cx).is_pending());
+        // The call is under way (the boxing alone would have finished already).
+        assert_eq!(in_flight(&state.snapshot(), "MemRepo::get"), 1);
+    }
+    assert_eq!(block_on(repo.default_get()), 1);
+    let snap = state.snapshot();
+    assert_eq!(outcomes(&snap, "MemRepo::get"), [1, 1, 0, 1]);
+    assert_eq!(in_flight(&snap, "MemRepo::get"), 0);
+    assert_eq!(outcomes(&snap, "Repo::default_get"), [1, 0, 0, 0]);
+}

@@ -56,17 +56,17 @@ fn parse_args(args: TokenStream, errors: &mut Errors) -> Args {
     out
 }
 
-/// After a bad argument, consumes its value so the next one still parses.
+/// After a bad argument, consumes what is left of it (up to the next `,`), so the next one
+/// still parses and no follow-up error is reported.
 fn skip_value(meta: &ParseNestedMeta<'_>) {
-    if meta.input.peek(syn::Token![=]) {
-        if let Ok(v) = meta.value() {
-            let _ = v.parse::<Expr>();
+    skip_rest(meta.input);
+}
+
+fn skip_rest(input: syn::parse::ParseStream<'_>) {
+    while !input.is_empty() && !input.peek(syn::Token![,]) {
+        if input.parse::<proc_macro2::TokenTree>().is_err() {
+            break;
         }
-    } else if meta.input.peek(syn::token::Paren) {
-        let _ = meta.parse_nested_meta(|m| {
-            skip_value(&m);
-            Ok(())
-        });
     }
 }
 
@@ -85,7 +85,12 @@ fn parse_arg(meta: &ParseNestedMeta<'_>, out: &mut Args) -> syn::Result<()> {
             if out.name.is_some() {
                 return Err(twice());
             }
-            let lit: LitStr = meta.value()?.parse()?;
+            let lit: LitStr = meta.value()?.parse().map_err(|e| {
+                syn::Error::new(
+                    e.span(),
+                    "`name` takes a string literal, such as `name = \"Type::method\"`",
+                )
+            })?;
             if lit.value().trim().is_empty() {
                 return Err(syn::Error::new_spanned(&lit, "`name` must not be empty"));
             }
@@ -95,7 +100,12 @@ fn parse_arg(meta: &ParseNestedMeta<'_>, out: &mut Args) -> syn::Result<()> {
             if out.prefix.is_some() {
                 return Err(twice());
             }
-            let lit: LitStr = meta.value()?.parse()?;
+            let lit: LitStr = meta.value()?.parse().map_err(|e| {
+                syn::Error::new(
+                    e.span(),
+                    "`prefix` takes a string literal, such as `prefix = \"my_service/rpc\"`",
+                )
+            })?;
             check_metric_name(&format!("{}/calls", lit.value()))
                 .and(check_metric_name(&format!("{}/durations", lit.value())))
                 .and(check_metric_name(&format!("{}/in_flight", lit.value())))
@@ -108,44 +118,23 @@ fn parse_arg(meta: &ParseNestedMeta<'_>, out: &mut Args) -> syn::Result<()> {
             }
             let span = meta.path.span();
             let mut fields: Vec<(Ident, FixedValue)> = Vec::new();
+            let mut field_errors: Option<syn::Error> = None;
             meta.parse_nested_meta(|field| {
-                let ident = field
-                    .path
-                    .get_ident()
-                    .cloned()
-                    .ok_or_else(|| field.error("a field is `name = value`"))?;
-                let name = ident.to_string();
-                check_field_name(&name).map_err(|e| syn::Error::new_spanned(&ident, e))?;
-                if ["function", "module", "outcome"].contains(&name.as_str()) {
-                    return Err(syn::Error::new_spanned(
-                        &ident,
-                        format!("field `{name}` is set by #[tsmon::instrument] itself"),
-                    ));
-                }
-                if fields.iter().any(|(i, _)| *i == ident) {
-                    return Err(syn::Error::new_spanned(
-                        &ident,
-                        format!("field `{name}` is given twice"),
-                    ));
-                }
-                let lit: syn::Lit = field.value()?.parse()?;
-                let value = match lit {
-                    syn::Lit::Str(s) => FixedValue::Str(s),
-                    syn::Lit::Int(i) => {
-                        let v = i.base10_parse::<i64>()?;
-                        FixedValue::Int(v)
+                match parse_field(&field, &fields) {
+                    Ok(f) => fields.push(f),
+                    Err(e) => {
+                        skip_rest(field.input);
+                        match &mut field_errors {
+                            Some(all) => all.combine(e),
+                            None => field_errors = Some(e),
+                        }
                     }
-                    syn::Lit::Bool(b) => FixedValue::Bool(b),
-                    other => {
-                        return Err(syn::Error::new_spanned(
-                            other,
-                            "a field value is a string, integer or bool literal",
-                        ));
-                    }
-                };
-                fields.push((ident, value));
+                }
                 Ok(())
             })?;
+            if let Some(e) = field_errors {
+                return Err(e);
+            }
             if fields.len() > 5 {
                 return Err(meta.error("at most 5 extra fields"));
             }
@@ -199,6 +188,44 @@ fn parse_arg(meta: &ParseNestedMeta<'_>, out: &mut Args) -> syn::Result<()> {
         }
     }
     Ok(())
+}
+
+fn parse_field(
+    field: &ParseNestedMeta<'_>,
+    seen: &[(Ident, FixedValue)],
+) -> syn::Result<(Ident, FixedValue)> {
+    let ident = field
+        .path
+        .get_ident()
+        .cloned()
+        .ok_or_else(|| field.error("a field is `name = value`"))?;
+    let name = ident.to_string();
+    check_field_name(&name).map_err(|e| syn::Error::new_spanned(&ident, e))?;
+    if ["function", "module", "outcome"].contains(&name.as_str()) {
+        return Err(syn::Error::new_spanned(
+            &ident,
+            format!("field `{name}` is set by #[tsmon::instrument] itself"),
+        ));
+    }
+    if seen.iter().any(|(i, _)| *i == ident) {
+        return Err(syn::Error::new_spanned(
+            &ident,
+            format!("field `{name}` is given twice"),
+        ));
+    }
+    let lit: syn::Lit = field.value()?.parse()?;
+    let value = match lit {
+        syn::Lit::Str(s) => FixedValue::Str(s),
+        syn::Lit::Int(i) => FixedValue::Int(i.base10_parse::<i64>()?),
+        syn::Lit::Bool(b) => FixedValue::Bool(b),
+        other => {
+            return Err(syn::Error::new_spanned(
+                other,
+                "a field value is a string, integer or bool literal",
+            ));
+        }
+    };
+    Ok((ident, value))
 }
 
 /// The parts of a fn the expansion needs, whatever kind of item it came from.
@@ -335,6 +362,18 @@ fn inferable(ty: &syn::Type) -> syn::Type {
     ty
 }
 
+fn has_infer(ty: &syn::Type) -> bool {
+    struct Find(bool);
+    impl syn::visit::Visit<'_> for Find {
+        fn visit_type_infer(&mut self, _: &syn::TypeInfer) {
+            self.0 = true;
+        }
+    }
+    let mut f = Find(false);
+    syn::visit::Visit::visit_type(&mut f, ty);
+    f.0
+}
+
 fn is_result(ty: &syn::Type) -> bool {
     match ty {
         syn::Type::Path(p) => p.path.segments.last().is_some_and(|s| s.ident == "Result"),
@@ -433,9 +472,10 @@ fn expand_fn(mut f: FnItem, args: &Args) -> TokenStream {
         match &args.classify {
             Some(path) => {
                 let span = path.span();
-                quote_spanned! {span=> {
+                let applied = quote_spanned!(span=> (#path)(&#value));
+                quote! {{
                     #[allow(clippy::redundant_closure_call)]
-                    let outcome: #krate::instrument::Outcome = (#path)(&#value);
+                    let outcome: #krate::instrument::Outcome = #applied;
                     outcome
                 }}
             }
@@ -504,16 +544,26 @@ fn expand_fn(mut f: FnItem, args: &Args) -> TokenStream {
             #body
         }
     } else {
-        let early = if is_result(&ty) {
-            quote!(Error)
+        // The early-exit outcome comes from the type when it can be named (aliases of
+        // `Result` included); with an `impl Trait` in it, from the name of the outer type.
+        let early = if has_infer(&ty) {
+            if is_result(&ty) {
+                quote!(#krate::instrument::Outcome::Error)
+            } else {
+                quote!(#krate::instrument::Outcome::Ok)
+            }
         } else {
-            quote!(Ok)
+            quote! {{
+                #[allow(unused_imports)]
+                use #krate::instrument::{EarlyViaDefault as _, EarlyViaResult as _};
+                (&#krate::instrument::TypeProbe::<#ty>::new()).__tsmon_early()
+            }}
         };
         let label = syn::Lifetime::new("'__tsmon_body", mixed);
         let mut body = f.block.clone();
         Returns { label: &label }.visit_block_mut(&mut body);
         quote! {
-            let #call = #krate::instrument::Call::start(&#site, #krate::instrument::Outcome::#early);
+            let #call = #krate::instrument::Call::start(&#site, #early);
             #[allow(unreachable_code, clippy::needless_return)]
             let #ret: #ty = #label: #body;
             #call.finish(#outcome);

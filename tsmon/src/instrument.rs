@@ -41,6 +41,7 @@
 //! ```
 
 use std::fmt;
+use std::marker::PhantomData;
 use std::ptr::NonNull;
 use std::sync::{Arc, OnceLock};
 
@@ -448,6 +449,60 @@ pub trait ViaDefault {
 impl<T: ?Sized> ViaDefault for &Probe<'_, T> {
     #[inline]
     fn __tsmon_outcome(&self) -> Outcome {
+        Outcome::Ok
+    }
+}
+
+/// The outcome of a sync fn that leaves early (through `?`, or a `return` inside a macro), told
+/// from its return type alone: `error` for a `Result` (whatever alias names it), `ok` for any
+/// other type. Not public API.
+#[doc(hidden)]
+pub struct TypeProbe<T: ?Sized>(PhantomData<fn() -> *const T>);
+
+impl<T: ?Sized> TypeProbe<T> {
+    /// A probe.
+    #[must_use]
+    pub const fn new() -> Self {
+        TypeProbe(PhantomData)
+    }
+}
+
+impl<T: ?Sized> Default for TypeProbe<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T: ?Sized> fmt::Debug for TypeProbe<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TypeProbe")
+    }
+}
+
+/// Not public API.
+#[doc(hidden)]
+pub trait EarlyViaResult {
+    /// The outcome of an early exit.
+    fn __tsmon_early(&self) -> Outcome;
+}
+
+impl<T, E> EarlyViaResult for TypeProbe<Result<T, E>> {
+    #[inline]
+    fn __tsmon_early(&self) -> Outcome {
+        Outcome::Error
+    }
+}
+
+/// Not public API.
+#[doc(hidden)]
+pub trait EarlyViaDefault {
+    /// The outcome of an early exit.
+    fn __tsmon_early(&self) -> Outcome;
+}
+
+impl<T: ?Sized> EarlyViaDefault for &TypeProbe<T> {
+    #[inline]
+    fn __tsmon_early(&self) -> Outcome {
         Outcome::Ok
     }
 }

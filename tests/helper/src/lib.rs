@@ -12,3 +12,5 @@ mod unreferenced {
         static HIDDEN: IntGauge = "helper/unreferenced_gauge";
     }
 }
+
+pub mod hygiene;
