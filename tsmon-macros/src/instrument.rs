@@ -460,13 +460,17 @@ fn expand_fn(mut f: FnItem, args: &Args) -> TokenStream {
     let call = Ident::new("__tsmon_call", mixed);
     let ret = Ident::new("__tsmon_ret", mixed);
     let site = Ident::new("__TSMON_FN", Span::call_site());
+    let index = Ident::new("__TSMON_INDEX", Span::call_site());
 
     let ident_str = f.sig.ident.to_string();
     let function = args.name.as_ref().map_or_else(
         || ident_str.trim_start_matches("r#").to_owned(),
         LitStr::value,
     );
-    let statics = site_statics(&f, args, &krate, &site, &function);
+    let mut statics = site_statics(&f, args, &krate, &site, &function);
+    statics.extend(quote! {
+        static #index: #krate::instrument::SiteIndex = #krate::instrument::SiteIndex::new();
+    });
 
     let classify = |value: &Ident| -> TokenStream {
         match &args.classify {
@@ -502,7 +506,7 @@ fn expand_fn(mut f: FnItem, args: &Args) -> TokenStream {
         let ty = inferable(&output);
         let outcome = classify(&ret);
         let new_block: Block = syn::parse_quote! {{
-            let #call = #krate::instrument::Call::start(&#site, #krate::instrument::Outcome::Cancelled);
+            let #call = #krate::instrument::Call::start(&#site, &#index, #krate::instrument::Outcome::Cancelled);
             let #ret: #ty = #krate::instrument::typed::<#ty, _>(async move #body).await;
             #call.finish(#outcome);
             #ret
@@ -532,7 +536,7 @@ fn expand_fn(mut f: FnItem, args: &Args) -> TokenStream {
     let outcome = classify(&ret);
     let inner = if is_async {
         quote! {
-            let #call = #krate::instrument::Call::start(&#site, #krate::instrument::Outcome::Cancelled);
+            let #call = #krate::instrument::Call::start(&#site, &#index, #krate::instrument::Outcome::Cancelled);
             let #ret: #ty = #krate::instrument::typed::<#ty, _>(async move #body).await;
             #call.finish(#outcome);
             #ret
@@ -540,7 +544,7 @@ fn expand_fn(mut f: FnItem, args: &Args) -> TokenStream {
     } else if never {
         quote! {
             #[allow(unused_variables)]
-            let #call = #krate::instrument::Call::start(&#site, #krate::instrument::Outcome::Error);
+            let #call = #krate::instrument::Call::start(&#site, &#index, #krate::instrument::Outcome::Error);
             #body
         }
     } else {
@@ -563,7 +567,7 @@ fn expand_fn(mut f: FnItem, args: &Args) -> TokenStream {
         let mut body = f.block.clone();
         Returns { label: &label }.visit_block_mut(&mut body);
         quote! {
-            let #call = #krate::instrument::Call::start(&#site, #early);
+            let #call = #krate::instrument::Call::start(&#site, &#index, #early);
             #[allow(unreachable_code, clippy::needless_return)]
             let #ret: #ty = #label: #body;
             #call.finish(#outcome);

@@ -159,10 +159,7 @@ impl BucketerSpec {
         if let Some(b) = all.iter().find(|b| b.spec.same_as(self)) {
             return Ok(b);
         }
-        let bucketer: &'static Bucketer = Box::leak(Box::new(Bucketer {
-            spec: *self,
-            lower: self.bounds()?,
-        }));
+        let bucketer: &'static Bucketer = Box::leak(Box::new(Bucketer::new(*self, self.bounds()?)));
         all.push(bucketer);
         Ok(bucketer)
     }
@@ -180,6 +177,10 @@ impl BucketerSpec {
 pub struct Bucketer {
     spec: BucketerSpec,
     lower: Box<[f64]>,
+    /// `1 / width` (linear) or `1 / scale` (geometric): a first guess of a sample's bucket.
+    inv: f64,
+    /// `1 / log2(growth factor)` (geometric).
+    inv_log2_growth: f64,
 }
 
 impl PartialEq for Bucketer {
@@ -189,7 +190,49 @@ impl PartialEq for Bucketer {
 }
 
 impl Bucketer {
-    /// The parameters this bucketer was built from.
+    fn new(spec: BucketerSpec, lower: Box<[f64]>) -> Self {
+        let linear = spec.width != 0.0;
+        Bucketer {
+            spec,
+            lower,
+            inv: if linear {
+                1.0 / spec.width
+            } else {
+                1.0 / spec.scale
+            },
+            inv_log2_growth: if linear {
+                0.0
+            } else {
+                1.0 / spec.growth_factor.log2()
+            },
+        }
+    }
+
+    /// A range of buckets that holds `x`'s, computed without a search: from the quotient for a
+    /// linear bucketer, from the binary exponent for a geometric one. Exactness comes after.
+    #[inline]
+    fn range(&self, x: f64) -> (usize, usize) {
+        let last = self.lower.len() - 1;
+        if self.spec.width != 0.0 {
+            let q = x * self.inv;
+            if q.is_nan() || q < 0.0 {
+                return (0, 0);
+            }
+            // `as` saturates: a huge quotient lands on the overflow bucket.
+            let i = (q as usize).saturating_add(1).min(last);
+            return (i.saturating_sub(1), (i + 1).min(last));
+        }
+        let y = x * self.inv;
+        if y.is_nan() || y < 1.0 {
+            return (0, 1.min(last));
+        }
+        // y in [2^e, 2^(e+1)): the bucket is between e/log2(g) and (e+1)/log2(g), plus one.
+        let e = ((y.to_bits() >> 52) & 0x7ff) as f64 - 1023.0;
+        let lo = (e * self.inv_log2_growth) as usize;
+        let hi = ((e + 1.0) * self.inv_log2_growth) as usize + 2;
+        (lo.min(last), hi.min(last))
+    }
+
     ///
     /// ```
     /// # use tsmon::distribution::BucketerSpec;
@@ -245,9 +288,21 @@ impl Bucketer {
     /// assert_eq!([0.0, 1.0, 3.0, 4.0, 16.0, 64.0].map(|x| b.bucket(x)), [0, 1, 1, 2, 3, 4]);
     /// ```
     #[must_use]
+    #[inline]
     pub fn bucket(&self, x: f64) -> usize {
-        // The first bound greater than x, minus one; bounds[0] is -inf, so the result is >= 0.
-        self.lower.partition_point(|&b| b <= x).saturating_sub(1)
+        let (lo, hi) = self.range(x);
+        // The first bound greater than x within the range, minus one; bounds[0] is -inf.
+        let mut i = lo + self.lower[lo..=hi].partition_point(|&b| b <= x);
+        i = i.saturating_sub(1);
+        // The guess is exact but for rounding at the edges: settle it against the bounds.
+        let last = self.lower.len() - 1;
+        while i > 0 && (x.is_nan() || x < self.lower[i]) {
+            i -= 1;
+        }
+        while i < last && x >= self.lower[i + 1] {
+            i += 1;
+        }
+        i
     }
 }
 
@@ -388,6 +443,58 @@ mod tests {
             [100.0, 400.0, 1600.0, 6400.0].map(|x| b.bucket(x)),
             [1, 2, 3, 4]
         );
+    }
+
+    /// The bucket by definition: the last `i` with `lower[i] <= x` (0 for NaN).
+    fn naive(b: &Bucketer, x: f64) -> usize {
+        b.lower.partition_point(|&l| l <= x).saturating_sub(1)
+    }
+
+    #[test]
+    fn the_computed_bucket_matches_a_search_of_the_bounds() {
+        let specs = [
+            BucketerSpec::DEFAULT,
+            BucketerSpec::geometric_with_scale(2.0, 30, 1e-6),
+            BucketerSpec::geometric(1.01, 2000),
+            BucketerSpec::geometric_with_scale(10.0, 5, 0.001),
+            BucketerSpec::geometric(3.7, 3),
+            BucketerSpec::fixed_width(10.0, 20),
+            BucketerSpec::fixed_width(0.1, 1000),
+            BucketerSpec::fixed_width(1e9, 1),
+        ];
+        // A deterministic spread of magnitudes and signs (xorshift), plus every bound and its
+        // neighbours in the last place, plus the special values.
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut samples = vec![
+            0.0,
+            -0.0,
+            -1.0,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+        ];
+        for _ in 0..20_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let mantissa = (state >> 11) as f64 / (1u64 << 53) as f64;
+            let exponent = ((state & 0xff) as i32) - 128;
+            samples.push(
+                mantissa * 2f64.powi(exponent / 2) * if state & 0x100 == 0 { 1.0 } else { -1.0 },
+            );
+        }
+        for spec in specs {
+            let b = spec.bucketer().unwrap();
+            let mut all = samples.clone();
+            for &l in b.lower.iter().filter(|l| l.is_finite()) {
+                all.extend([l, l.next_up(), l.next_down()]);
+            }
+            for x in all {
+                assert_eq!(b.bucket(x), naive(b, x), "{spec:?} x={x:e}");
+            }
+        }
     }
 
     #[test]

@@ -43,6 +43,7 @@
 use std::fmt;
 use std::marker::PhantomData;
 use std::ptr::NonNull;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
 
 use crate::distribution::BucketerSpec;
@@ -199,6 +200,36 @@ pub fn functions() -> &'static [FnDesc] {
     &FUNCTIONS
 }
 
+/// The position of a call site's [`FnDesc`] in [`functions`], found once. Not public API.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct SiteIndex(AtomicUsize);
+
+impl SiteIndex {
+    /// Not found yet.
+    #[must_use]
+    pub const fn new() -> Self {
+        SiteIndex(AtomicUsize::new(usize::MAX))
+    }
+
+    #[inline]
+    fn get(&self, site: &'static FnDesc) -> Option<usize> {
+        let i = self.0.load(Relaxed);
+        if i != usize::MAX {
+            return Some(i);
+        }
+        let i = index_of(site)?;
+        self.0.store(i, Relaxed);
+        Some(i)
+    }
+}
+
+impl Default for SiteIndex {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 #[inline]
 fn index_of(desc: &'static FnDesc) -> Option<usize> {
     let all = functions();
@@ -349,13 +380,14 @@ impl Call {
     /// in a sync fn, a dropped future in an async one.
     #[inline]
     #[must_use]
-    pub fn start(site: &'static FnDesc, early: Outcome) -> Call {
+    pub fn start(site: &'static FnDesc, index: &'static SiteIndex, early: Outcome) -> Call {
         let (store, keep) = state::current_store_for_call();
         // SAFETY: `store` is the global State's (it lives for the process) or kept alive by
         // `keep`, which the `Call` holds.
         let s = unsafe { store.as_ref() };
         let series = if s.is_enabled() {
-            index_of(site)
+            index
+                .get(site)
                 .and_then(|i| s.fn_series(i))
                 .map(NonNull::from)
         } else {

@@ -218,7 +218,8 @@ pub use tsmon_macros::metric;
 ///         },
 ///     };
 ///     // In flight +1, clock read; a panic or an exit through `?` is recorded when the guard drops.
-///     let call = tsmon::instrument::Call::start(&SITE, tsmon::instrument::Outcome::Error);
+///     static INDEX: tsmon::instrument::SiteIndex = tsmon::instrument::SiteIndex::new();
+///     let call = tsmon::instrument::Call::start(&SITE, &INDEX, tsmon::instrument::Outcome::Error);
 ///     let ret: Result<(), ()> = 'body: {
 ///         // the original body, each `return x` turned into `break 'body x`
 ///         if false {
