@@ -27,12 +27,26 @@ tsmon::metric! {
     pub static READY: BoolMetric = "quickstart/ready";
 }
 
+/// Looks an item up: instrumented, so its calls (by outcome), durations and in-flight count are
+/// recorded under `function_*{function="lookup"}` without a line of metrics code.
+#[tsmon::instrument]
+fn lookup(id: u64) -> Result<u64, String> {
+    if id % 10 == 0 {
+        return Err(format!("no item {id}"));
+    }
+    Ok(id * 2)
+}
+
 fn handle(route: &str, n: u64) -> i64 {
     let started = Instant::now();
     IN_FLIGHT.add(1, ());
     // Pretend to work.
     let checksum = (0..n * 1_000).fold(0u64, |acc, x| acc.wrapping_mul(31).wrapping_add(x));
-    let status = if checksum % 7 == 0 { 500 } else { 200 };
+    let status = match lookup(n + checksum % 10) {
+        Ok(_) if checksum % 7 != 0 => 200,
+        Ok(_) => 500,
+        Err(_) => 404,
+    };
     IN_FLIGHT.add(-1, ());
     REQUESTS.inc((route, status));
     LATENCY.add(started.elapsed().as_secs_f64(), route);

@@ -208,29 +208,28 @@ impl Bucketer {
         }
     }
 
-    /// A range of buckets that holds `x`'s, computed without a search: from the quotient for a
-    /// linear bucketer, from the binary exponent for a geometric one. Exactness comes after.
+    /// A first guess of `x`'s bucket, computed without a search: from the quotient for a
+    /// linear bucketer, from the binary exponent for a geometric one. It is exact but for
+    /// rounding at the edges (linear, growth factor 2), or a few buckets low (other geometric
+    /// ones); `bucket` settles it against the bounds.
     #[inline]
-    fn range(&self, x: f64) -> (usize, usize) {
+    fn guess(&self, x: f64) -> usize {
         let last = self.lower.len() - 1;
+        let q = x * self.inv;
         if self.spec.width != 0.0 {
-            let q = x * self.inv;
-            if q.is_nan() || q < 0.0 {
-                return (0, 0);
-            }
             // `as` saturates: a huge quotient lands on the overflow bucket.
-            let i = (q as usize).saturating_add(1).min(last);
-            return (i.saturating_sub(1), (i + 1).min(last));
+            return if q >= 0.0 {
+                (q as usize).saturating_add(1).min(last)
+            } else {
+                0
+            };
         }
-        let y = x * self.inv;
-        if y.is_nan() || y < 1.0 {
-            return (0, 1.min(last));
+        if q.is_nan() || q < 1.0 {
+            return 0;
         }
-        // y in [2^e, 2^(e+1)): the bucket is between e/log2(g) and (e+1)/log2(g), plus one.
-        let e = ((y.to_bits() >> 52) & 0x7ff) as f64 - 1023.0;
-        let lo = (e * self.inv_log2_growth) as usize;
-        let hi = ((e + 1.0) * self.inv_log2_growth) as usize + 2;
-        (lo.min(last), hi.min(last))
+        // q in [2^e, 2^(e+1)): its bucket is at least floor(e / log2(growth)) + 1.
+        let e = ((q.to_bits() >> 52) & 0x7ff) as i64 - 1023;
+        ((e as f64 * self.inv_log2_growth) as usize + 1).min(last)
     }
 
     ///
@@ -290,17 +289,22 @@ impl Bucketer {
     #[must_use]
     #[inline]
     pub fn bucket(&self, x: f64) -> usize {
-        let (lo, hi) = self.range(x);
-        // The first bound greater than x within the range, minus one; bounds[0] is -inf.
-        let mut i = lo + self.lower[lo..=hi].partition_point(|&b| b <= x);
-        i = i.saturating_sub(1);
-        // The guess is exact but for rounding at the edges: settle it against the bounds.
+        if x.is_nan() {
+            return 0;
+        }
         let last = self.lower.len() - 1;
-        while i > 0 && (x.is_nan() || x < self.lower[i]) {
+        let mut i = self.guess(x);
+        while i > 0 && x < self.lower[i] {
             i -= 1;
         }
+        // Upwards: a step or two for the usual growth factors; a search past that.
+        let mut steps = 0;
         while i < last && x >= self.lower[i + 1] {
             i += 1;
+            steps += 1;
+            if steps == 4 {
+                return i + self.lower[i + 1..].partition_point(|&b| b <= x);
+            }
         }
         i
     }

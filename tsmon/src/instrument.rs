@@ -43,8 +43,8 @@
 use std::fmt;
 use std::marker::PhantomData;
 use std::ptr::NonNull;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
-use std::sync::{Arc, OnceLock};
 
 use crate::distribution::BucketerSpec;
 use crate::field::{FieldDesc, FieldType, FieldValue, KeyBuf, put_varint};
@@ -341,14 +341,81 @@ pub(crate) fn check_sites() {
     }
 }
 
-fn clock() -> &'static quanta::Clock {
-    static CLOCK: OnceLock<quanta::Clock> = OnceLock::new();
-    CLOCK.get_or_init(quanta::Clock::new)
+/// The call clock: the CPU's time-stamp counter read inline where quanta found it reliable
+/// (invariant, and what quanta itself reads), else quanta's clock (the OS monotonic clock).
+mod ticks {
+    use std::sync::OnceLock;
+
+    pub(super) struct Ticks {
+        quanta: quanta::Clock,
+        /// Nanoseconds per 2^32 ticks.
+        q32: u64,
+        tsc: bool,
+    }
+
+    static TICKS: OnceLock<Ticks> = OnceLock::new();
+
+    #[cold]
+    pub(super) fn init() -> &'static Ticks {
+        TICKS.get_or_init(|| {
+            let quanta = quanta::Clock::new();
+            let tsc = uses_tsc(&quanta);
+            let q32 = if tsc {
+                quanta.delta_as_nanos(0, 1 << 32)
+            } else {
+                1 << 32
+            };
+            Ticks { quanta, q32, tsc }
+        })
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    fn uses_tsc(quanta: &quanta::Clock) -> bool {
+        // SAFETY: `rdtsc` exists on every x86_64 CPU and has no preconditions.
+        let before = unsafe { core::arch::x86_64::_rdtsc() };
+        let raw = quanta.raw();
+        // SAFETY: as above.
+        let after = unsafe { core::arch::x86_64::_rdtsc() };
+        before <= raw && raw <= after
+    }
+
+    #[cfg(not(target_arch = "x86_64"))]
+    fn uses_tsc(_: &quanta::Clock) -> bool {
+        false
+    }
+
+    #[inline]
+    fn get() -> &'static Ticks {
+        match TICKS.get() {
+            Some(t) => t,
+            None => init(),
+        }
+    }
+
+    /// The current tick count.
+    #[inline]
+    pub(super) fn now() -> u64 {
+        let t = get();
+        #[cfg(target_arch = "x86_64")]
+        if t.tsc {
+            // SAFETY: as in `uses_tsc`.
+            return unsafe { core::arch::x86_64::_rdtsc() };
+        }
+        t.quanta.raw()
+    }
+
+    /// Nanoseconds between two tick counts (0 if the counter went backwards, as it can
+    /// between cores of some machines).
+    #[inline]
+    pub(super) fn nanos(start: u64, end: u64) -> u64 {
+        let delta = end.saturating_sub(start);
+        u64::try_from((u128::from(delta) * u128::from(get().q32)) >> 32).unwrap_or(u64::MAX)
+    }
 }
 
 /// Calibrates the call clock ahead of the first call (it takes a few milliseconds once).
 pub(crate) fn warm_up() {
-    let _ = clock();
+    let _ = ticks::init();
 }
 
 /// One call under way. Not public API: `#[tsmon::instrument]` expansions make these.
@@ -403,7 +470,7 @@ impl Call {
             series,
             store,
             _keep: keep,
-            start: clock().raw(),
+            start: ticks::now(),
             epoch: s.epoch(),
             early,
         }
@@ -413,6 +480,10 @@ impl Call {
     #[inline]
     pub fn finish(mut self, outcome: Outcome) {
         self.record(outcome);
+        let keep = self._keep.take();
+        // Nothing is left for `drop` to do; skipping it keeps the call path short.
+        std::mem::forget(self);
+        drop(keep);
     }
 
     #[inline]
@@ -420,8 +491,7 @@ impl Call {
         let Some(series) = self.series.take() else {
             return;
         };
-        let clock = clock();
-        let nanos = clock.delta_as_nanos(self.start, clock.raw());
+        let nanos = ticks::nanos(self.start, ticks::now());
         // SAFETY: see `start`.
         let (series, store) = unsafe { (series.as_ref(), self.store.as_ref()) };
         if let Some(c) = &series.calls[outcome as usize] {

@@ -155,7 +155,16 @@ impl State {
 
     /// The global State. Unless [`set_global`](Self::set_global) installed one first, it is built
     /// on first use with the defaults; catalog errors are then logged, not fatal.
+    #[inline]
     pub fn global() -> &'static State {
+        match GLOBAL.get() {
+            Some(state) => state,
+            None => Self::init_global(),
+        }
+    }
+
+    #[cold]
+    fn init_global() -> &'static State {
         GLOBAL.get_or_init(|| {
             if let Err(errors) = registry::validate() {
                 for e in errors {

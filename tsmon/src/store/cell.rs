@@ -211,12 +211,14 @@ impl CellType for IntCell {
     }
 }
 
+#[inline]
 fn cas_add_f64(a: &AtomicU64, x: f64) -> bool {
     let cur = a.load(Relaxed);
     a.compare_exchange(cur, (f64::from_bits(cur) + x).to_bits(), Relaxed, Relaxed)
         .is_ok()
 }
 
+#[inline]
 fn add_f64(a: &AtomicU64, x: f64) {
     let _ = a.fetch_update(Relaxed, Relaxed, |cur| {
         Some((f64::from_bits(cur) + x).to_bits())
