@@ -31,7 +31,7 @@ tsmon::metric! {
 /// recorded under `function_*{function="lookup"}` without a line of metrics code.
 #[tsmon::instrument]
 fn lookup(id: u64) -> Result<u64, String> {
-    if id % 10 == 0 {
+    if id.is_multiple_of(10) {
         return Err(format!("no item {id}"));
     }
     Ok(id * 2)
