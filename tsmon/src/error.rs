@@ -49,6 +49,21 @@ pub enum Error {
         /// The second declaration.
         second: &'static DeclSite,
     },
+    /// Settings that do not validate; the previous ones stay in force.
+    #[error("invalid tsmon settings: {0}")]
+    InvalidSettings(String),
+    /// A monitor could not send (a retry with backoff follows).
+    #[error("tsmon monitor: {0}")]
+    Monitor(String),
+    /// A flush took longer than the flush timeout.
+    #[error("the tsmon flush timed out after {0:?}")]
+    FlushTimeout(std::time::Duration),
+    /// The task-number allocator failed (a retry with backoff follows).
+    #[error("failed to get a task number: {0}")]
+    TaskNum(String),
+    /// No task number is assigned yet: nothing is sent (Go's `ErrNoTaskNumber`).
+    #[error("no task number assigned yet")]
+    NoTaskNumber,
     /// Bucketer parameters that do not give strictly increasing bounds.
     #[error("invalid bucketer {0}")]
     InvalidBucketer(String),

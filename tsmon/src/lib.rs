@@ -46,12 +46,17 @@ pub mod distribution;
 pub mod error;
 pub mod exposition;
 pub mod field;
+pub mod flush;
 pub mod instrument;
 pub mod metric;
+pub mod monitor;
 pub mod registry;
+pub mod runtime;
+pub mod settings;
 pub mod state;
 pub mod store;
 pub mod target;
+pub mod tasknum;
 
 pub use error::{Error, Result};
 pub use state::{State, StateBuilder};

@@ -173,3 +173,49 @@ pub fn describe() -> String {
     }
     out
 }
+
+/// The catalog as JSON (what the pull endpoint serves at `/metrics/catalog`): one object per
+/// metric with its name, Prometheus name, kind, description, fields, units, bucketer and
+/// declaration site.
+///
+/// ```
+/// let json: serde_json::Value = serde_json::from_str(&tsmon::registry::catalog_json()).unwrap();
+/// let overflow = json.as_array().unwrap().iter()
+///     .find(|m| m["name"] == "tsmon/store/overflow_writes").unwrap();
+/// assert_eq!(overflow["prometheus_name"], "tsmon_store_overflow_writes_total");
+/// assert_eq!(overflow["fields"][0]["name"], "metric");
+/// ```
+#[must_use]
+pub fn catalog_json() -> String {
+    let canonical = canonical();
+    let all: Vec<serde_json::Value> = catalog()
+        .iter()
+        .enumerate()
+        .filter(|&(i, _)| canonical[i] as usize == i)
+        .map(|(_, d)| {
+            let mut prometheus = d.prometheus_name();
+            if d.kind.is_cumulative() && !d.kind.is_distribution() {
+                prometheus.push_str("_total");
+            }
+            serde_json::json!({
+                "name": d.name,
+                "prometheus_name": prometheus,
+                "kind": d.kind.as_str(),
+                "description": d.description,
+                "fields": d.fields.iter().map(|f| serde_json::json!({
+                    "name": f.name,
+                    "type": format!("{:?}", f.ty),
+                })).collect::<Vec<_>>(),
+                "units": d.units.map(crate::metric::Units::go_str),
+                "bucketer": d.bucketer.map(|b| serde_json::json!({
+                    "width": b.width(),
+                    "growth_factor": b.growth_factor(),
+                    "num_finite_buckets": b.num_finite_buckets(),
+                    "scale": b.scale(),
+                })),
+                "site": format!("{}", d.site),
+            })
+        })
+        .collect();
+    serde_json::Value::Array(all).to_string()
+}

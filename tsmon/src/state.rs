@@ -20,22 +20,44 @@ use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
+use parking_lot::{Mutex, RwLock};
+
 use crate::clock::{MonotonicClock, SystemClock, TimeSource};
 use crate::error::Error;
 use crate::exposition::{self, Format};
+use crate::flush::{Control, Schedule};
+use crate::monitor::Monitor;
 use crate::registry;
-use crate::store::{DEFAULT_MAX_SERIES, Snapshot, Store};
+use crate::settings::Settings;
+use crate::store::{Snapshot, Store};
 use crate::target::Target;
+use crate::tasknum::TaskNumAllocator;
 
-struct Inner {
-    id: u64,
-    store: Store,
+/// A flush callback: sets gauges just before each snapshot (Go's `RegisterCallback`).
+pub(crate) type Callback = Arc<dyn Fn() + Send + Sync>;
+
+pub(crate) struct Inner {
+    pub(crate) id: u64,
+    pub(crate) store: Store,
+    pub(crate) clock: Arc<dyn TimeSource>,
+    pub(crate) control: Mutex<Control>,
+    pub(crate) schedule: Mutex<Schedule>,
+    pub(crate) callbacks: RwLock<Vec<Callback>>,
+}
+
+/// A weak reference to a State (what a pull endpoint holds, so it does not keep it alive).
+pub(crate) struct Weak(pub(crate) std::sync::Weak<Inner>);
+
+impl Weak {
+    pub(crate) fn upgrade(&self) -> Option<State> {
+        self.0.upgrade().map(|inner| State { inner })
+    }
 }
 
 /// A tsmon State. Cheap to clone (it is shared).
 #[derive(Clone)]
 pub struct State {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 impl fmt::Debug for State {
@@ -48,19 +70,45 @@ impl fmt::Debug for State {
 }
 
 /// Builds a [`State`].
+///
+/// ```
+/// use tsmon::{State, Target};
+/// use tsmon::tasknum::FixedAllocator;
+/// let state = State::builder()
+///     .with_target(Target::new("shop", "frontend").with_data_center("eu"))
+///     .with_instance_id("frontend-7f9c")
+///     .with_allocator(FixedAllocator::new(3))
+///     .build()
+///     .unwrap();
+/// assert_eq!(state.instance_id(), "frontend-7f9c");
+/// ```
 #[derive(Debug)]
 pub struct StateBuilder {
     target: Option<Target>,
-    max_series: usize,
+    max_series: Option<usize>,
     clock: Arc<dyn TimeSource>,
+    settings: Option<Settings>,
+    settings_file: Option<std::path::PathBuf>,
+    env: bool,
+    monitor: Option<Arc<dyn Monitor>>,
+    allocator: Option<Arc<dyn TaskNumAllocator>>,
+    instance_id: Option<String>,
+    dev_mode: bool,
 }
 
 impl Default for StateBuilder {
     fn default() -> Self {
         StateBuilder {
             target: None,
-            max_series: DEFAULT_MAX_SERIES,
+            max_series: None,
             clock: Arc::new(SystemClock),
+            settings: None,
+            settings_file: None,
+            env: false,
+            monitor: None,
+            allocator: None,
+            instance_id: None,
+            dev_mode: false,
         }
     }
 }
@@ -74,7 +122,7 @@ impl StateBuilder {
     }
 
     /// The per-metric series cap for metrics whose declaration sets none
-    /// (default [`DEFAULT_MAX_SERIES`]).
+    /// (default [`DEFAULT_MAX_SERIES`](crate::store::DEFAULT_MAX_SERIES)).
     ///
     /// ```
     /// tsmon::metric! {
@@ -90,7 +138,64 @@ impl StateBuilder {
     /// ```
     #[must_use]
     pub fn with_max_series(mut self, n: usize) -> Self {
-        self.max_series = n.max(1);
+        self.max_series = Some(n.max(1));
+        self
+    }
+
+    /// The settings, over the embedded defaults (see [`settings`](crate::settings)). A settings
+    /// file and the environment, if asked for, apply over these.
+    #[must_use]
+    pub fn with_settings(mut self, settings: Settings) -> Self {
+        self.settings = Some(settings);
+        self
+    }
+
+    /// A settings file (TOML or JSON), applied over the builder's settings when the State is
+    /// built and again whenever it changes (see [`State::start`] and [`State::reload_settings_file`]).
+    #[must_use]
+    pub fn with_settings_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.settings_file = Some(path.into());
+        self
+    }
+
+    /// Reads the environment: `TSMON_*` settings over everything else, `TSMON_SETTINGS_FILE`
+    /// for the settings file, `TSMON_DEV_MODE`, `TSMON_INSTANCE_ID`, `TSMON_TASK_NUM` and the
+    /// target's `TSMON_SERVICE`, `TSMON_JOB`, `TSMON_DATA_CENTER`, `TSMON_HOST`.
+    /// `#[tsmon::main]` turns this on.
+    #[must_use]
+    pub fn with_env(mut self) -> Self {
+        self.env = true;
+        self
+    }
+
+    /// A monitor of your own, used instead of the one the settings name (Go's
+    /// `CustomMonitor`).
+    #[must_use]
+    pub fn with_monitor(mut self, monitor: impl Monitor) -> Self {
+        self.monitor = Some(Arc::new(monitor));
+        self
+    }
+
+    /// The task-number allocator. Without one, the task number is 0.
+    #[must_use]
+    pub fn with_allocator(mut self, allocator: impl TaskNumAllocator) -> Self {
+        self.allocator = Some(Arc::new(allocator));
+        self
+    }
+
+    /// This process's id among the service's copies (default: host, process id and start
+    /// time, which no other process shares).
+    #[must_use]
+    pub fn with_instance_id(mut self, id: impl Into<String>) -> Self {
+        self.instance_id = Some(id.into());
+        self
+    }
+
+    /// Dev mode: task number 0 whatever the allocator, and the debug monitor (to the log) unless
+    /// the settings name another.
+    #[must_use]
+    pub fn dev_mode(mut self, on: bool) -> Self {
+        self.dev_mode = on;
         self
     }
 
@@ -101,12 +206,14 @@ impl StateBuilder {
         self
     }
 
-    /// Builds the State, after checking the catalog.
+    /// Builds the State, after checking the catalog and the settings.
     ///
     /// # Errors
     ///
-    /// The first catalog error ([`Error::DuplicateMetric`], [`Error::PrometheusNameClash`]); all
-    /// of them are logged.
+    /// The first catalog error ([`Error::DuplicateMetric`], [`Error::PrometheusNameClash`]; all
+    /// of them are logged), or [`Error::InvalidSettings`] for builder settings that do not
+    /// validate or a monitor that cannot start. A settings file or environment that does not
+    /// validate is logged and counted, and the layers below it stay in force.
     pub fn build(self) -> Result<State, Error> {
         if let Err(mut errors) = registry::validate() {
             for e in &errors {
@@ -114,24 +221,85 @@ impl StateBuilder {
             }
             return Err(errors.swap_remove(0));
         }
-        Ok(self.build_unchecked())
+        self.build_unchecked()
     }
 
-    fn build_unchecked(self) -> State {
+    pub(crate) fn build_unchecked(mut self) -> Result<State, Error> {
         crate::instrument::check_sites();
         crate::instrument::warm_up();
         static IDS: AtomicU64 = AtomicU64::new(1);
+        let mut base = self.settings.take().unwrap_or_default();
+        if let Some(n) = self.max_series {
+            base.max_series = n;
+        }
+        if self.dev_mode
+            && self.settings_file.is_none()
+            && base.monitor == crate::settings::MonitorSpec::None
+        {
+            base.monitor = crate::settings::MonitorSpec::Debug { path: None };
+        }
+        base.validate()?;
+        let env: Vec<(String, String)> = if self.env {
+            std::env::vars()
+                .filter(|(k, _)| k.starts_with("TSMON_"))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let var = |k: &str| env.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+        if self.settings_file.is_none() {
+            self.settings_file = var("TSMON_SETTINGS_FILE").map(Into::into);
+        }
+        if let Some(v) = var("TSMON_DEV_MODE") {
+            self.dev_mode = matches!(v.trim(), "1" | "true" | "yes" | "on");
+        }
+        if let Some(v) = var("TSMON_INSTANCE_ID") {
+            self.instance_id = Some(v);
+        }
+        let mut target = self.target.take().unwrap_or_default();
+        if let Some(v) = var("TSMON_SERVICE") {
+            target.service_name = v;
+        }
+        if let Some(v) = var("TSMON_JOB") {
+            target.job_name = v;
+        }
+        if let Some(v) = var("TSMON_DATA_CENTER") {
+            target.data_center = v;
+        }
+        if let Some(v) = var("TSMON_HOST") {
+            target.host_name = v;
+        }
+        if var("TSMON_TASK_NUM").is_some()
+            && let Some(fixed) = crate::tasknum::FixedAllocator::from_env()?
+        {
+            self.allocator = Some(Arc::new(fixed));
+        }
         let store = Store::new(
-            self.target.unwrap_or_default(),
-            MonotonicClock::new(self.clock),
-            self.max_series,
+            target,
+            MonotonicClock::new(self.clock.clone()),
+            base.max_series,
         );
-        State {
+        let instance_id = self.instance_id.take().unwrap_or_else(default_instance_id);
+        let state = State {
             inner: Arc::new(Inner {
                 id: IDS.fetch_add(1, Ordering::Relaxed),
                 store,
+                clock: self.clock.clone(),
+                control: Mutex::new(Control::new(
+                    base.clone(),
+                    self.monitor.take(),
+                    self.allocator.take(),
+                    instance_id,
+                    self.dev_mode,
+                    self.settings_file.take(),
+                    env,
+                )),
+                schedule: Mutex::new(Schedule::default()),
+                callbacks: RwLock::new(Vec::new()),
             }),
-        }
+        };
+        state.start_with(base)?;
+        Ok(state)
     }
 }
 
@@ -171,7 +339,16 @@ impl State {
                     tracing::error!("{e}");
                 }
             }
-            StateBuilder::default().build_unchecked()
+            match StateBuilder::default().build_unchecked() {
+                Ok(state) => state,
+                Err(e) => {
+                    tracing::error!("tsmon: the default global State: {e}");
+                    StateBuilder::default()
+                        .with_settings(Settings::default())
+                        .build_unchecked()
+                        .unwrap_or_else(|e| unreachable!("the default settings are valid: {e}"))
+                }
+            }
         })
     }
 
@@ -240,6 +417,14 @@ impl State {
     pub fn encode(&self, format: Format) -> String {
         exposition::encode_to_string(&self.snapshot(), format)
     }
+}
+
+fn default_instance_id() -> String {
+    let host = crate::target::hostname().unwrap_or_else(|| "localhost".into());
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{host}-{}-{started:x}", std::process::id())
 }
 
 /// Keeps a State current on this thread; see [`State::enter`].

@@ -79,7 +79,7 @@ type Shard<C> = RwLock<HashTable<Arc<Series<C>>>>;
 pub struct MetricStore<C> {
     desc: &'static MetricDesc,
     cumulative: bool,
-    max_series: usize,
+    max_series: AtomicUsize,
     fieldless: OnceLock<Arc<Series<C>>>,
     shards: Box<[Shard<C>]>,
     len: AtomicUsize,
@@ -110,11 +110,11 @@ impl<C: CellType> MetricStore<C> {
         MetricStore {
             desc,
             cumulative: desc.kind.is_cumulative(),
-            max_series: if desc.max_series > 0 {
+            max_series: AtomicUsize::new(if desc.max_series > 0 {
                 usize::try_from(desc.max_series).unwrap_or(usize::MAX)
             } else {
                 default_max
-            },
+            }),
             fieldless: OnceLock::new(),
             shards: (0..SHARDS).map(|_| RwLock::new(HashTable::new())).collect(),
             len: AtomicUsize::new(0),
@@ -165,7 +165,7 @@ impl<C: CellType> MetricStore<C> {
         if !create {
             return None;
         }
-        if self.len.load(Relaxed) >= self.max_series {
+        if self.len.load(Relaxed) >= self.max_series.load(Relaxed) {
             self.overflow_writes.fetch_add(1, Relaxed);
             let s = self
                 .overflow
@@ -540,6 +540,20 @@ impl Store {
         }
     }
 
+    /// Changes the series cap of every metric whose declaration sets none. Series beyond a
+    /// lowered cap stay; new ones go to the overflow series.
+    ///
+    /// ```
+    /// let state = tsmon::State::builder().build().unwrap();
+    /// state.store().set_default_max_series(5);
+    /// ```
+    pub fn set_default_max_series(&self, n: usize) {
+        let n = n.max(1);
+        for m in self.metrics.iter() {
+            any_store!(m, s => if s.desc.max_series == 0 { s.max_series.store(n, Relaxed) }, alias => ());
+        }
+    }
+
     /// Resets every metric.
     pub fn reset_all(&self) {
         for m in self.metrics.iter() {
@@ -613,6 +627,72 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// The number of series (cells) in the snapshot.
+    ///
+    /// ```
+    /// assert_eq!(tsmon::store::Snapshot::default().num_cells(), 0);
+    /// ```
+    #[must_use]
+    pub fn num_cells(&self) -> usize {
+        self.metrics.iter().map(|m| m.cells.len()).sum()
+    }
+
+    /// Splits the snapshot into contiguous chunks of at most `size` cells (Go's chunking for
+    /// monitors); `0` means one chunk. An empty snapshot gives no chunk.
+    ///
+    /// ```
+    /// tsmon::metric! {
+    ///     /// Per shard.
+    ///     static SHARDS: Counter(shard: i64) = "example/snapshot/shards";
+    /// }
+    /// let state = tsmon::State::builder().build().unwrap();
+    /// state.in_scope(|| (0..43).for_each(|i| SHARDS.inc(i)));
+    /// let snap = state.snapshot();
+    /// let only = |s: &tsmon::store::Snapshot| s.metric("example/snapshot/shards").map_or(0, |m| m.cells().len());
+    /// assert_eq!(only(&snap), 43);
+    /// let chunks = snap.chunks(42);
+    /// assert_eq!(chunks.iter().map(|c| c.num_cells()).sum::<usize>(), snap.num_cells());
+    /// assert!(chunks.iter().all(|c| c.num_cells() <= 42));
+    /// assert_eq!(snap.chunks(0).len(), 1);
+    /// ```
+    #[must_use]
+    pub fn chunks(&self, size: usize) -> Vec<Snapshot> {
+        if self.num_cells() == 0 {
+            return Vec::new();
+        }
+        if size == 0 {
+            return vec![self.clone()];
+        }
+        let mut out = Vec::new();
+        let mut current = self.empty_like();
+        let mut room = size;
+        for m in &self.metrics {
+            let mut rest = &m.cells[..];
+            while !rest.is_empty() {
+                let (take, left) = rest.split_at(rest.len().min(room));
+                current.metrics.push(m.subset(take));
+                room -= take.len();
+                rest = left;
+                if room == 0 {
+                    out.push(std::mem::replace(&mut current, self.empty_like()));
+                    room = size;
+                }
+            }
+        }
+        if !current.metrics.is_empty() {
+            out.push(current);
+        }
+        out
+    }
+
+    fn empty_like(&self) -> Snapshot {
+        Snapshot {
+            metrics: Vec::new(),
+            targets: self.targets.clone(),
+            now_micros: self.now_micros,
+        }
+    }
+
     /// The metrics with at least one series, sorted by name.
     ///
     /// ```
@@ -670,6 +750,27 @@ pub struct MetricSnapshot {
 }
 
 impl MetricSnapshot {
+    /// A copy holding only `cells` (a contiguous part of this one's), with their keys.
+    fn subset(&self, cells: &[CellSnapshot]) -> MetricSnapshot {
+        let mut keys = Vec::new();
+        let cells = cells
+            .iter()
+            .map(|c| {
+                let begin = keys.len();
+                keys.extend_from_slice(&self.keys[c.fields.0..c.fields.1]);
+                CellSnapshot {
+                    fields: (begin, keys.len()),
+                    ..c.clone()
+                }
+            })
+            .collect();
+        MetricSnapshot {
+            desc: self.desc,
+            cells,
+            keys,
+        }
+    }
+
     /// The metric.
     #[must_use]
     pub fn desc(&self) -> &'static MetricDesc {

@@ -125,7 +125,7 @@ impl fmt::Display for Target {
     }
 }
 
-fn hostname() -> Option<String> {
+pub(crate) fn hostname() -> Option<String> {
     if let Ok(h) = std::env::var("HOSTNAME")
         && !h.is_empty()
     {

@@ -1,0 +1,112 @@
+//! The Pushgateway monitor: each flush replaces this task's group with the whole snapshot.
+
+use base64::Engine as _;
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+use super::{BoxFuture, Monitor};
+use crate::error::Error;
+use crate::exposition::{self, Format};
+use crate::store::Snapshot;
+use crate::target::Target;
+
+/// Pushes to a Prometheus Pushgateway. Each flush `PUT`s the whole snapshot (chunk size 0: a
+/// `PUT` replaces the group, so it cannot be split) to the group
+/// `/metrics/job/<job_name>/service_name/<service>/data_center/<dc>/task_num/<n>` of the default
+/// target. The host is not in the grouping key: a process that takes over a task number replaces
+/// the group of the one before, so the number of groups stays at the number of task numbers in
+/// use. Label values travel base64-encoded, so any value is safe in the path.
+///
+/// Plain `http://` only for now.
+///
+/// ```
+/// use tsmon::monitor::PushgatewayMonitor;
+/// let t = tsmon::Target::new("shop", "web").with_data_center("eu").with_task_num(3);
+/// assert_eq!(
+///     PushgatewayMonitor::group_path(&t),
+///     "/metrics/job@base64/d2Vi/service_name@base64/c2hvcA/data_center@base64/ZXU/task_num@base64/Mw"
+/// );
+/// ```
+#[derive(Debug, Clone)]
+pub struct PushgatewayMonitor {
+    base: String,
+    client: Client<HttpConnector, Full<Bytes>>,
+}
+
+impl PushgatewayMonitor {
+    /// A monitor pushing to the Pushgateway at `base` (`http://host:port`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidSettings`] for a URL that is not `http://`.
+    pub fn new(base: &str) -> Result<Self, Error> {
+        if !base.starts_with("http://") {
+            return Err(Error::InvalidSettings(format!(
+                "Pushgateway URL {base:?}: only http:// is supported"
+            )));
+        }
+        Ok(PushgatewayMonitor {
+            base: base.trim_end_matches('/').to_owned(),
+            client: Client::builder(TokioExecutor::new()).build_http(),
+        })
+    }
+
+    /// The group of a target, as a URL path.
+    #[must_use]
+    pub fn group_path(target: &Target) -> String {
+        let b64 = |v: &str| {
+            if v.is_empty() {
+                "=".to_owned()
+            } else {
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v)
+            }
+        };
+        format!(
+            "/metrics/job@base64/{}/service_name@base64/{}/data_center@base64/{}/task_num@base64/{}",
+            b64(&target.job_name),
+            b64(&target.service_name),
+            b64(&target.data_center),
+            b64(&target.task_num.to_string()),
+        )
+    }
+
+    async fn put(&self, chunk: &Snapshot) -> Result<(), Error> {
+        let Some(target) = chunk.targets().first() else {
+            return Ok(());
+        };
+        let url = format!("{}{}", self.base, Self::group_path(target));
+        let body = exposition::encode_to_string(chunk, Format::Text);
+        let request = hyper::Request::put(&url)
+            .header(hyper::header::CONTENT_TYPE, Format::Text.content_type())
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| Error::Monitor(format!("Pushgateway request {url}: {e}")))?;
+        let response = self
+            .client
+            .request(request)
+            .await
+            .map_err(|e| Error::Monitor(format!("Pushgateway {url}: {e}")))?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map(|b| String::from_utf8_lossy(&b.to_bytes()).into_owned())
+            .unwrap_or_default();
+        Err(Error::Monitor(format!(
+            "Pushgateway {url} answered {status}: {}",
+            body.trim()
+        )))
+    }
+}
+
+impl Monitor for PushgatewayMonitor {
+    fn send<'a>(&'a self, chunk: &'a Snapshot) -> BoxFuture<'a, Result<(), Error>> {
+        Box::pin(self.put(chunk))
+    }
+}

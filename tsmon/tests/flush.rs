@@ -1,0 +1,421 @@
+//! The flush loop and settings, ported from Go's server/tsmon/middleware_test.go and
+//! common/tsmon/flush_test.go: driven by a manual clock and `flush_if_needed`, no sleeping.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tsmon::clock::ManualClock;
+use tsmon::error::Error;
+use tsmon::monitor::{BoxFuture, FakeMonitor, Monitor};
+use tsmon::settings::{MonitorSpec, Settings};
+use tsmon::store::{Snapshot, Value};
+use tsmon::tasknum::InMemoryAllocator;
+use tsmon::{State, Target};
+
+tsmon::metric! {
+    /// Incremented by the "requests" of these tests.
+    static HITS: Counter = "test/flush/hits";
+    /// One series per shard, to count chunks.
+    static SHARDS: IntGauge(shard: i64) = "test/flush/shards";
+    /// Set by a callback.
+    static FROM_CALLBACK: IntGauge = "test/flush/from_callback";
+}
+
+const T0: u64 = 1_700_000_000_000_000;
+
+struct Fixture {
+    state: State,
+    clock: Arc<ManualClock>,
+    monitor: FakeMonitor,
+}
+
+fn fixture(allocator: Option<InMemoryAllocator>) -> Fixture {
+    let clock = Arc::new(ManualClock::new(T0));
+    let monitor = FakeMonitor::new();
+    let mut b = State::builder()
+        .with_target(Target::new("service-name", "12345-version").with_data_center("datacenter"))
+        .with_instance_id("some.id")
+        .with_clock(clock.clone())
+        .with_monitor(monitor.clone());
+    if let Some(a) = allocator {
+        b = b.with_allocator(a);
+    }
+    Fixture {
+        state: b.build().unwrap(),
+        clock,
+        monitor,
+    }
+}
+
+fn block_on<F: Future>(f: F) -> F::Output {
+    tsmon::runtime::block_on(f)
+}
+
+fn hits_sent(chunks: &[Snapshot]) -> Vec<(i64, i32)> {
+    chunks
+        .iter()
+        .filter_map(|c| {
+            let m = c.metric("test/flush/hits")?;
+            let cell = &m.cells()[0];
+            match cell.value() {
+                Value::Int(n) => Some((*n, c.target(cell).task_num)),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn pings_the_allocator_and_waits_for_a_number() {
+    let alloc = InMemoryAllocator::new().with_housekeeping();
+    let f = fixture(Some(alloc.clone()));
+    f.state.in_scope(|| HITS.inc(()));
+    // Enabled at build: the first flush is due at once; no number yet, nothing is sent.
+    let next = block_on(f.state.flush_if_needed()).unwrap();
+    assert!(f.monitor.sent().is_empty());
+    assert_eq!(next, T0 + 60_000_000, "the next try is one interval later");
+    alloc.assign();
+    f.clock.advance(Duration::from_secs(60));
+    f.state.in_scope(|| HITS.inc(()));
+    block_on(f.state.flush_if_needed());
+    // Both increments were kept while waiting, and go out under task number 0.
+    assert_eq!(hits_sent(&f.monitor.sent()), [(2, 0)]);
+    assert_eq!(f.monitor.sent().len(), 1, "exactly one chunk");
+}
+
+#[test]
+fn losing_the_number_resets_cumulative_metrics_once() {
+    let alloc = InMemoryAllocator::new().with_housekeeping();
+    let f = fixture(Some(alloc.clone()));
+    block_on(f.state.flush_if_needed());
+    alloc.assign();
+    f.state.in_scope(|| HITS.inc(()));
+    f.clock.advance(Duration::from_secs(60));
+    block_on(f.state.flush_if_needed());
+    assert_eq!(hits_sent(&f.monitor.sent()), [(1, 0)]);
+
+    alloc.revoke("some.id");
+    f.monitor.clear();
+    f.clock.advance(Duration::from_secs(60));
+    block_on(f.state.flush_if_needed());
+    assert!(f.monitor.sent().is_empty(), "no number: nothing sent");
+    assert_eq!(
+        f.state.in_scope(|| HITS.get(())),
+        0,
+        "the counter was reset"
+    );
+    assert_eq!(f.state.store().default_target().task_num, -1);
+
+    // Still no number: no second reset of what was counted since.
+    f.state.in_scope(|| HITS.add(5, ()));
+    f.clock.advance(Duration::from_secs(60));
+    block_on(f.state.flush_if_needed());
+    assert_eq!(f.state.in_scope(|| HITS.get(())), 5);
+}
+
+#[test]
+fn a_new_number_relabels_without_a_reset() {
+    let alloc = InMemoryAllocator::new();
+    let other = InMemoryAllocator::new();
+    let f = fixture(Some(alloc.clone()));
+    f.state.in_scope(|| HITS.add(3, ()));
+    block_on(f.state.flush_if_needed());
+    assert_eq!(hits_sent(&f.monitor.sent()), [(3, 0)]);
+    // Two other instances take 0 and 1 elsewhere; ours is revoked and comes back as 2.
+    let t = f.state.store().default_target();
+    block_on(other.notify_task_is_alive_for_test(&t));
+    alloc.revoke("some.id");
+    block_on(tsmon::tasknum::TaskNumAllocator::notify_task_is_alive(
+        &alloc, &t, "x",
+    ))
+    .unwrap();
+    block_on(tsmon::tasknum::TaskNumAllocator::notify_task_is_alive(
+        &alloc, &t, "y",
+    ))
+    .unwrap();
+    f.monitor.clear();
+    f.clock.advance(Duration::from_secs(60));
+    block_on(f.state.flush_if_needed());
+    assert_eq!(
+        hits_sent(&f.monitor.sent()),
+        [(3, 2)],
+        "same stream, new label"
+    );
+}
+
+trait TestHeartbeat {
+    fn notify_task_is_alive_for_test<'a>(&'a self, t: &'a Target) -> BoxFuture<'a, ()>;
+}
+
+impl TestHeartbeat for InMemoryAllocator {
+    fn notify_task_is_alive_for_test<'a>(&'a self, t: &'a Target) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let _ = tsmon::tasknum::TaskNumAllocator::notify_task_is_alive(self, t, "other").await;
+        })
+    }
+}
+
+#[test]
+fn dynamic_enable_and_disable() {
+    let f = fixture(None);
+    f.state.in_scope(|| HITS.add(4, ()));
+    let off = Settings {
+        enabled: false,
+        ..f.state.settings()
+    };
+    f.state.apply_settings(off.clone()).unwrap();
+    assert!(!f.state.store().is_enabled());
+    f.state.in_scope(|| HITS.add(1, ()));
+    assert_eq!(
+        block_on(f.state.flush_if_needed()),
+        None,
+        "no flush while disabled"
+    );
+    assert!(f.monitor.sent().is_empty());
+
+    f.clock.advance(Duration::from_secs(600));
+    f.state
+        .apply_settings(Settings {
+            enabled: true,
+            ..off
+        })
+        .unwrap();
+    assert!(f.state.store().is_enabled());
+    assert_eq!(f.state.in_scope(|| HITS.get(())), 0, "a fresh store");
+    let (next, _, retry, _) = f.state.schedule();
+    assert_eq!(next, T0 + 600_000_000, "a flush is due at once");
+    assert_eq!(retry, Duration::from_secs(5));
+}
+
+#[test]
+fn failures_back_off_from_5s_doubling_to_10_minutes() {
+    let f = fixture(None);
+    f.state.in_scope(|| HITS.inc(()));
+    block_on(f.state.flush_if_needed());
+    let (_, last_success, retry, _) = f.state.schedule();
+    assert_eq!((last_success, retry), (T0, Duration::from_secs(5)));
+
+    f.monitor.fail_with("backend down");
+    f.clock.advance(Duration::from_secs(60));
+    let next = block_on(f.state.flush_if_needed()).unwrap();
+    let (_, last, retry, _) = f.state.schedule();
+    assert_eq!(last, T0, "a failure leaves the last success alone");
+    assert_eq!(next, T0 + 65_000_000, "retried 5 s later");
+    assert_eq!(retry, Duration::from_secs(10), "doubled");
+
+    f.clock.advance(Duration::from_secs(60));
+    block_on(f.state.flush_if_needed());
+    assert_eq!(f.state.schedule().2, Duration::from_secs(20), "quadrupled");
+    for _ in 0..10 {
+        f.clock.advance(Duration::from_secs(700));
+        block_on(f.state.flush_if_needed());
+    }
+    assert_eq!(
+        f.state.schedule().2,
+        Duration::from_secs(600),
+        "capped at 10 minutes"
+    );
+
+    f.monitor.succeed();
+    f.clock.advance(Duration::from_secs(700));
+    block_on(f.state.flush_if_needed());
+    let (next, last, retry, _) = f.state.schedule();
+    assert_eq!(retry, Duration::from_secs(5));
+    assert_eq!(next, last + 60_000_000);
+}
+
+#[test]
+fn a_flush_is_due_100ms_early_and_not_before() {
+    let f = fixture(None);
+    f.state.in_scope(|| HITS.inc(()));
+    block_on(f.state.flush_if_needed());
+    assert_eq!(f.monitor.sent().len(), 1);
+    f.clock.advance(Duration::from_millis(59_899));
+    block_on(f.state.flush_if_needed());
+    assert_eq!(f.monitor.sent().len(), 1, "not yet due");
+    f.clock.advance(Duration::from_millis(1));
+    block_on(f.state.flush_if_needed());
+    assert_eq!(f.monitor.sent().len(), 2, "due within 100 ms");
+}
+
+#[test]
+fn chunks_go_out_whole_or_split_by_the_monitors_size() {
+    for (chunk, expected) in [(42, vec![42, 1]), (0, vec![43])] {
+        let monitor = FakeMonitor::new().with_chunk_size(chunk);
+        let state = State::builder()
+            .with_monitor(monitor.clone())
+            .build()
+            .unwrap();
+        // 43 cells in all: 42 shards and one counter.
+        state.in_scope(|| {
+            (0..42).for_each(|i| SHARDS.set(1, i));
+            HITS.inc(());
+        });
+        block_on(state.flush()).unwrap();
+        let sizes: Vec<usize> = monitor.sent().iter().map(Snapshot::num_cells).collect();
+        assert_eq!(sizes, expected, "chunk size {chunk}");
+    }
+}
+
+#[test]
+fn an_empty_store_sends_nothing_and_succeeds() {
+    let monitor = FakeMonitor::new();
+    let state = State::builder()
+        .with_monitor(monitor.clone())
+        .build()
+        .unwrap();
+    block_on(state.flush()).unwrap();
+    assert!(monitor.sent().is_empty());
+}
+
+#[test]
+fn callbacks_run_before_each_snapshot() {
+    let f = fixture(None);
+    let s = f.state.clone();
+    f.state
+        .register_callback(move || s.in_scope(|| FROM_CALLBACK.set(9, ())));
+    f.state.register_callback(|| panic!("a broken callback"));
+    block_on(f.state.flush()).unwrap();
+    let sent = f.monitor.sent();
+    let cell = &sent[0].metric("test/flush/from_callback").unwrap().cells()[0];
+    assert_eq!(cell.value(), &Value::Int(9));
+}
+
+/// A monitor whose sends never finish.
+#[derive(Debug)]
+struct Stuck;
+
+impl Monitor for Stuck {
+    fn send<'a>(&'a self, _: &'a Snapshot) -> BoxFuture<'a, Result<(), Error>> {
+        Box::pin(std::future::pending())
+    }
+}
+
+#[test]
+fn a_stuck_monitor_times_out_and_backs_off() {
+    let clock = Arc::new(ManualClock::new(T0));
+    let state = State::builder()
+        .with_clock(clock)
+        .with_monitor(Stuck)
+        .with_settings(Settings {
+            flush_timeout: Duration::from_secs(2),
+            ..Settings::default()
+        })
+        .build()
+        .unwrap();
+    state.in_scope(|| HITS.inc(()));
+    // Tokio's paused clock jumps over the timeout instead of waiting for it.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    let err = rt.block_on(state.flush()).unwrap_err();
+    assert!(
+        matches!(err, Error::FlushTimeout(d) if d == Duration::from_secs(2)),
+        "{err}"
+    );
+    assert_eq!(state.schedule().2, Duration::from_secs(10));
+    assert!(!state.schedule().3, "the flush is over");
+}
+
+#[test]
+fn workers_bound_the_sends_in_flight() {
+    #[derive(Debug, Default)]
+    struct Counting {
+        now: std::sync::atomic::AtomicUsize,
+        peak: std::sync::atomic::AtomicUsize,
+    }
+    impl Monitor for Counting {
+        fn chunk_size(&self) -> usize {
+            1
+        }
+        fn send<'a>(&'a self, _: &'a Snapshot) -> BoxFuture<'a, Result<(), Error>> {
+            use std::sync::atomic::Ordering::SeqCst;
+            Box::pin(async move {
+                let n = self.now.fetch_add(1, SeqCst) + 1;
+                self.peak.fetch_max(n, SeqCst);
+                tokio::task::yield_now().await;
+                self.now.fetch_sub(1, SeqCst);
+                Ok(())
+            })
+        }
+    }
+    let counting = Arc::new(Counting::default());
+    let state = State::builder()
+        .with_monitor(counting.clone())
+        .with_settings(Settings {
+            flush_workers: 3,
+            ..Settings::default()
+        })
+        .build()
+        .unwrap();
+    state.in_scope(|| (0..20).for_each(|i| SHARDS.set(1, i)));
+    block_on(state.flush()).unwrap();
+    assert_eq!(counting.peak.load(std::sync::atomic::Ordering::SeqCst), 3);
+}
+
+#[test]
+fn a_settings_file_is_applied_and_bad_ones_are_refused() {
+    let dir = std::env::temp_dir().join(format!("tsmon-settings-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("tsmon.toml");
+    std::fs::write(&path, "flush_interval_sec = 30\n").unwrap();
+    let state = State::builder().with_settings_file(&path).build().unwrap();
+    assert_eq!(state.settings().flush_interval, Duration::from_secs(30));
+
+    std::fs::write(&path, r#"{"flush_interval_sec": 45, "monitor": "debug"}"#).unwrap();
+    state.reload_settings_file().unwrap();
+    assert_eq!(state.settings().flush_interval, Duration::from_secs(45));
+    assert_eq!(state.settings().monitor, MonitorSpec::Debug { path: None });
+
+    let refused = |state: &State| {
+        state
+            .snapshot()
+            .metric("tsmon/settings/refused")
+            .and_then(|m| m.find(&[tsmon::field::FieldValue::Str("file")]))
+            .map_or(0, |c| match c.value() {
+                Value::Int(n) => *n,
+                _ => -1,
+            })
+    };
+    for (i, bad) in [
+        "",
+        "flush_interval_sec = ",
+        "flush_interval_sec = 1\nflush_timeout_sec = 5",
+        "colour = 1",
+    ]
+    .iter()
+    .enumerate()
+    {
+        std::fs::write(&path, bad).unwrap();
+        assert!(state.reload_settings_file().is_err(), "{bad:?}");
+        assert_eq!(
+            state.settings().flush_interval,
+            Duration::from_secs(45),
+            "{bad:?}"
+        );
+        assert_eq!(refused(&state), i64::try_from(i).unwrap() + 1);
+    }
+    std::fs::remove_file(&path).unwrap();
+    assert!(
+        state.reload_settings_file().is_err(),
+        "a missing file is refused"
+    );
+    assert_eq!(state.settings().flush_interval, Duration::from_secs(45));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn dev_mode_means_task_number_zero_and_the_debug_monitor() {
+    let alloc = InMemoryAllocator::new().with_housekeeping();
+    let state = State::builder()
+        .dev_mode(true)
+        .with_allocator(alloc)
+        .build()
+        .unwrap();
+    assert_eq!(state.settings().monitor, MonitorSpec::Debug { path: None });
+    state.in_scope(|| HITS.inc(()));
+    block_on(state.flush()).unwrap();
+    assert_eq!(state.store().default_target().task_num, 0);
+}
