@@ -51,3 +51,154 @@ pub fn run_with_stdin(program: &std::path::Path, args: &[&str], input: &[u8]) ->
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     (out.status.success(), text)
 }
+
+/// The body of the `worker-*` binaries: counts `n` units of work, says `ready` on stdout, then
+/// waits until stdin closes.
+pub mod worker {
+    use std::io::{BufRead, Write};
+
+    tsmon::metric! {
+        /// Units of work done by a test worker process.
+        pub static WORK: Counter = "test/worker/work";
+    }
+
+    /// Counts, announces, waits.
+    ///
+    /// # Panics
+    ///
+    /// When stdout cannot be written.
+    pub fn run() {
+        let n: u64 = std::env::args()
+            .nth(1)
+            .and_then(|a| a.parse().ok())
+            .unwrap_or(1000);
+        for _ in 0..n {
+            WORK.inc(());
+        }
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "ready").expect("stdout");
+        out.flush().expect("stdout");
+        drop(out);
+        for line in std::io::stdin().lock().lines() {
+            if line.is_err() {
+                break;
+            }
+        }
+    }
+}
+
+/// A free TCP port on loopback (bound, then released).
+///
+/// # Panics
+///
+/// When no port can be bound.
+#[must_use]
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// A blocking HTTP/1.0 request on loopback: (status, body). Test plumbing only.
+///
+/// # Errors
+///
+/// When the server cannot be reached or answers garbage.
+pub fn http(
+    method: &str,
+    addr: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> std::io::Result<(u16, String, String)> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
+    let mut req = format!(
+        "{method} {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    s.write_all(req.as_bytes())?;
+    let mut raw = String::new();
+    s.read_to_string(&mut raw)?;
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("bad response: {head}")))?;
+    Ok((status, head.to_owned(), body.to_owned()))
+}
+
+/// Polls `f` until it returns `Some`, or panics after `secs` seconds.
+///
+/// # Panics
+///
+/// At the deadline.
+pub fn poll_until<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::yield_now();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// A server process started by a test, killed when dropped.
+#[derive(Debug)]
+pub struct Server {
+    child: std::process::Child,
+    /// `127.0.0.1:port`.
+    pub addr: String,
+}
+
+impl Server {
+    /// Stops it now.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Starts `prometheus-pushgateway` on a free loopback port and waits until it is ready; `None`
+/// (skipped loudly) when the binary is missing and `CI` is not set.
+///
+/// # Panics
+///
+/// When it does not start, or the binary is missing under CI.
+#[must_use]
+pub fn start_pushgateway() -> Option<Server> {
+    let bin = require_binary("prometheus-pushgateway")?;
+    let addr = format!("127.0.0.1:{}", free_port());
+    let child = Command::new(bin)
+        .arg(format!("--web.listen-address={addr}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start prometheus-pushgateway");
+    let server = Server { child, addr };
+    poll_until(30, "the Pushgateway to be ready", || {
+        http("GET", &server.addr, "/-/ready", &[], "")
+            .ok()
+            .filter(|(status, ..)| *status == 200)
+    });
+    Some(server)
+}

@@ -5,6 +5,7 @@
 
 mod attr;
 mod instrument;
+mod main_attr;
 mod metric;
 mod names;
 
@@ -21,4 +22,10 @@ pub fn metric(input: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn instrument(args: TokenStream, item: TokenStream) -> TokenStream {
     instrument::expand(args.into(), item.into()).into()
+}
+
+/// Sets tsmon up around `main`. See `tsmon::main` for the documentation.
+#[proc_macro_attribute]
+pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
+    main_attr::expand(args.into(), item.into()).into()
 }

@@ -82,6 +82,13 @@ impl Control {
     }
 }
 
+impl Control {
+    /// Closes the monitor of a control block that is being replaced.
+    pub(crate) fn close_monitor(self) {
+        close_later(self.monitor);
+    }
+}
+
 /// The flush schedule (Go's `nextFlush`, `lastFlush`, `flushRetry`, `flushingNow`), in the
 /// State clock's microseconds.
 #[derive(Debug)]
@@ -591,6 +598,117 @@ impl Drop for Background {
             Ok(Ok(())) => {}
             Err(_) => tracing::warn!("tsmon: the final flush did not finish"),
         }
+    }
+}
+
+/// What [`start_main`] keeps running: the global State's flush loop, the settings watcher and
+/// the signal handlers. Dropping it (when `main` returns, or unwinds) stops them after a final
+/// flush.
+#[derive(Debug)]
+#[must_use = "dropping it stops the flush loop after a final flush"]
+pub struct Running {
+    background: Arc<parking_lot::Mutex<Option<Background>>>,
+    signals: tokio::task::JoinHandle<()>,
+}
+
+/// Installs the global State from `builder` (reading the environment too, as
+/// [`StateBuilder::with_env`](crate::StateBuilder::with_env) says), starts its flush loop, and
+/// handles ctrl-c and SIGTERM: a final flush, then exit with status 130 or 143. What
+/// `#[tsmon::main]` calls; for services that write their own `main`.
+///
+/// ```no_run
+/// let _tsmon = tsmon::flush::start_main(
+///     tsmon::State::builder().with_target(tsmon::Target::new("shop", "worker")),
+/// )
+/// .expect("tsmon");
+/// // ... the service; a final flush when `_tsmon` is dropped at the end of `main` ...
+/// ```
+///
+/// # Errors
+///
+/// As [`StateBuilder::install_global`](crate::StateBuilder::install_global).
+pub fn start_main(builder: crate::StateBuilder) -> Result<Running, Error> {
+    let state = builder.with_env().install_global()?;
+    let background = Arc::new(parking_lot::Mutex::new(Some(state.start())));
+    let on_signal = background.clone();
+    // The handlers are registered before this returns, so a signal that comes right after is
+    // caught.
+    let signals = Signals::register();
+    let signals = crate::runtime::handle().spawn(async move {
+        let code = signals.wait().await;
+        let taken = on_signal.lock().take();
+        if let Some(b) = taken
+            && let Err(e) = b.shutdown().await
+        {
+            tracing::warn!("tsmon: the final flush failed: {e}");
+        }
+        std::process::exit(code);
+    });
+    Ok(Running {
+        background,
+        signals,
+    })
+}
+
+/// Ctrl-c / SIGINT (exit status 130) and, on Unix, SIGTERM (143).
+struct Signals {
+    #[cfg(unix)]
+    interrupt: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    terminate: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn register() -> Self {
+        let _guard = crate::runtime::handle().enter();
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let open = |kind: SignalKind, name: &str| match signal(kind) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    tracing::warn!("tsmon: cannot watch {name}: {e}");
+                    None
+                }
+            };
+            Signals {
+                interrupt: open(SignalKind::interrupt(), "SIGINT"),
+                terminate: open(SignalKind::terminate(), "SIGTERM"),
+            }
+        }
+        #[cfg(not(unix))]
+        Signals {}
+    }
+
+    async fn wait(self) -> i32 {
+        #[cfg(unix)]
+        {
+            async fn next(s: Option<tokio::signal::unix::Signal>) {
+                match s {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending().await,
+                }
+            }
+            tokio::select! {
+                () = next(self.interrupt) => 130,
+                () = next(self.terminate) => 143,
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            130
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.signals.abort();
+        let taken = self.background.lock().take();
+        drop(taken);
     }
 }
 

@@ -242,11 +242,64 @@ pub use tsmon_macros::metric;
 #[cfg_attr(docsrs, doc(cfg(feature = "macros")))]
 pub use tsmon_macros::instrument;
 
+/// Sets tsmon up around `main`: installs the global [`State`] (target, settings, allocator, dev
+/// mode, all overridable by `TSMON_*` variables), starts the flush loop on tsmon's own
+/// background thread, and flushes one last time when `main` returns or unwinds, and on ctrl-c
+/// or SIGTERM (then the process exits with status 130 or 143).
+///
+/// ```no_run
+/// #[tsmon::main(service = "shop", job = "frontend", settings_file = "/etc/shop/tsmon.toml")]
+/// async fn main() {
+///     // ... serve ...
+/// }
+/// ```
+///
+/// On an `async fn main` it builds the tokio runtime as `#[tokio::main]` would (multi-threaded;
+/// `flavor = "current_thread"` or `worker_threads = N` change that). With `#[tokio::main]` as
+/// well, either order works: below `#[tsmon::main]`, tokio builds the runtime and tsmon's guard
+/// goes first in the body; above it, tokio has already turned `main` into a sync fn that
+/// tsmon wraps. A sync `main` works the same way, with no runtime built.
+///
+/// # Arguments
+///
+/// | argument | default | environment |
+/// |---|---|---|
+/// | `service = "..."` | the package name | `TSMON_SERVICE` |
+/// | `job = "..."` | the binary name | `TSMON_JOB` |
+/// | `data_center = "..."`, `host = "..."` | from the host name (Go's rule) | `TSMON_DATA_CENTER`, `TSMON_HOST` |
+/// | `instance_id = "..."` | host, pid and start time | `TSMON_INSTANCE_ID` |
+/// | `settings_file = "..."` | none: the embedded defaults | `TSMON_SETTINGS_FILE` |
+/// | `allocator = expr` | none: task number 0 | `TSMON_TASK_NUM` (a fixed number) |
+/// | `dev_mode` or `dev_mode = bool` | off | `TSMON_DEV_MODE` |
+/// | `flavor = "current_thread"`, `worker_threads = N` | multi-threaded | — |
+/// | `crate = path` | `::tsmon` | — |
+///
+/// Settings (`TSMON_ENABLED`, `TSMON_MONITOR`, …) are in [`settings`]. Equivalent code without
+/// the attribute: `let _tsmon = tsmon::flush::start_main(State::builder()...)?;` first thing in
+/// `main` (see [`flush::start_main`]). A `std::process::exit` skips the final flush, as it
+/// skips every destructor.
+#[cfg(feature = "macros")]
+#[cfg_attr(docsrs, doc(cfg(feature = "macros")))]
+pub use tsmon_macros::main;
+
 /// Not public API: what the macro expansions call. It can change in any release; `tsmon-macros`
 /// is pinned to the exact version of `tsmon`.
 #[doc(hidden)]
 pub mod __private {
     pub use crate::instrument::FUNCTIONS;
+    pub use tokio;
+
+    /// `#[tsmon::main]`'s start: the global State and its background work, or a clear message
+    /// and exit status 1 (a duplicate metric, invalid builder settings).
+    pub fn main_start(builder: crate::StateBuilder) -> crate::flush::Running {
+        match crate::flush::start_main(builder) {
+            Ok(running) => running,
+            Err(e) => {
+                eprintln!("tsmon: {e}");
+                std::process::exit(1);
+            }
+        }
+    }
     pub use crate::registry::METRICS;
     pub use linkme;
 }

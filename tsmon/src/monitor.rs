@@ -7,7 +7,7 @@
 //! [`PullMonitor`] scrape endpoint.
 //!
 //! ```
-//! use tsmon::monitor::{FakeMonitor, Monitor};
+//! use tsmon::monitor::FakeMonitor;
 //! tsmon::metric! {
 //!     /// Things.
 //!     static THINGS: Counter = "example/monitor/things";

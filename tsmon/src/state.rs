@@ -225,20 +225,74 @@ impl StateBuilder {
     }
 
     pub(crate) fn build_unchecked(mut self) -> Result<State, Error> {
+        static IDS: AtomicU64 = AtomicU64::new(1);
+        let (base, target, control) = self.resolve()?;
+        let store = Store::new(
+            target,
+            MonotonicClock::new(self.clock.clone()),
+            base.max_series,
+        );
+        let state = State {
+            inner: Arc::new(Inner {
+                id: IDS.fetch_add(1, Ordering::Relaxed),
+                store,
+                clock: self.clock.clone(),
+                control: Mutex::new(control),
+                schedule: Mutex::new(Schedule::default()),
+                callbacks: RwLock::new(Vec::new()),
+            }),
+        };
+        state.start_with(base)?;
+        Ok(state)
+    }
+
+    /// Installs the global State: builds it, or, when something already used the global State
+    /// (a metric written before `main` got here), configures that one in place, so every
+    /// handle and instrumented fn keeps working. (Its clock stays the one it started with.)
+    ///
+    /// ```
+    /// let global = tsmon::State::builder()
+    ///     .with_target(tsmon::Target::new("svc", "job").with_task_num(0))
+    ///     .install_global()
+    ///     .unwrap();
+    /// assert!(std::ptr::eq(global, tsmon::State::global()));
+    /// assert_eq!(global.store().default_target().service_name, "svc");
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`build`](Self::build).
+    pub fn install_global(mut self) -> Result<&'static State, Error> {
+        if let Err(mut errors) = registry::validate() {
+            for e in &errors {
+                tracing::error!("{e}");
+            }
+            return Err(errors.swap_remove(0));
+        }
+        if GLOBAL.get().is_none() {
+            let state = self.build_unchecked()?;
+            if let Err(SetStateError(_lost_race)) = State::set_global(state) {
+                tracing::warn!("tsmon: the global State was installed concurrently; keeping it");
+            }
+            return Ok(State::global());
+        }
+        let global = State::global();
+        let (base, target, control) = self.resolve()?;
+        global.inner.store.set_default_target(target);
+        let previous = std::mem::replace(&mut *global.inner.control.lock(), control);
+        previous.close_monitor();
+        global.start_with(base)?;
+        Ok(global)
+    }
+
+    /// The settings under the file and environment, the target and the control block.
+    fn resolve(&mut self) -> Result<(Settings, Target, Control), Error> {
         crate::instrument::check_sites();
         crate::instrument::warm_up();
-        static IDS: AtomicU64 = AtomicU64::new(1);
         let mut base = self.settings.take().unwrap_or_default();
         if let Some(n) = self.max_series {
             base.max_series = n;
         }
-        if self.dev_mode
-            && self.settings_file.is_none()
-            && base.monitor == crate::settings::MonitorSpec::None
-        {
-            base.monitor = crate::settings::MonitorSpec::Debug { path: None };
-        }
-        base.validate()?;
         let env: Vec<(String, String)> = if self.env {
             std::env::vars()
                 .filter(|(k, _)| k.starts_with("TSMON_"))
@@ -253,6 +307,10 @@ impl StateBuilder {
         if let Some(v) = var("TSMON_DEV_MODE") {
             self.dev_mode = matches!(v.trim(), "1" | "true" | "yes" | "on");
         }
+        if self.dev_mode && base.monitor == crate::settings::MonitorSpec::None {
+            base.monitor = crate::settings::MonitorSpec::Debug { path: None };
+        }
+        base.validate()?;
         if let Some(v) = var("TSMON_INSTANCE_ID") {
             self.instance_id = Some(v);
         }
@@ -274,32 +332,17 @@ impl StateBuilder {
         {
             self.allocator = Some(Arc::new(fixed));
         }
-        let store = Store::new(
-            target,
-            MonotonicClock::new(self.clock.clone()),
-            base.max_series,
-        );
         let instance_id = self.instance_id.take().unwrap_or_else(default_instance_id);
-        let state = State {
-            inner: Arc::new(Inner {
-                id: IDS.fetch_add(1, Ordering::Relaxed),
-                store,
-                clock: self.clock.clone(),
-                control: Mutex::new(Control::new(
-                    base.clone(),
-                    self.monitor.take(),
-                    self.allocator.take(),
-                    instance_id,
-                    self.dev_mode,
-                    self.settings_file.take(),
-                    env,
-                )),
-                schedule: Mutex::new(Schedule::default()),
-                callbacks: RwLock::new(Vec::new()),
-            }),
-        };
-        state.start_with(base)?;
-        Ok(state)
+        let control = Control::new(
+            base.clone(),
+            self.monitor.take(),
+            self.allocator.take(),
+            instance_id,
+            self.dev_mode,
+            self.settings_file.take(),
+            env,
+        );
+        Ok((base, target, control))
     }
 }
 
