@@ -35,6 +35,13 @@ use crate::state::{State, Weak};
 use crate::store::Snapshot;
 use crate::tasknum::TaskNumAllocator;
 
+crate::metric! {
+    /// Flushes by outcome: ok, error, timeout, no_task_number.
+    pub static FLUSHES: Counter(outcome: String) = "tsmon/flush/flushes";
+    /// Cells of flushes that failed or timed out: their cumulative values go out with the next successful flush; the gauge values of that moment are lost.
+    pub static DROPPED_CELLS: Counter = "tsmon/flush/dropped_cells";
+}
+
 /// The first retry delay after a failed flush (Go's `flushInitialRetry`).
 pub const INITIAL_RETRY: Duration = Duration::from_secs(5);
 /// The longest retry delay.
@@ -94,6 +101,8 @@ impl Control {
 #[derive(Debug)]
 pub(crate) struct Schedule {
     flushing: bool,
+    /// Cells in the snapshot of the flush under way (counted as dropped if it fails).
+    cells: usize,
     next: u64,
     last_success: u64,
     retry: Duration,
@@ -103,6 +112,7 @@ impl Default for Schedule {
     fn default() -> Self {
         Schedule {
             flushing: false,
+            cells: 0,
             next: 0,
             last_success: 0,
             retry: INITIAL_RETRY,
@@ -397,6 +407,22 @@ impl State {
             };
         let now = self.inner.clock.now_micros();
         let interval = micros(settings.flush_interval);
+        let outcome = match &result {
+            Ok(()) => "ok",
+            Err(Error::NoTaskNumber) => "no_task_number",
+            Err(Error::FlushTimeout(_)) => "timeout",
+            Err(_) => "error",
+        };
+        let dropped = {
+            let mut s = self.inner.schedule.lock();
+            std::mem::take(&mut s.cells)
+        };
+        self.in_scope(|| {
+            FLUSHES.inc(outcome);
+            if matches!(outcome, "timeout" | "error") && dropped > 0 {
+                DROPPED_CELLS.add(dropped as u64, ());
+            }
+        });
         let mut s = self.inner.schedule.lock();
         s.flushing = false;
         match &result {
@@ -467,6 +493,7 @@ impl State {
         store.set_default_target(task);
         self.run_callbacks();
         let snap = self.snapshot();
+        self.inner.schedule.lock().cells = snap.num_cells();
         send_chunks(monitor.as_ref(), &snap, workers).await
     }
 
@@ -502,8 +529,12 @@ impl State {
         let stop = Arc::new(tokio::sync::Notify::new());
         let handle = crate::runtime::handle();
         let mut tasks = vec![handle.spawn(flush_loop(self.clone(), stop.clone()))];
-        if self.inner.control.lock().settings_file.is_some() {
-            tasks.push(handle.spawn(watch_loop(self.clone(), stop.clone())));
+        let file = self.inner.control.lock().settings_file.clone();
+        if let Some(path) = file {
+            // The file as it is now: a change from here on is applied, even one made before
+            // the watcher's first look.
+            let seen = file_stamp(&path);
+            tasks.push(handle.spawn(watch_loop(self.clone(), path, seen, stop.clone())));
         }
         Background {
             state: self.clone(),
@@ -730,27 +761,31 @@ async fn flush_loop(state: State, stop: Arc<tokio::sync::Notify>) {
 
 /// Polls the settings file once a second (its length and modification time) and reloads it
 /// when it changes.
-async fn watch_loop(state: State, stop: Arc<tokio::sync::Notify>) {
-    let Some(path) = state.inner.control.lock().settings_file.clone() else {
-        return;
-    };
-    let stamp = |p: &std::path::Path| {
-        std::fs::metadata(p)
-            .ok()
-            .map(|m| (m.len(), m.modified().ok()))
-    };
-    let mut last = stamp(&path);
+async fn watch_loop(
+    state: State,
+    path: PathBuf,
+    mut last: FileStamp,
+    stop: Arc<tokio::sync::Notify>,
+) {
     loop {
         tokio::select! {
             () = tokio::time::sleep(Duration::from_secs(1)) => {}
             () = stop.notified() => return,
         }
-        let now = stamp(&path);
+        let now = file_stamp(&path);
         if now != last {
             last = now;
             let _ = state.reload_settings_file();
         }
     }
+}
+
+type FileStamp = Option<(u64, Option<std::time::SystemTime>)>;
+
+fn file_stamp(path: &std::path::Path) -> FileStamp {
+    std::fs::metadata(path)
+        .ok()
+        .map(|m| (m.len(), m.modified().ok()))
 }
 
 /// Sends the chunks of `snap` through at most `workers` concurrent sends; every chunk is

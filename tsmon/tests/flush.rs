@@ -216,6 +216,24 @@ fn failures_back_off_from_5s_doubling_to_10_minutes() {
         "capped at 10 minutes"
     );
 
+    let count = |name: &str, values: &[tsmon::field::FieldValue<'_>]| {
+        f.state
+            .snapshot()
+            .metric(name)
+            .and_then(|m| m.find(values))
+            .map_or(0, |c| match c.value() {
+                Value::Int(n) => *n,
+                _ => -1,
+            })
+    };
+    use tsmon::field::FieldValue::Str;
+    assert_eq!(count("tsmon/flush/flushes", &[Str("error")]), 12);
+    assert_eq!(count("tsmon/flush/flushes", &[Str("ok")]), 1);
+    assert!(
+        count("tsmon/flush/dropped_cells", &[]) >= 12,
+        "each failed flush counts its cells as dropped"
+    );
+
     f.monitor.succeed();
     f.clock.advance(Duration::from_secs(700));
     block_on(f.state.flush_if_needed());
@@ -418,4 +436,28 @@ fn dev_mode_means_task_number_zero_and_the_debug_monitor() {
     state.in_scope(|| HITS.inc(()));
     block_on(state.flush()).unwrap();
     assert_eq!(state.store().default_target().task_num, 0);
+}
+
+#[test]
+fn a_watched_settings_file_applies_without_a_restart() {
+    let dir = std::env::temp_dir().join(format!("tsmon-watch-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("tsmon.json");
+    std::fs::write(&path, r#"{"flush_interval_sec": 30}"#).unwrap();
+    let state = State::builder().with_settings_file(&path).build().unwrap();
+    let background = state.start();
+    assert_eq!(state.settings().flush_interval, Duration::from_secs(30));
+    // A different length, so the change shows even where modification times are coarse.
+    std::fs::write(&path, r#"{"flush_interval_sec": 120, "enabled": false}"#).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while state.settings().flush_interval != Duration::from_secs(120) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the watcher did not apply the file"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!state.store().is_enabled());
+    drop(background);
+    std::fs::remove_dir_all(&dir).unwrap();
 }
