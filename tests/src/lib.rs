@@ -79,9 +79,16 @@ pub mod worker {
         writeln!(out, "ready").expect("stdout");
         out.flush().expect("stdout");
         drop(out);
-        for line in std::io::stdin().lock().lines() {
-            if line.is_err() {
-                break;
+        // Until end of file; a signal that interrupts the read is not the end.
+        let mut stdin = std::io::stdin().lock();
+        let mut line = String::new();
+        loop {
+            line.clear();
+            match stdin.read_line(&mut line) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => break,
             }
         }
     }

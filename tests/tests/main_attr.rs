@@ -55,7 +55,10 @@ fn signal(child: &Child, sig: &str) {
 fn sigterm_flushes_the_last_increments_then_exits_143() {
     let mut w = spawn(env!("CARGO_BIN_EXE_worker-async"), 1234, "term");
     signal(&w.child, "-TERM");
+    // `wait` closes stdin, which would let `main` return: keep it open until the exit.
+    let stdin = w.child.stdin.take();
     let status = w.child.wait().unwrap();
+    drop(stdin);
     assert_eq!(status.code(), Some(143), "{status}");
     assert_eq!(last_flushed(&w.out), Some(1234));
 }
@@ -64,7 +67,10 @@ fn sigterm_flushes_the_last_increments_then_exits_143() {
 fn ctrl_c_flushes_then_exits_130() {
     let mut w = spawn(env!("CARGO_BIN_EXE_worker-sync"), 77, "int");
     signal(&w.child, "-INT");
+    // `wait` closes stdin, which would let `main` return: keep it open until the exit.
+    let stdin = w.child.stdin.take();
     let status = w.child.wait().unwrap();
+    drop(stdin);
     assert_eq!(status.code(), Some(130), "{status}");
     assert_eq!(last_flushed(&w.out), Some(77));
 }

@@ -232,7 +232,12 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     }
     let guard = Ident::new("__tsmon_running", Span::mixed_site());
     let start = quote! {
-        let #guard = #krate::__private::main_start(#builder);
+        let #guard = #krate::__private::main_start(
+            #builder,
+            ::core::env!("CARGO_PKG_NAME"),
+            ::core::env!("CARGO_PKG_VERSION"),
+            ::core::option_env!("TSMON_GIT_COMMIT"),
+        );
     };
 
     let block = &f.block;
@@ -251,15 +256,24 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
             _ => quote!(#krate::__private::tokio::runtime::Builder::new_multi_thread()),
         };
         f.sig.asyncness = None;
+        let rt = Ident::new("__tsmon_runtime", Span::mixed_site());
         let body: syn::Block = syn::parse_quote! {{
-            #start
-            let body = async move #block;
             #[allow(clippy::expect_used)]
-            #runtime
+            let #rt = #runtime
                 .enable_all()
                 .build()
-                .expect("Failed building the Runtime")
-                .block_on(body)
+                .expect("Failed building the Runtime");
+            let #guard = {
+                let _entered = #rt.enter();
+                #krate::__private::main_start(
+                    #builder,
+                    ::core::env!("CARGO_PKG_NAME"),
+                    ::core::env!("CARGO_PKG_VERSION"),
+                    ::core::option_env!("TSMON_GIT_COMMIT"),
+                )
+            };
+            let body = async move #block;
+            #rt.block_on(body)
         }};
         f.block = Box::new(body);
     } else {

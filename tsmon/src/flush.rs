@@ -310,8 +310,11 @@ impl State {
         })
     }
 
-    /// A scrape: the callbacks, then a snapshot.
+    /// A scrape: the runtime stats and callbacks, then a snapshot.
     fn snapshot_for_scrape(&self) -> Snapshot {
+        if self.settings().report_runtime_stats {
+            self.report_runtime_stats();
+        }
         self.run_callbacks();
         self.snapshot()
     }
@@ -458,7 +461,7 @@ impl State {
 
     /// Go's `ensureTaskNumAndFlush`.
     async fn flush_unscheduled(&self) -> Result<(), Error> {
-        let (monitor, allocator, instance_id, dev_mode, workers) = {
+        let (monitor, allocator, instance_id, dev_mode, workers, stats) = {
             let c = self.inner.control.lock();
             (
                 c.monitor.clone(),
@@ -466,8 +469,14 @@ impl State {
                 c.instance_id.clone(),
                 c.dev_mode,
                 c.settings.flush_workers,
+                c.settings.report_runtime_stats,
             )
         };
+        // Before the task number, as in Go: reported even when the flush is skipped for lack
+        // of one.
+        if stats {
+            self.report_runtime_stats();
+        }
         let store = &self.inner.store;
         let mut task = (*store.default_target()).clone();
         match allocator.filter(|_| !dev_mode) {

@@ -41,6 +41,7 @@
 
 extern crate self as tsmon;
 
+pub mod alloc;
 pub mod clock;
 pub mod distribution;
 pub mod error;
@@ -52,6 +53,7 @@ pub mod metric;
 pub mod monitor;
 pub mod registry;
 pub mod runtime;
+pub mod runtime_stats;
 pub mod settings;
 pub mod state;
 pub mod store;
@@ -291,7 +293,16 @@ pub mod __private {
 
     /// `#[tsmon::main]`'s start: the global State and its background work, or a clear message
     /// and exit status 1 (a duplicate metric, invalid builder settings).
-    pub fn main_start(builder: crate::StateBuilder) -> crate::flush::Running {
+    pub fn main_start(
+        builder: crate::StateBuilder,
+        package: &str,
+        version: &str,
+        commit: Option<&str>,
+    ) -> crate::flush::Running {
+        crate::runtime_stats::register_component(package, version, commit);
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            crate::runtime_stats::watch_tokio("main", &handle);
+        }
         match crate::flush::start_main(builder) {
             Ok(running) => running,
             Err(e) => {

@@ -47,6 +47,14 @@ fn fixture(allocator: Option<InMemoryAllocator>) -> Fixture {
     }
 }
 
+/// Without the runtime stats, a flush holds only what the test wrote.
+fn no_runtime_stats() -> Settings {
+    Settings {
+        report_runtime_stats: false,
+        ..Settings::default()
+    }
+}
+
 fn block_on<F: Future>(f: F) -> F::Output {
     tsmon::runtime::block_on(f)
 }
@@ -262,6 +270,7 @@ fn chunks_go_out_whole_or_split_by_the_monitors_size() {
         let monitor = FakeMonitor::new().with_chunk_size(chunk);
         let state = State::builder()
             .with_monitor(monitor.clone())
+            .with_settings(no_runtime_stats())
             .build()
             .unwrap();
         // 43 cells in all: 42 shards and one counter.
@@ -280,6 +289,7 @@ fn an_empty_store_sends_nothing_and_succeeds() {
     let monitor = FakeMonitor::new();
     let state = State::builder()
         .with_monitor(monitor.clone())
+        .with_settings(no_runtime_stats())
         .build()
         .unwrap();
     block_on(state.flush()).unwrap();
