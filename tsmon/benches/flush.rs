@@ -1,5 +1,6 @@
 //! The cost of one flush (10k and 100k series) to the debug monitor and to a real Pushgateway,
-//! and what a disabled tsmon costs a write compared with an enabled one.
+//! what a disabled tsmon costs a write compared with an enabled one, and one runtime-stats
+//! report.
 //!
 //! `cargo bench -p tsmon --bench flush`. The Pushgateway case needs `prometheus-pushgateway` on
 //! the PATH (it is started on a free loopback port and stopped); without it that case is
@@ -119,5 +120,17 @@ fn disabled_writes(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, flushes, disabled_writes);
+fn runtime_stats(c: &mut Criterion) {
+    let state = State::builder().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    tsmon::runtime_stats::watch_tokio("bench", rt.handle());
+    c.bench_function("runtime stats/one report", |b| {
+        b.iter(|| state.report_runtime_stats());
+    });
+}
+
+criterion_group!(benches, flushes, disabled_writes, runtime_stats);
 criterion_main!(benches);

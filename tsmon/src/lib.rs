@@ -48,6 +48,9 @@ pub mod error;
 pub mod exposition;
 pub mod field;
 pub mod flush;
+#[cfg(feature = "tower")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
+pub mod http;
 pub mod instrument;
 pub mod metric;
 pub mod monitor;

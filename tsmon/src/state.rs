@@ -525,3 +525,18 @@ pub(crate) fn current_store_for_call() -> (std::ptr::NonNull<Store>, Option<Stat
         (store, Some(State { inner }))
     }
 }
+
+/// The current State: the one entered on this thread, else the global one.
+pub(crate) fn current_state() -> State {
+    let current = CURRENT.with(Cell::get);
+    if current.is_null() {
+        State::global().clone()
+    } else {
+        // SAFETY: as in `current_store_for_call`.
+        let inner = unsafe {
+            Arc::increment_strong_count(current);
+            Arc::from_raw(current)
+        };
+        State { inner }
+    }
+}

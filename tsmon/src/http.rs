@@ -1,0 +1,382 @@
+//! The HTTP server middleware (Go's `server/tsmon` middleware): a tower [`Layer`] for hyper,
+//! axum and tonic services that records the four Go server metrics.
+//!
+//! | metric | Prometheus name | kind |
+//! |---|---|---|
+//! | `http/server_durations` | `http_server_durations_seconds` | distribution, seconds (powers of two from 1 µs) |
+//! | `http/server_response_status` | `http_server_response_status_total` | counter |
+//! | `http/server_request_bytes` | `http_server_request_bytes` | distribution, bytes (powers of two) |
+//! | `http/server_response_bytes` | `http_server_response_bytes` | distribution, bytes (powers of two) |
+//!
+//! Every one has the fields `status` (the HTTP status), `name` (the route) and `is_robot`.
+//!
+//! - **The name** is the route *template*, never the raw path: axum's `MatchedPath` (feature
+//!   `axum`), else what the function given to [`HttpMetricsLayer::with_route`] returns, else the
+//!   constant [`UNMATCHED`]. A path or user agent never becomes a label value.
+//! - **Durations** run from the request to the end of the response body (or the moment it is
+//!   dropped): a streamed response is timed whole.
+//! - **Bytes** are the bytes actually read from the request body and actually sent in the
+//!   response body, not what `Content-Length` claims: a lying or unfinished client does not
+//!   inflate them.
+//! - **A panicking handler** is recorded as a 500 and the panic goes on.
+//! - **Robots**, as in Go (case-sensitive): the user agent contains `GoogleBot` or
+//!   `GoogleSecurityScanner`, starts with `kube-probe/` or `GoogleHC/`, or is `B3M/prober`.
+//! - A request whose response never started (the client went away while the handler ran) is
+//!   recorded with status 499, as nginx does.
+//!
+//! ```no_run
+//! # #[cfg(feature = "axum")]
+//! # async fn serve() {
+//! use axum::{Router, routing::get};
+//! let app: Router = Router::new()
+//!     .route("/items/{id}", get(|| async { "item" }))
+//!     .layer(tsmon::http::HttpMetricsLayer::new());
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await.unwrap();
+//! axum::serve(listener, app).await.unwrap();
+//! # }
+//! ```
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use http::{Request, Response};
+use http_body::{Body, Frame, SizeHint};
+use tower_layer::Layer;
+use tower_service::Service;
+
+/// The name of requests no route matched.
+pub const UNMATCHED: &str = "(unmatched)";
+
+crate::metric! {
+    /// Time to serve a request, from its arrival to the end of the response body.
+    #[tsmon(units = seconds, bucketer = geometric_with_scale(2.0, 30, 0.000001))]
+    pub static DURATIONS: CumulativeDistribution(status: i64, name: String, is_robot: bool) = "http/server_durations";
+    /// Responses served, by status.
+    pub static RESPONSE_STATUS: Counter(status: i64, name: String, is_robot: bool) = "http/server_response_status";
+    /// Request body bytes actually received.
+    #[tsmon(units = bytes, bucketer = geometric(2.0, 36))]
+    pub static REQUEST_BYTES: CumulativeDistribution(status: i64, name: String, is_robot: bool) = "http/server_request_bytes";
+    /// Response body bytes actually sent.
+    #[tsmon(units = bytes, bucketer = geometric(2.0, 36))]
+    pub static RESPONSE_BYTES: CumulativeDistribution(status: i64, name: String, is_robot: bool) = "http/server_response_bytes";
+}
+
+/// Go's robot rule.
+///
+/// ```
+/// use tsmon::http::is_robot;
+/// assert!(is_robot("Mozilla/5.0 (compatible; GoogleBot/2.1)"));
+/// assert!(is_robot("kube-probe/1.29"));
+/// assert!(!is_robot("googlebot")); // case-sensitive, as in Go
+/// assert!(!is_robot("curl/8.0"));
+/// ```
+#[must_use]
+pub fn is_robot(user_agent: &str) -> bool {
+    user_agent.contains("GoogleBot")
+        || user_agent.contains("GoogleSecurityScanner")
+        || user_agent.starts_with("kube-probe/")
+        || user_agent.starts_with("GoogleHC/")
+        || user_agent == "B3M/prober"
+}
+
+type RouteFn = Arc<dyn Fn(&http::request::Parts) -> Option<String> + Send + Sync>;
+
+/// The layer. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct HttpMetricsLayer {
+    route: Option<RouteFn>,
+    state: Option<crate::State>,
+}
+
+impl fmt::Debug for HttpMetricsLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpMetricsLayer").finish_non_exhaustive()
+    }
+}
+
+impl HttpMetricsLayer {
+    /// Route names from axum's `MatchedPath` (with the `axum` feature), else [`UNMATCHED`].
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records into `state` instead of the State current where each request is handled (the
+    /// global one, in a service).
+    #[must_use]
+    pub fn with_state(mut self, state: crate::State) -> Self {
+        self.state = Some(state);
+        self
+    }
+
+    /// Route names from `f` when axum has none; `f` must return a template (`/items/{id}`),
+    /// not the path, or `None` for [`UNMATCHED`].
+    ///
+    /// ```
+    /// let layer = tsmon::http::HttpMetricsLayer::new().with_route(|parts| {
+    ///     parts.uri.path().starts_with("/api/").then(|| "/api/*".to_owned())
+    /// });
+    /// # let _ = layer;
+    /// ```
+    #[must_use]
+    pub fn with_route(
+        mut self,
+        f: impl Fn(&http::request::Parts) -> Option<String> + Send + Sync + 'static,
+    ) -> Self {
+        self.route = Some(Arc::new(f));
+        self
+    }
+}
+
+impl<S> Layer<S> for HttpMetricsLayer {
+    type Service = HttpMetrics<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        HttpMetrics {
+            inner,
+            route: self.route.clone(),
+            state: self.state.clone(),
+        }
+    }
+}
+
+/// The service the layer wraps around yours.
+#[derive(Clone)]
+pub struct HttpMetrics<S> {
+    inner: S,
+    route: Option<RouteFn>,
+    state: Option<crate::State>,
+}
+
+impl<S> fmt::Debug for HttpMetrics<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpMetrics").finish_non_exhaustive()
+    }
+}
+
+/// What one request has gathered; recorded once, when the response body ends or is dropped.
+struct Exchange {
+    state: crate::State,
+    start: Instant,
+    name: String,
+    robot: bool,
+    request_bytes: Arc<AtomicU64>,
+    status: i64,
+    response_bytes: u64,
+    done: bool,
+}
+
+impl Exchange {
+    fn record(&mut self) {
+        if std::mem::replace(&mut self.done, true) {
+            return;
+        }
+        let fields = (self.status, self.name.as_str(), self.robot);
+        let elapsed = self.start.elapsed().as_secs_f64();
+        let request = self.request_bytes.load(Relaxed) as f64;
+        let response = self.response_bytes as f64;
+        self.state.in_scope(|| {
+            DURATIONS.add(elapsed, fields);
+            RESPONSE_STATUS.inc(fields);
+            REQUEST_BYTES.add(request, fields);
+            RESPONSE_BYTES.add(response, fields);
+        });
+    }
+}
+
+impl Drop for Exchange {
+    fn drop(&mut self) {
+        self.record();
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for HttpMetrics<S>
+where
+    S: Service<Request<CountedBody<ReqBody>>, Response = Response<ResBody>>,
+    ReqBody: Body,
+    ResBody: Body,
+{
+    type Response = Response<CountedBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        let (parts, body) = req.into_parts();
+        let robot = parts
+            .headers
+            .get(http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(is_robot);
+        let name = route_name(&parts, self.route.as_ref());
+        let request_bytes = Arc::new(AtomicU64::new(0));
+        let body = CountedBody {
+            inner: body,
+            counter: Counter::Request(request_bytes.clone()),
+        };
+        let exchange = Exchange {
+            state: self
+                .state
+                .clone()
+                .unwrap_or_else(crate::state::current_state),
+            start: Instant::now(),
+            name,
+            robot,
+            request_bytes,
+            // Until a response starts: the client went away while the handler ran.
+            status: 499,
+            response_bytes: 0,
+            done: false,
+        };
+        ResponseFuture {
+            inner: self.inner.call(Request::from_parts(parts, body)),
+            exchange: Some(exchange),
+        }
+    }
+}
+
+fn route_name(parts: &http::request::Parts, route: Option<&RouteFn>) -> String {
+    #[cfg(feature = "axum")]
+    if let Some(m) = parts.extensions.get::<axum::extract::MatchedPath>() {
+        return m.as_str().to_owned();
+    }
+    route
+        .and_then(|f| f(parts))
+        .unwrap_or_else(|| UNMATCHED.to_owned())
+}
+
+pin_project_lite::pin_project! {
+    /// The response future of [`HttpMetrics`].
+    pub struct ResponseFuture<F> {
+        #[pin]
+        inner: F,
+        exchange: Option<Exchange>,
+    }
+}
+
+impl<F> fmt::Debug for ResponseFuture<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}
+
+/// Records a 500 if the handler panics inside `poll`.
+struct PanicGuard<'a>(&'a mut Option<Exchange>);
+
+impl Drop for PanicGuard<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking()
+            && let Some(mut e) = self.0.take()
+        {
+            e.status = 500;
+            e.record();
+        }
+    }
+}
+
+impl<F, ResBody, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<Response<ResBody>, E>>,
+    ResBody: Body,
+{
+    type Output = Result<Response<CountedBody<ResBody>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let guard = PanicGuard(this.exchange);
+        let result = std::task::ready!(this.inner.poll(cx));
+        let exchange = guard.0.take();
+        std::mem::forget(guard);
+        Poll::Ready(match result {
+            Ok(response) => {
+                let (parts, body) = response.into_parts();
+                let exchange = exchange.map(|mut e| {
+                    e.status = i64::from(parts.status.as_u16());
+                    e
+                });
+                let body = CountedBody {
+                    inner: body,
+                    counter: Counter::Response(exchange),
+                };
+                Ok(Response::from_parts(parts, body))
+            }
+            Err(e) => {
+                if let Some(mut ex) = exchange {
+                    ex.status = 500;
+                    ex.record();
+                }
+                Err(e)
+            }
+        })
+    }
+}
+
+enum Counter {
+    Request(Arc<AtomicU64>),
+    Response(Option<Exchange>),
+}
+
+pin_project_lite::pin_project! {
+    /// A body that counts the bytes that go through it; the response's records the exchange
+    /// when it ends or is dropped.
+    pub struct CountedBody<B> {
+        #[pin]
+        inner: B,
+        counter: Counter,
+    }
+}
+
+impl<B> fmt::Debug for CountedBody<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CountedBody").finish_non_exhaustive()
+    }
+}
+
+impl<B: Body> Body for CountedBody<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        use bytes::Buf as _;
+        let this = self.project();
+        let frame = std::task::ready!(this.inner.poll_frame(cx));
+        match (&frame, &mut *this.counter) {
+            (Some(Ok(f)), Counter::Request(n)) => {
+                if let Some(data) = f.data_ref() {
+                    n.fetch_add(data.remaining() as u64, Relaxed);
+                }
+            }
+            (Some(Ok(f)), Counter::Response(Some(e))) => {
+                if let Some(data) = f.data_ref() {
+                    e.response_bytes += data.remaining() as u64;
+                }
+            }
+            (None | Some(Err(_)), Counter::Response(e)) => {
+                if let Some(mut e) = e.take() {
+                    e.record();
+                }
+            }
+            _ => {}
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
