@@ -42,7 +42,6 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::task::{Context, Poll};
-use std::time::Instant;
 
 use http::{Request, Response};
 use http_body::{Body, Frame, SizeHint};
@@ -91,6 +90,7 @@ type RouteFn = Arc<dyn Fn(&http::request::Parts) -> Option<String> + Send + Sync
 pub struct HttpMetricsLayer {
     route: Option<RouteFn>,
     state: Option<crate::State>,
+    cache: Arc<std::sync::OnceLock<Arc<Cache>>>,
 }
 
 impl fmt::Debug for HttpMetricsLayer {
@@ -141,6 +141,7 @@ impl<S> Layer<S> for HttpMetricsLayer {
             inner,
             route: self.route.clone(),
             state: self.state.clone(),
+            cache: self.cache.clone(),
         }
     }
 }
@@ -151,6 +152,7 @@ pub struct HttpMetrics<S> {
     inner: S,
     route: Option<RouteFn>,
     state: Option<crate::State>,
+    cache: Arc<std::sync::OnceLock<Arc<Cache>>>,
 }
 
 impl<S> fmt::Debug for HttpMetrics<S> {
@@ -160,12 +162,160 @@ impl<S> fmt::Debug for HttpMetrics<S> {
 }
 
 /// What one request has gathered; recorded once, when the response body ends or is dropped.
+/// The State an exchange records into: the global one needs no reference count.
+enum StateRef {
+    Global(&'static crate::State),
+    Owned(crate::State),
+}
+
+impl StateRef {
+    fn get(&self) -> &crate::State {
+        match self {
+            StateRef::Global(s) => s,
+            StateRef::Owned(s) => s,
+        }
+    }
+}
+
+/// A route name without a copy of the template where axum has one.
+enum Name {
+    #[cfg(feature = "axum")]
+    Matched(axum::extract::MatchedPath),
+    Owned(String),
+    Unmatched,
+}
+
+impl Name {
+    fn as_str(&self) -> &str {
+        match self {
+            #[cfg(feature = "axum")]
+            Name::Matched(m) => m.as_str(),
+            Name::Owned(s) => s,
+            Name::Unmatched => UNMATCHED,
+        }
+    }
+}
+
+/// The four series of one (name, status, robot), resolved once per layer and State.
+struct Handles {
+    durations: crate::metric::Handle<crate::metric::kind::CumulativeDistribution>,
+    status: crate::metric::Handle<crate::metric::kind::Counter>,
+    request: crate::metric::Handle<crate::metric::kind::CumulativeDistribution>,
+    response: crate::metric::Handle<crate::metric::kind::CumulativeDistribution>,
+}
+
+/// (name, status, robot, handles).
+type SharedEntry = (Box<str>, i64, bool, Arc<Handles>);
+
+/// Handles by (name, status, robot), for one State: a recorded exchange costs one hash and
+/// one shard read lock instead of four lookups.
+struct Cache {
+    state_id: u64,
+    table: parking_lot::RwLock<hashbrown::HashTable<SharedEntry>>,
+}
+
+const CACHE_LIMIT: usize = 4096;
+
+impl Cache {
+    fn hash(name: &str, status: i64, robot: bool) -> u64 {
+        use std::hash::BuildHasher as _;
+        foldhash::fast::FixedState::with_seed(0x6874_7470).hash_one((name, status, robot))
+    }
+
+    /// Runs `f` on the handles of (name, status, robot) in `state`, from this thread's copy of
+    /// the cache (no shared lock word bouncing between the server's threads), filled from the
+    /// shared one. `false` when this cache is not for `state`.
+    fn with(
+        &self,
+        state: &crate::State,
+        name: &str,
+        status: i64,
+        robot: bool,
+        f: impl FnOnce(&Handles),
+    ) -> bool {
+        type Local = hashbrown::HashTable<(usize, u64, Box<str>, i64, bool, Arc<Handles>)>;
+        thread_local! {
+            static LOCAL: std::cell::RefCell<Local> = std::cell::RefCell::default();
+        }
+        if state.inner.id != self.state_id {
+            return false;
+        }
+        let me = std::ptr::from_ref(self) as usize;
+        let hash = Self::hash(name, status, robot) ^ (me as u64).rotate_left(17);
+        let eq = |e: &(usize, u64, Box<str>, i64, bool, Arc<Handles>)| {
+            e.0 == me && e.1 == self.state_id && e.3 == status && e.4 == robot && &*e.2 == name
+        };
+        let mut f = Some(f);
+        let _ = LOCAL.try_with(|t| {
+            if let Ok(t) = t.try_borrow()
+                && let Some(e) = t.find(hash, eq)
+                && let Some(f) = f.take()
+            {
+                f(&e.5);
+            }
+        });
+        let Some(f) = f else {
+            return true;
+        };
+        let handles = self.shared(state, name, status, robot);
+        let _ = LOCAL.try_with(|t| {
+            if let Ok(mut t) = t.try_borrow_mut()
+                && t.len() < CACHE_LIMIT
+            {
+                t.insert_unique(
+                    hash,
+                    (
+                        me,
+                        self.state_id,
+                        name.into(),
+                        status,
+                        robot,
+                        handles.clone(),
+                    ),
+                    |e| Self::hash(&e.2, e.3, e.4) ^ (e.0 as u64).rotate_left(17),
+                );
+            }
+        });
+        f(&handles);
+        true
+    }
+
+    fn shared(&self, state: &crate::State, name: &str, status: i64, robot: bool) -> Arc<Handles> {
+        let hash = Self::hash(name, status, robot);
+        if let Some(e) = self
+            .table
+            .read()
+            .find(hash, |e| e.1 == status && e.2 == robot && &*e.0 == name)
+        {
+            return e.3.clone();
+        }
+        let handles = state.in_scope(|| {
+            let fields = (status, name, robot);
+            Arc::new(Handles {
+                durations: DURATIONS.handle(fields),
+                status: RESPONSE_STATUS.handle(fields),
+                request: REQUEST_BYTES.handle(fields),
+                response: RESPONSE_BYTES.handle(fields),
+            })
+        });
+        let mut table = self.table.write();
+        if table.len() < CACHE_LIMIT {
+            table.insert_unique(hash, (name.into(), status, robot, handles.clone()), |e| {
+                Self::hash(&e.0, e.1, e.2)
+            });
+        }
+        handles
+    }
+}
+
 struct Exchange {
-    state: crate::State,
-    start: Instant,
-    name: String,
+    state: StateRef,
+    cache: Option<Arc<Cache>>,
+    /// The call clock's ticks (the TSC where reliable): cheaper than `Instant::now`.
+    start: u64,
+    name: Name,
     robot: bool,
-    request_bytes: Arc<AtomicU64>,
+    request_bytes: Option<Arc<AtomicU64>>,
     status: i64,
     response_bytes: u64,
     done: bool,
@@ -176,11 +326,29 @@ impl Exchange {
         if std::mem::replace(&mut self.done, true) {
             return;
         }
-        let fields = (self.status, self.name.as_str(), self.robot);
-        let elapsed = self.start.elapsed().as_secs_f64();
-        let request = self.request_bytes.load(Relaxed) as f64;
+        let elapsed = crate::instrument::ticks::nanos(self.start, crate::instrument::ticks::now())
+            as f64
+            * 1e-9;
+        let request = self
+            .request_bytes
+            .as_ref()
+            .map_or(0.0, |n| n.load(Relaxed) as f64);
         let response = self.response_bytes as f64;
-        self.state.in_scope(|| {
+        let state = self.state.get();
+        let name = self.name.as_str();
+        let write = |h: &Handles| {
+            h.durations.add(elapsed);
+            h.status.inc();
+            h.request.add(request);
+            h.response.add(response);
+        };
+        if let Some(c) = &self.cache
+            && c.with(state, name, self.status, self.robot, write)
+        {
+            return;
+        }
+        let fields = (self.status, name, self.robot);
+        state.in_scope(|| {
             DURATIONS.add(elapsed, fields);
             RESPONSE_STATUS.inc(fields);
             REQUEST_BYTES.add(request, fields);
@@ -210,6 +378,35 @@ where
     }
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        let state = match &self.state {
+            Some(s) => StateRef::Owned(s.clone()),
+            None => match crate::state::current_if_entered() {
+                Some(s) => StateRef::Owned(s),
+                None => StateRef::Global(crate::State::global()),
+            },
+        };
+        if !state.get().store().is_enabled() {
+            // tsmon is off: no clock, no allocation, nothing recorded.
+            let (parts, body) = req.into_parts();
+            let body = CountedBody {
+                inner: body,
+                counter: Counter::Off,
+            };
+            return ResponseFuture {
+                inner: self.inner.call(Request::from_parts(parts, body)),
+                exchange: None,
+            };
+        }
+        let cache = {
+            let id = state.get().inner.id;
+            let cache = self.cache.get_or_init(|| {
+                Arc::new(Cache {
+                    state_id: id,
+                    table: parking_lot::RwLock::default(),
+                })
+            });
+            (cache.state_id == id).then(|| cache.clone())
+        };
         let (parts, body) = req.into_parts();
         let robot = parts
             .headers
@@ -217,17 +414,16 @@ where
             .and_then(|v| v.to_str().ok())
             .is_some_and(is_robot);
         let name = route_name(&parts, self.route.as_ref());
-        let request_bytes = Arc::new(AtomicU64::new(0));
+        // A request without a body (most GETs) needs no counter.
+        let request_bytes = (!body.is_end_stream()).then(|| Arc::new(AtomicU64::new(0)));
         let body = CountedBody {
             inner: body,
-            counter: Counter::Request(request_bytes.clone()),
+            counter: request_bytes.clone().map_or(Counter::Off, Counter::Request),
         };
         let exchange = Exchange {
-            state: self
-                .state
-                .clone()
-                .unwrap_or_else(crate::state::current_state),
-            start: Instant::now(),
+            state,
+            cache,
+            start: crate::instrument::ticks::now(),
             name,
             robot,
             request_bytes,
@@ -243,14 +439,14 @@ where
     }
 }
 
-fn route_name(parts: &http::request::Parts, route: Option<&RouteFn>) -> String {
+fn route_name(parts: &http::request::Parts, route: Option<&RouteFn>) -> Name {
     #[cfg(feature = "axum")]
     if let Some(m) = parts.extensions.get::<axum::extract::MatchedPath>() {
-        return m.as_str().to_owned();
+        return Name::Matched(m.clone());
     }
     route
         .and_then(|f| f(parts))
-        .unwrap_or_else(|| UNMATCHED.to_owned())
+        .map_or(Name::Unmatched, Name::Owned)
 }
 
 pin_project_lite::pin_project! {
@@ -304,7 +500,10 @@ where
                 });
                 let body = CountedBody {
                     inner: body,
-                    counter: Counter::Response(exchange),
+                    counter: match exchange {
+                        Some(e) => Counter::Response(Some(e)),
+                        None => Counter::Off,
+                    },
                 };
                 Ok(Response::from_parts(parts, body))
             }
@@ -320,6 +519,7 @@ where
 }
 
 enum Counter {
+    Off,
     Request(Arc<AtomicU64>),
     Response(Option<Exchange>),
 }

@@ -343,7 +343,7 @@ pub(crate) fn check_sites() {
 
 /// The call clock: the CPU's time-stamp counter read inline where quanta found it reliable
 /// (invariant, and what quanta itself reads), else quanta's clock (the OS monotonic clock).
-mod ticks {
+pub(crate) mod ticks {
     use std::sync::OnceLock;
 
     pub(super) struct Ticks {
@@ -394,7 +394,7 @@ mod ticks {
 
     /// The current tick count.
     #[inline]
-    pub(super) fn now() -> u64 {
+    pub(crate) fn now() -> u64 {
         let t = get();
         #[cfg(target_arch = "x86_64")]
         if t.tsc {
@@ -407,7 +407,7 @@ mod ticks {
     /// Nanoseconds between two tick counts (0 if the counter went backwards, as it can
     /// between cores of some machines).
     #[inline]
-    pub(super) fn nanos(start: u64, end: u64) -> u64 {
+    pub(crate) fn nanos(start: u64, end: u64) -> u64 {
         let delta = end.saturating_sub(start);
         u64::try_from((u128::from(delta) * u128::from(get().q32)) >> 32).unwrap_or(u64::MAX)
     }

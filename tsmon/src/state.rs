@@ -526,17 +526,17 @@ pub(crate) fn current_store_for_call() -> (std::ptr::NonNull<Store>, Option<Stat
     }
 }
 
-/// The current State: the one entered on this thread, else the global one.
-pub(crate) fn current_state() -> State {
+/// The State entered on this thread, if any.
+pub(crate) fn current_if_entered() -> Option<State> {
     let current = CURRENT.with(Cell::get);
     if current.is_null() {
-        State::global().clone()
+        None
     } else {
         // SAFETY: as in `current_store_for_call`.
         let inner = unsafe {
             Arc::increment_strong_count(current);
             Arc::from_raw(current)
         };
-        State { inner }
+        Some(State { inner })
     }
 }
