@@ -26,6 +26,7 @@
 //!
 //! ```no_run
 //! # #[cfg(feature = "axum")]
+//! # #[allow(dead_code)]
 //! # async fn serve() {
 //! use axum::{Router, routing::get};
 //! let app: Router = Router::new()
