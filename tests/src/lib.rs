@@ -209,3 +209,90 @@ pub fn start_pushgateway() -> Option<Server> {
     });
     Some(server)
 }
+
+/// Percent-encodes a query-string value.
+#[must_use]
+pub fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Starts `prometheus` (Debian's package) on a free loopback port with its remote-write
+/// receiver on and `scrape_configs` as given (YAML, indented two spaces), in a temporary
+/// folder; `None` (skipped loudly) when the binary is missing and `CI` is not set.
+///
+/// # Panics
+///
+/// When it does not start, or the binary is missing under CI.
+#[must_use]
+pub fn start_prometheus(tag: &str, scrape_configs: &str) -> Option<(Server, std::path::PathBuf)> {
+    let bin = require_binary("prometheus")?;
+    let dir = std::env::temp_dir().join(format!("tsmon-prom-{}-{tag}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let config = dir.join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n{scrape_configs}\n"),
+    )
+    .expect("config");
+    let addr = format!("127.0.0.1:{}", free_port());
+    let child = Command::new(bin)
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("data").display()
+        ))
+        .arg(format!("--web.listen-address={addr}"))
+        .arg("--web.enable-remote-write-receiver")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start prometheus");
+    let server = Server { child, addr };
+    poll_until(60, "Prometheus to be ready", || {
+        http("GET", &server.addr, "/-/ready", &[], "")
+            .ok()
+            .filter(|(status, ..)| *status == 200)
+    });
+    Some((server, dir))
+}
+
+/// An instant query: each result's labels (as a JSON object) and value.
+///
+/// # Panics
+///
+/// When Prometheus does not answer a valid query.
+#[must_use]
+pub fn prom_query(addr: &str, query: &str) -> Vec<(serde_json::Value, f64)> {
+    let (status, _, body) = http(
+        "GET",
+        addr,
+        &format!("/api/v1/query?query={}", url_encode(query)),
+        &[],
+        "",
+    )
+    .expect("query");
+    assert_eq!(status, 200, "{query}: {body}");
+    let json: serde_json::Value = serde_json::from_str(&body).expect("json");
+    json["data"]["result"]
+        .as_array()
+        .map(|rs| {
+            rs.iter()
+                .map(|r| {
+                    let v = r["value"][1]
+                        .as_str()
+                        .and_then(|s| s.parse().ok())
+                        .unwrap_or(f64::NAN);
+                    (r["metric"].clone(), v)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}

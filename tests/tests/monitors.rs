@@ -230,3 +230,86 @@ fn the_pull_endpoint_serves_text_openmetrics_and_the_catalog() {
             .then_some(())
     });
 }
+
+/// A receiver on loopback that answers the given statuses in turn, counting requests.
+fn scripted_receiver(
+    statuses: Vec<u16>,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = count.clone();
+    std::thread::spawn(move || {
+        for (i, stream) in listener.incoming().enumerate() {
+            let Ok(mut s) = stream else { return };
+            seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            // Read the head and the body (Content-Length) before answering.
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            loop {
+                let n = s.read(&mut chunk).unwrap_or(0);
+                if n == 0 {
+                    break;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+                let text = String::from_utf8_lossy(&buf).to_string();
+                if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                    let len = head
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                        })
+                        .unwrap_or(0);
+                    if buf.len() - head.len() - 4 >= len || body.len() >= len {
+                        break;
+                    }
+                }
+            }
+            let status = statuses.get(i).copied().unwrap_or(200);
+            let _ = write!(
+                s,
+                "HTTP/1.1 {status} X\r\nContent-Length: 4\r\nConnection: close\r\n\r\nnope"
+            );
+        }
+    });
+    (addr, count)
+}
+
+#[test]
+fn remote_write_retries_5xx_but_not_4xx() {
+    let state = State::builder().build().unwrap();
+    state.in_scope(|| REQUESTS.inc(("/", 200)));
+    let (addr, count) = scripted_receiver(vec![503, 502, 200]);
+    let m =
+        tsmon::monitor::RemoteWriteMonitor::new(&format!("http://{addr}/api/v1/write")).unwrap();
+    tsmon::runtime::block_on(state.flush_to(&m)).unwrap();
+    assert_eq!(
+        count.load(std::sync::atomic::Ordering::SeqCst),
+        3,
+        "two retries, then success"
+    );
+
+    let (addr, count) = scripted_receiver(vec![400]);
+    let m =
+        tsmon::monitor::RemoteWriteMonitor::new(&format!("http://{addr}/api/v1/write")).unwrap();
+    let err = tsmon::runtime::block_on(state.flush_to(&m)).unwrap_err();
+    assert!(
+        err.to_string().contains("400") && err.to_string().contains("nope"),
+        "{err}"
+    );
+    assert_eq!(
+        count.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "no retry of a 4xx"
+    );
+
+    let (addr, count) = scripted_receiver(vec![500, 500, 500, 500]);
+    let m =
+        tsmon::monitor::RemoteWriteMonitor::new(&format!("http://{addr}/api/v1/write")).unwrap();
+    let err = tsmon::runtime::block_on(state.flush_to(&m)).unwrap_err();
+    assert!(err.to_string().contains("3 attempts"), "{err}");
+    assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 3);
+}

@@ -216,6 +216,13 @@ fn push_f64(out: &mut Vec<u8>, v: f64) {
     }
 }
 
+/// A bucket bound as the `le` label shows it (the same in every exporter).
+pub(crate) fn le_label(upper: f64) -> String {
+    let mut out = Vec::with_capacity(24);
+    push_f64(&mut out, upper);
+    String::from_utf8(out).unwrap_or_default()
+}
+
 fn push_int(out: &mut Vec<u8>, v: impl itoa::Integer) {
     out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
 }

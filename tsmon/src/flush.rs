@@ -295,6 +295,10 @@ impl State {
             MonitorSpec::Debug { path: None } => (Arc::new(DebugMonitor::to_log()), None),
             MonitorSpec::Debug { path: Some(p) } => (Arc::new(DebugMonitor::to_file(p)), None),
             MonitorSpec::Pushgateway { url } => (Arc::new(PushgatewayMonitor::new(url)?), None),
+            MonitorSpec::RemoteWrite { url } => (
+                Arc::new(crate::monitor::RemoteWriteMonitor::new(url)?),
+                None,
+            ),
             MonitorSpec::Pull { addr } => {
                 let weak = self.downgrade();
                 let snapshot: crate::monitor::SnapshotFn = Arc::new(move || {

@@ -23,6 +23,7 @@
 mod debug;
 mod pull;
 mod pushgateway;
+mod remote_write;
 
 use std::fmt;
 use std::future::Future;
@@ -38,6 +39,7 @@ pub use debug::DebugMonitor;
 pub use pull::PullMonitor;
 pub(crate) use pull::SnapshotFn;
 pub use pushgateway::PushgatewayMonitor;
+pub use remote_write::{Label, RemoteWriteMonitor, Sample, TimeSeries, WriteRequest};
 
 /// A boxed future, as the [`Monitor`] methods return.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

@@ -53,7 +53,8 @@ max_series = 10000
 ///
 /// As a string (in a file or `TSMON_MONITOR`): `none`, `debug` (a readable table in the log),
 /// `debug:/path/to/file` (appended to a file), `pull:127.0.0.1:9464` (a Prometheus scrape
-/// endpoint on that address; `pull` alone is `127.0.0.1:9464`), `pushgateway:http://host:9091`.
+/// endpoint on that address; `pull` alone is `127.0.0.1:9464`), `pushgateway:http://host:9091`,
+/// `remote_write:http://host:9090/api/v1/write`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum MonitorSpec {
     /// Metrics are collected and dropped at flush (Go's `NilMonitor`).
@@ -72,6 +73,11 @@ pub enum MonitorSpec {
     /// A Prometheus Pushgateway at this base URL; the grouping key comes from the target.
     Pushgateway {
         /// The base URL, such as `http://127.0.0.1:9091`.
+        url: String,
+    },
+    /// A Prometheus remote-write receiver at this URL.
+    RemoteWrite {
+        /// The URL, such as `http://127.0.0.1:9090/api/v1/write`.
         url: String,
     },
 }
@@ -121,8 +127,16 @@ impl MonitorSpec {
                     ))
                 }
             }
+            ("remote_write", Some(url)) => {
+                if url.starts_with("http://") || url.starts_with("https://") {
+                    Ok(MonitorSpec::RemoteWrite { url: url.to_owned() })
+                } else {
+                    Err(invalid("the remote-write URL must start with http:// or https://".into()))
+                }
+            }
             _ => Err(invalid(
-                "expected none, debug, debug:<file>, pull[:<addr>] or pushgateway:<url>".into(),
+                "expected none, debug, debug:<file>, pull[:<addr>], pushgateway:<url> or remote_write:<url>"
+                    .into(),
             )),
         }
     }
@@ -136,6 +150,7 @@ impl fmt::Display for MonitorSpec {
             MonitorSpec::Debug { path: Some(p) } => write!(f, "debug:{}", p.display()),
             MonitorSpec::Pull { addr } => write!(f, "pull:{addr}"),
             MonitorSpec::Pushgateway { url } => write!(f, "pushgateway:{url}"),
+            MonitorSpec::RemoteWrite { url } => write!(f, "remote_write:{url}"),
         }
     }
 }

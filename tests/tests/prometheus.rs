@@ -1,0 +1,267 @@
+//! End to end against a real Prometheus (Debian's `prometheus`, started on a free loopback
+//! port): it scrapes the pull endpoint, receives remote-write, and sees a restarted process's
+//! counter as a reset.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tsmon::clock::ManualClock;
+use tsmon::monitor::RemoteWriteMonitor;
+use tsmon::settings::{MonitorSpec, Settings};
+use tsmon::tasknum::FixedAllocator;
+use tsmon::{State, Target};
+use tsmon_tests::{poll_until, prom_query, start_prometheus};
+
+tsmon::metric! {
+    /// Requests.
+    static REQUESTS: Counter(route: String, ok: bool) = "e2e/prom/requests";
+    /// Bytes.
+    #[tsmon(units = bytes)]
+    static BYTES: FloatCounter = "e2e/prom/bytes";
+    /// Depth.
+    static DEPTH: IntGauge(queue: i64) = "e2e/prom/depth";
+    /// Temperature.
+    #[tsmon(units = celsius)]
+    static TEMP: FloatGauge = "e2e/prom/temp";
+    /// Ready.
+    static READY: BoolMetric = "e2e/prom/ready";
+    /// Version.
+    static VERSION: StringMetric = "e2e/prom/version";
+    /// Latency.
+    #[tsmon(units = seconds, bucketer = fixed_width(1.0, 3))]
+    static LATENCY: CumulativeDistribution = "e2e/prom/latency";
+    /// Batch sizes.
+    #[tsmon(bucketer = fixed_width(10.0, 2))]
+    static BATCH: NonCumulativeDistribution = "e2e/prom/batch";
+    /// Restarts.
+    static EVENTS: Counter = "e2e/prom/events";
+}
+
+fn write_every_kind(state: &State) {
+    state.in_scope(|| {
+        REQUESTS.add(7, ("/items/{id}", true));
+        REQUESTS.add(2, ("/items/{id}", false));
+        BYTES.add(1536.5, ());
+        DEPTH.set(-3, 4);
+        TEMP.set(21.25, ());
+        READY.set(true, ());
+        VERSION.set("1.2.3", ());
+        LATENCY.add(0.5, ());
+        LATENCY.add(2.5, ());
+        let mut d = tsmon::distribution::Distribution::new(BATCH.desc().bucketer());
+        d.add(5.0);
+        d.add(15.0);
+        d.add(15.0);
+        BATCH.set(&d, ());
+    });
+}
+
+/// The value of `query` under `task_num`, once Prometheus has it.
+fn value(addr: &str, query: &str) -> f64 {
+    poll_until(60, query, || {
+        prom_query(addr, query).first().map(|(_, v)| *v)
+    })
+}
+
+fn check_every_kind(addr: &str, job: &str) {
+    let sel = format!(r#"job_name="{job}",task_num="5",service_name="e2e""#);
+    assert_eq!(
+        value(
+            addr,
+            &format!(r#"e2e_prom_requests_total{{{sel},route="/items/{{id}}",ok="true"}}"#)
+        ),
+        7.0
+    );
+    assert_eq!(
+        value(
+            addr,
+            &format!(r#"e2e_prom_requests_total{{{sel},ok="false"}}"#)
+        ),
+        2.0
+    );
+    assert_eq!(
+        value(addr, &format!("e2e_prom_bytes_total{{{sel}}}")),
+        1536.5
+    );
+    assert_eq!(
+        value(addr, &format!(r#"e2e_prom_depth{{{sel},queue="4"}}"#)),
+        -3.0
+    );
+    assert_eq!(
+        value(addr, &format!("e2e_prom_temp_celsius{{{sel}}}")),
+        21.25
+    );
+    assert_eq!(value(addr, &format!("e2e_prom_ready{{{sel}}}")), 1.0);
+    assert_eq!(
+        value(
+            addr,
+            &format!(r#"e2e_prom_version_info{{{sel},value="1.2.3"}}"#)
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            addr,
+            &format!(r#"e2e_prom_latency_seconds_bucket{{{sel},le="1.0"}}"#)
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            addr,
+            &format!(r#"e2e_prom_latency_seconds_bucket{{{sel},le="+Inf"}}"#)
+        ),
+        2.0
+    );
+    assert_eq!(
+        value(addr, &format!("e2e_prom_latency_seconds_sum{{{sel}}}")),
+        3.0
+    );
+    assert_eq!(
+        value(addr, &format!("e2e_prom_latency_seconds_count{{{sel}}}")),
+        2.0
+    );
+    assert_eq!(
+        value(
+            addr,
+            &format!(r#"e2e_prom_batch_bucket{{{sel},le="10.0"}}"#)
+        ),
+        1.0
+    );
+    assert_eq!(value(addr, &format!("e2e_prom_batch_gcount{{{sel}}}")), 3.0);
+    assert_eq!(value(addr, &format!("e2e_prom_batch_gsum{{{sel}}}")), 35.0);
+}
+
+fn target(job: &str) -> Target {
+    Target::new("e2e", job)
+        .with_data_center("dc1")
+        .with_host("h1")
+}
+
+#[test]
+fn prometheus_scrapes_the_pull_endpoint() {
+    let state = State::builder()
+        .with_target(target("scraped"))
+        .with_allocator(FixedAllocator::new(5))
+        .with_settings(Settings {
+            monitor: MonitorSpec::parse("pull:127.0.0.1:0").unwrap(),
+            ..Settings::default()
+        })
+        .build()
+        .unwrap();
+    // The task number comes with the first flush, as in a service.
+    tsmon::runtime::block_on(state.flush()).unwrap();
+    write_every_kind(&state);
+    let pull = state.pull_address().unwrap();
+    let Some((prom, _dir)) = start_prometheus(
+        "scrape",
+        &format!("  - job_name: tsmon\n    static_configs:\n      - targets: ['{pull}']\n"),
+    ) else {
+        return;
+    };
+    check_every_kind(&prom.addr, "scraped");
+}
+
+#[test]
+fn remote_write_lands_every_kind_with_its_labels() {
+    let Some((prom, _dir)) = start_prometheus("rw", "") else {
+        return;
+    };
+    let state = State::builder()
+        .with_target(target("pushed"))
+        .with_allocator(FixedAllocator::new(5))
+        .with_settings(Settings {
+            monitor: MonitorSpec::parse(&format!("remote_write:http://{}/api/v1/write", prom.addr))
+                .unwrap(),
+            ..Settings::default()
+        })
+        .build()
+        .unwrap();
+    write_every_kind(&state);
+    tsmon::runtime::block_on(state.flush()).unwrap();
+    check_every_kind(&prom.addr, "pushed");
+}
+
+#[test]
+fn a_rejected_batch_is_an_error_with_the_receivers_message() {
+    let Some((prom, _dir)) = start_prometheus("reject", "") else {
+        return;
+    };
+    // Once the receiver holds recent samples, samples from 1970 are far too old for its
+    // head block: a 4xx.
+    let recent = State::builder()
+        .with_target(target("recent"))
+        .build()
+        .unwrap();
+    recent.in_scope(|| EVENTS.inc(()));
+    let m = RemoteWriteMonitor::new(&format!("http://{}/api/v1/write", prom.addr)).unwrap();
+    tsmon::runtime::block_on(recent.flush_to(&m)).unwrap();
+    let state = State::builder()
+        .with_target(target("old"))
+        .with_clock(Arc::new(ManualClock::new(1_000_000)))
+        .build()
+        .unwrap();
+    state.in_scope(|| EVENTS.inc(()));
+    let started = std::time::Instant::now();
+    let err = tsmon::runtime::block_on(state.flush_to(&m)).unwrap_err();
+    assert!(err.to_string().contains("rejected"), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "a 4xx is not retried"
+    );
+}
+
+#[test]
+fn a_restart_under_the_same_task_number_is_a_counter_reset() {
+    let Some((prom, _dir)) = start_prometheus("restart", "") else {
+        return;
+    };
+    let url = format!("remote_write:http://{}/api/v1/write", prom.addr);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros();
+    // One clock for both lives of the process, ten minutes ago, a minute per flush.
+    let clock = Arc::new(ManualClock::new(u64::try_from(now).unwrap() - 600_000_000));
+    let life = || {
+        State::builder()
+            .with_target(target("restarted"))
+            .with_allocator(FixedAllocator::new(2))
+            .with_clock(clock.clone())
+            .with_settings(Settings {
+                monitor: MonitorSpec::parse(&url).unwrap(),
+                report_runtime_stats: false,
+                ..Settings::default()
+            })
+            .build()
+            .unwrap()
+    };
+    let first = life();
+    for total in [100, 150] {
+        first.in_scope(|| EVENTS.set(total, ()));
+        clock.advance(Duration::from_secs(60));
+        tsmon::runtime::block_on(first.flush()).unwrap();
+    }
+    drop(first);
+    let second = life(); // the restarted process: same task number, counting from zero
+    for total in [10, 30] {
+        second.in_scope(|| EVENTS.set(total, ()));
+        clock.advance(Duration::from_secs(60));
+        tsmon::runtime::block_on(second.flush()).unwrap();
+    }
+    let sel = r#"e2e_prom_events_total{job_name="restarted",task_num="2"}"#;
+    assert_eq!(
+        value(&prom.addr, &format!("resets({sel}[1h])")),
+        1.0,
+        "one reset"
+    );
+    assert_eq!(
+        value(&prom.addr, &format!("count_over_time({sel}[1h])")),
+        4.0,
+        "no gap"
+    );
+    // increase() sees 50 before the restart and 30 after (plus its edge extrapolation), not a
+    // negative jump or a spike.
+    let increase = value(&prom.addr, &format!("increase({sel}[1h])"));
+    assert!((80.0..=200.0).contains(&increase), "increase {increase}");
+}
