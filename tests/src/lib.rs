@@ -296,3 +296,42 @@ pub fn prom_query(addr: &str, query: &str) -> Vec<(serde_json::Value, f64)> {
         })
         .unwrap_or_default()
 }
+
+/// Starts `redis-server` on `port` (a free one when `None`) on loopback, without persistence,
+/// and waits until it answers; `None` (skipped loudly) when the binary is missing and `CI` is
+/// not set.
+///
+/// # Panics
+///
+/// When it does not start, or the binary is missing under CI.
+#[must_use]
+pub fn start_redis(port: Option<u16>) -> Option<Server> {
+    use std::io::{Read, Write};
+    let bin = require_binary("redis-server")?;
+    let port = port.unwrap_or_else(free_port);
+    let addr = format!("127.0.0.1:{port}");
+    let child = Command::new(bin)
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start redis-server");
+    let server = Server { child, addr };
+    poll_until(30, "redis-server to answer", || {
+        let mut s = std::net::TcpStream::connect(&server.addr).ok()?;
+        s.write_all(b"PING\r\n").ok()?;
+        let mut buf = [0u8; 7];
+        s.read_exact(&mut buf).ok()?;
+        (&buf == b"+PONG\r\n").then_some(())
+    });
+    Some(server)
+}

@@ -64,6 +64,11 @@ pub enum Error {
     /// No task number is assigned yet: nothing is sent (Go's `ErrNoTaskNumber`).
     #[error("no task number assigned yet")]
     NoTaskNumber,
+    /// This task had been silent for longer than the expiry and lost its number; it has a new
+    /// one. The flush resets the cumulative metrics once (their streams belonged to the old
+    /// number) and goes on with the new number.
+    #[error("the task lost its task number; its new number is {0}")]
+    TaskNumberLost(i32),
     /// Bucketer parameters that do not give strictly increasing bounds.
     #[error("invalid bucketer {0}")]
     InvalidBucketer(String),

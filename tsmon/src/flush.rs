@@ -487,6 +487,14 @@ impl State {
             None => task.task_num = 0,
             Some(alloc) => match alloc.notify_task_is_alive(&task, &instance_id).await {
                 Ok(n) => task.task_num = n,
+                Err(Error::TaskNumberLost(n)) => {
+                    tracing::warn!(
+                        "the task was inactive for too long and lost its task number; \
+                         clearing cumulative metrics and going on as task {n}"
+                    );
+                    store.reset_cumulative();
+                    task.task_num = n;
+                }
                 Err(Error::NoTaskNumber) => {
                     if task.task_num >= 0 {
                         tracing::warn!(

@@ -19,6 +19,12 @@
 //! assert_eq!((a, b), (0, 1));
 //! ```
 
+#[cfg(feature = "redis")]
+mod redis;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use self::redis::RedisAllocator;
+
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;

@@ -1,0 +1,183 @@
+//! The Redis task-number allocator against a real `redis-server` started on a free loopback
+//! port.
+
+use std::time::Duration;
+
+use tsmon::error::Error;
+use tsmon::monitor::FakeMonitor;
+use tsmon::tasknum::{RedisAllocator, TaskNumAllocator};
+use tsmon::{State, Target};
+use tsmon_tests::start_redis;
+
+tsmon::metric! {
+    /// Work.
+    static WORK: Counter = "e2e/redis/work";
+}
+
+fn target() -> Target {
+    Target::new("fleet", "worker").with_data_center("dc1")
+}
+
+async fn alloc(addr: &str, expiry: Duration) -> RedisAllocator {
+    RedisAllocator::connect(&format!("redis://{addr}/"))
+        .await
+        .unwrap()
+        .with_expiry(expiry)
+}
+
+/// Whether `instance` still holds a number in Redis (read directly).
+async fn holds(addr: &str, instance: &str) -> bool {
+    let client = redis::Client::open(format!("redis://{addr}/")).unwrap();
+    let mut c = client.get_multiplexed_async_connection().await.unwrap();
+    let key = "tsmon:tasknum:{fleet\u{1f}worker\u{1f}dc1}:nums";
+    let v: Option<i64> = redis::cmd("HGET")
+        .arg(key)
+        .arg(instance)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    v.is_some()
+}
+
+/// Beats for `alive` until `gone` no longer holds a number (each beat sweeps the expired).
+async fn until_expired(a: &RedisAllocator, addr: &str, alive: &str, gone: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while holds(addr, gone).await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{gone} never expired"
+        );
+        a.notify_task_is_alive(&target(), alive).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_racing_tasks_get_exactly_0_to_49() {
+    let Some(server) = start_redis(None) else {
+        return;
+    };
+    let a = alloc(&server.addr, Duration::from_secs(60)).await;
+    let tasks: Vec<_> = (0..50)
+        .map(|i| {
+            let a = a.clone();
+            tokio::spawn(async move {
+                a.notify_task_is_alive(&target(), &format!("instance-{i}"))
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut nums = Vec::new();
+    for t in tasks {
+        nums.push(t.await.unwrap());
+    }
+    nums.sort_unstable();
+    assert_eq!(nums, (0..50).collect::<Vec<_>>());
+    // A second heartbeat keeps the number.
+    let again = a
+        .notify_task_is_alive(&target(), "instance-7")
+        .await
+        .unwrap();
+    assert!((0..50).contains(&again));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_numbers_go_to_new_tasks_lowest_first() {
+    let Some(server) = start_redis(None) else {
+        return;
+    };
+    let a = alloc(&server.addr, Duration::from_millis(300)).await;
+    let t = target();
+    assert_eq!(a.notify_task_is_alive(&t, "a").await.unwrap(), 0);
+    assert_eq!(a.notify_task_is_alive(&t, "b").await.unwrap(), 1);
+    assert_eq!(a.notify_task_is_alive(&t, "c").await.unwrap(), 2);
+    // "a" and "b" go silent; "c" keeps beating.
+    until_expired(&a, &server.addr, "c", "a").await;
+    until_expired(&a, &server.addr, "c", "b").await;
+    assert_eq!(a.notify_task_is_alive(&t, "d").await.unwrap(), 0);
+    assert_eq!(a.notify_task_is_alive(&t, "e").await.unwrap(), 1);
+    assert_eq!(a.notify_task_is_alive(&t, "f").await.unwrap(), 3);
+    // Another group counts from 0.
+    let other = Target::new("fleet", "other-job").with_data_center("dc1");
+    assert_eq!(a.notify_task_is_alive(&other, "a").await.unwrap(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_that_lost_its_number_gets_a_new_one_and_resets_once() {
+    let Some(server) = start_redis(None) else {
+        return;
+    };
+    let a = alloc(&server.addr, Duration::from_millis(300)).await;
+    let t = target();
+    let fake = FakeMonitor::new();
+    let state = State::builder()
+        .with_target(t.clone())
+        .with_instance_id("slow")
+        .with_allocator(a.clone())
+        .with_monitor(fake.clone())
+        .build()
+        .unwrap();
+    state.in_scope(|| WORK.add(5, ()));
+    state.flush().await.unwrap();
+    assert_eq!(state.store().default_target().task_num, 0);
+    // Another task takes number 1; "slow" goes silent past the expiry.
+    assert_eq!(a.notify_task_is_alive(&t, "busy").await.unwrap(), 1);
+    until_expired(&a, &server.addr, "busy", "slow").await;
+    // Its next heartbeat: a new number at once (0 is free again), and the counter restarts.
+    state.flush().await.unwrap();
+    assert_eq!(state.store().default_target().task_num, 0);
+    assert_eq!(state.in_scope(|| WORK.get(())), 0, "reset once");
+    state.in_scope(|| WORK.add(2, ()));
+    state.flush().await.unwrap();
+    assert_eq!(state.in_scope(|| WORK.get(())), 2, "not again");
+    let direct = a.notify_task_is_alive(&t, "slow").await.unwrap();
+    assert_eq!(direct, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_server_is_a_transient_error_then_numbering_recovers() {
+    let Some(mut server) = start_redis(None) else {
+        return;
+    };
+    let port: u16 = server.addr.rsplit(':').next().unwrap().parse().unwrap();
+    let a = alloc(&server.addr, Duration::from_secs(60))
+        .await
+        .with_timeout(Duration::from_millis(500));
+    let t = target();
+    assert_eq!(a.notify_task_is_alive(&t, "x").await.unwrap(), 0);
+    let state = State::builder()
+        .with_target(t.clone())
+        .with_instance_id("y")
+        .with_allocator(a.clone())
+        .with_monitor(FakeMonitor::new())
+        .build()
+        .unwrap();
+
+    server.kill();
+    let started = std::time::Instant::now();
+    let err = a.notify_task_is_alive(&t, "x").await.unwrap_err();
+    assert!(matches!(err, Error::TaskNum(_)), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(10), "bounded wait");
+    // The service goes on: writes work, the flush fails and backs off.
+    state.in_scope(|| WORK.add(1, ()));
+    assert!(state.flush().await.is_err());
+    assert_eq!(state.schedule().2, Duration::from_secs(10));
+    assert_eq!(state.in_scope(|| WORK.get(())), 1);
+
+    let _server = start_redis(Some(port)).unwrap();
+    // The connection comes back by itself; the (empty) server numbers from 0 again.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let n = loop {
+        match a.notify_task_is_alive(&t, "x").await {
+            Ok(n) => break n,
+            Err(_) => {
+                assert!(tokio::time::Instant::now() < deadline, "never reconnected");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    assert_eq!(n, 0);
+    state.flush().await.unwrap();
+    assert_eq!(state.store().default_target().task_num, 1);
+}

@@ -1,0 +1,167 @@
+//! Task numbers in Redis.
+
+use std::time::Duration;
+
+use redis::aio::ConnectionManager;
+
+use super::TaskNumAllocator;
+use crate::error::Error;
+use crate::monitor::BoxFuture;
+use crate::target::Target;
+
+/// The heartbeat and the claim in one atomic step. `KEYS[1]`: instance → number (hash);
+/// `KEYS[2]`: instance → last heartbeat in ms (sorted set); `KEYS[3]`: instances that expired
+/// (set, so that one that comes back is told). `ARGV[1]`: the instance; `ARGV[2]`: the expiry
+/// in ms. Returns `{number, lost}`. Redis' own clock decides expiry, so the tasks' clocks do
+/// not matter.
+const SCRIPT: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local expiry = tonumber(ARGV[2])
+for _, inst in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now - expiry - 1)) do
+  redis.call('HDEL', KEYS[1], inst)
+  redis.call('ZREM', KEYS[2], inst)
+  redis.call('SADD', KEYS[3], inst)
+end
+local lost = 0
+local num = redis.call('HGET', KEYS[1], ARGV[1])
+if not num then
+  if redis.call('SREM', KEYS[3], ARGV[1]) == 1 then lost = 1 end
+  local used = {}
+  for _, v in ipairs(redis.call('HVALS', KEYS[1])) do used[tonumber(v)] = true end
+  local n = 0
+  while used[n] do n = n + 1 end
+  redis.call('HSET', KEYS[1], ARGV[1], n)
+  num = n
+end
+redis.call('ZADD', KEYS[2], now, ARGV[1])
+for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], expiry * 4) end
+return {tonumber(num), lost}
+";
+
+/// Task numbers in Redis (feature `redis`): the lowest free number of the target's group
+/// (service, job, data centre) on the first heartbeat, kept while the task beats at least once
+/// per expiry (30 minutes by default), given to the next new task after that. One Lua script
+/// does the expiry, the lookup and the claim atomically, so two live tasks never hold one
+/// number, whatever the interleaving. A task that comes back after losing its number gets a new
+/// one at once, reported as [`Error::TaskNumberLost`] so its cumulative metrics are reset.
+///
+/// An unreachable or slow server is a transient error after at most the call timeout (2 s by
+/// default): the flush backs off and retries, and nothing else waits for Redis. The connection
+/// reconnects by itself.
+#[derive(Clone)]
+pub struct RedisAllocator {
+    conn: ConnectionManager,
+    script: redis::Script,
+    expiry: Duration,
+    timeout: Duration,
+    prefix: String,
+}
+
+impl std::fmt::Debug for RedisAllocator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisAllocator")
+            .field("expiry", &self.expiry)
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisAllocator {
+    /// Connects to `url` (`redis://host:6379/0`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TaskNum`] for a bad URL or a server that cannot be reached, or that refuses the
+    /// credentials, at start-up.
+    pub async fn connect(url: &str) -> Result<Self, Error> {
+        let client = redis::Client::open(url)
+            .map_err(|e| Error::TaskNum(format!("Redis URL {url:?}: {e}")))?;
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(Duration::from_secs(2)))
+            .set_number_of_retries(1);
+        let conn = tokio::time::timeout(
+            Duration::from_secs(5),
+            ConnectionManager::new_with_config(client, config),
+        )
+        .await
+        .map_err(|_| Error::TaskNum(format!("Redis at {url}: connection timed out")))?
+        .map_err(|e| Error::TaskNum(format!("Redis at {url}: {e}")))?;
+        Ok(RedisAllocator {
+            conn,
+            script: redis::Script::new(SCRIPT),
+            expiry: Duration::from_secs(30 * 60),
+            timeout: Duration::from_secs(2),
+            prefix: "tsmon:tasknum".to_owned(),
+        })
+    }
+
+    /// How long a silent task keeps its number.
+    #[must_use]
+    pub fn with_expiry(mut self, expiry: Duration) -> Self {
+        self.expiry = expiry.max(Duration::from_millis(1));
+        self
+    }
+
+    /// The longest a heartbeat waits for Redis.
+    #[must_use]
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The prefix of the keys (`tsmon:tasknum` by default).
+    #[must_use]
+    pub fn with_prefix(mut self, prefix: &str) -> Self {
+        prefix.clone_into(&mut self.prefix);
+        self
+    }
+
+    fn keys(&self, target: &Target) -> [String; 3] {
+        // One hash tag per group, so the three keys live on one node of a cluster.
+        let group = format!(
+            "{{{}\u{1f}{}\u{1f}{}}}",
+            target.service_name, target.job_name, target.data_center
+        );
+        [
+            format!("{}:{group}:nums", self.prefix),
+            format!("{}:{group}:seen", self.prefix),
+            format!("{}:{group}:expired", self.prefix),
+        ]
+    }
+
+    async fn heartbeat(&self, target: &Target, instance_id: &str) -> Result<i32, Error> {
+        let [nums, seen, expired] = self.keys(target);
+        let mut conn = self.conn.clone();
+        let expiry = u64::try_from(self.expiry.as_millis()).unwrap_or(u64::MAX);
+        let mut invocation = self.script.key(nums);
+        invocation
+            .key(seen)
+            .key(expired)
+            .arg(instance_id)
+            .arg(expiry);
+        let call = invocation.invoke_async::<(i64, i64)>(&mut conn);
+        let (num, lost) = tokio::time::timeout(self.timeout, call)
+            .await
+            .map_err(|_| Error::TaskNum(format!("Redis did not answer within {:?}", self.timeout)))?
+            .map_err(|e| Error::TaskNum(format!("Redis: {e}")))?;
+        let num =
+            i32::try_from(num).map_err(|_| Error::TaskNum(format!("Redis: bad number {num}")))?;
+        if lost == 1 {
+            Err(Error::TaskNumberLost(num))
+        } else {
+            Ok(num)
+        }
+    }
+}
+
+impl TaskNumAllocator for RedisAllocator {
+    fn notify_task_is_alive<'a>(
+        &'a self,
+        target: &'a Target,
+        instance_id: &'a str,
+    ) -> BoxFuture<'a, Result<i32, Error>> {
+        Box::pin(self.heartbeat(target, instance_id))
+    }
+}
