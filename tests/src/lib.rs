@@ -172,6 +172,12 @@ pub struct Server {
 }
 
 impl Server {
+    /// Its process id.
+    #[must_use]
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Stops it now.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
@@ -334,4 +340,116 @@ pub fn start_redis(port: Option<u16>) -> Option<Server> {
         (&buf == b"+PONG\r\n").then_some(())
     });
     Some(server)
+}
+
+/// A PostgreSQL binary: on the PATH, else in Debian's `/usr/lib/postgresql/<version>/bin`.
+fn pg_binary(name: &str) -> Option<std::path::PathBuf> {
+    let on_path = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join(name))
+            .find(|p| p.is_file())
+    });
+    on_path.or_else(|| {
+        let mut versions: Vec<_> = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()?
+            .filter_map(Result::ok)
+            .map(|e| e.path().join("bin").join(name))
+            .filter(|p| p.is_file())
+            .collect();
+        versions.sort();
+        versions.pop()
+    })
+}
+
+/// A command run as the `postgres` user when this process is root (PostgreSQL refuses to run
+/// as root); `setpriv` execs, so the child is the server itself.
+fn as_postgres(bin: &std::path::Path) -> Command {
+    let root = std::env::var("USER").is_ok_and(|u| u == "root")
+        || Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+    if root {
+        let mut c = Command::new("setpriv");
+        c.args([
+            "--reuid=postgres",
+            "--regid=postgres",
+            "--clear-groups",
+            "--",
+        ])
+        .arg(bin);
+        c
+    } else {
+        Command::new(bin)
+    }
+}
+
+/// Starts a PostgreSQL server of its own: `initdb` into a temporary folder (user `tsmon`, trust
+/// authentication on loopback) and `postgres` on a free loopback port; `None` (skipped loudly)
+/// when the binaries are missing and `CI` is not set. Returns the server and a connection
+/// string for the `postgres` database.
+///
+/// # Panics
+///
+/// When it does not start, or the binaries are missing under CI.
+#[must_use]
+pub fn start_postgres(tag: &str) -> Option<(Server, String)> {
+    let (Some(initdb), Some(postgres)) = (pg_binary("initdb"), pg_binary("postgres")) else {
+        let _ = require_binary("initdb");
+        return None;
+    };
+    let dir = std::env::temp_dir().join(format!("tsmon-pg-{}-{tag}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let _ = Command::new("chown")
+        .args(["-R", "postgres:postgres"])
+        .arg(&dir)
+        .status();
+    let data = dir.join("data");
+    let status = as_postgres(&initdb)
+        .arg("-D")
+        .arg(&data)
+        .args(["-U", "tsmon", "-A", "trust", "--no-sync"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("run initdb");
+    assert!(status.success(), "initdb failed");
+    let port = free_port();
+    let child = as_postgres(&postgres)
+        .arg("-D")
+        .arg(&data)
+        .args([
+            "-p",
+            &port.to_string(),
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            "fsync=off",
+        ])
+        .arg("-k")
+        .arg(&dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start postgres");
+    let addr = format!("127.0.0.1:{port}");
+    let server = Server { child, addr };
+    let config = format!("host=127.0.0.1 port={port} user=tsmon dbname=postgres");
+    poll_until(60, "PostgreSQL to accept connections", || {
+        // The startup message of the protocol, with a "database system is starting up" error
+        // until it is ready: wait for an authentication answer ('R').
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(&server.addr).ok()?;
+        let params = b"user\0tsmon\0database\0postgres\0\0";
+        let len = u32::try_from(8 + params.len()).ok()?;
+        let mut msg = len.to_be_bytes().to_vec();
+        msg.extend_from_slice(&196_608u32.to_be_bytes());
+        msg.extend_from_slice(params);
+        s.write_all(&msg).ok()?;
+        let mut tag = [0u8; 1];
+        s.read_exact(&mut tag).ok()?;
+        (tag[0] == b'R').then_some(())
+    });
+    Some((server, config))
 }

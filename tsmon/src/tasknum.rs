@@ -19,6 +19,11 @@
 //! assert_eq!((a, b), (0, 1));
 //! ```
 
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use self::postgres::PostgresAllocator;
 #[cfg(feature = "redis")]
 mod redis;
 #[cfg(feature = "redis")]

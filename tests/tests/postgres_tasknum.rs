@@ -1,0 +1,149 @@
+//! The PostgreSQL task-number allocator against a server of its own (initdb + postgres on a
+//! free loopback port).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tsmon::Target;
+use tsmon::error::Error;
+use tsmon::tasknum::{PostgresAllocator, TaskNumAllocator};
+use tsmon_tests::start_postgres;
+
+fn target() -> Target {
+    Target::new("fleet", "worker").with_data_center("dc1")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_racing_tasks_from_many_connections_get_exactly_0_to_49() {
+    let Some((_server, config)) = start_postgres("race") else {
+        return;
+    };
+    // Ten allocators (ten connections, each creating the tables at once), five tasks each.
+    let mut allocators = Vec::new();
+    let connects: Vec<_> = (0..10)
+        .map(|_| {
+            let config = config.clone();
+            tokio::spawn(async move { PostgresAllocator::connect(&config).await })
+        })
+        .collect();
+    for c in connects {
+        allocators.push(Arc::new(c.await.unwrap().unwrap()));
+    }
+    let tasks: Vec<_> = (0..50)
+        .map(|i| {
+            let a = allocators[i % 10].clone();
+            tokio::spawn(async move {
+                a.notify_task_is_alive(&target(), &format!("instance-{i}"))
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut nums = Vec::new();
+    for t in tasks {
+        nums.push(t.await.unwrap());
+    }
+    nums.sort_unstable();
+    assert_eq!(nums, (0..50).collect::<Vec<_>>());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expiry_reuse_and_a_lost_number() {
+    let Some((_server, config)) = start_postgres("expiry") else {
+        return;
+    };
+    let a = PostgresAllocator::connect(&config)
+        .await
+        .unwrap()
+        .with_expiry(Duration::from_millis(300));
+    let t = target();
+    assert_eq!(a.notify_task_is_alive(&t, "a").await.unwrap(), 0);
+    assert_eq!(a.notify_task_is_alive(&t, "b").await.unwrap(), 1);
+    assert_eq!(a.notify_task_is_alive(&t, "c").await.unwrap(), 2);
+    // "a" and "b" go silent while "c" beats, until a new task gets 0.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let mut probe = 0;
+    loop {
+        a.notify_task_is_alive(&t, "c").await.unwrap();
+        // A fresh instance each time: it is handed the lowest free number.
+        let name = format!("probe-{probe}");
+        probe += 1;
+        let n = a.notify_task_is_alive(&t, &name).await.unwrap();
+        if n == 0 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "a never expired");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // "a" comes back: it lost its number and gets the lowest free one, reported as lost.
+    match a.notify_task_is_alive(&t, "a").await {
+        Err(Error::TaskNumberLost(n)) => assert!(n >= 1, "{n}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        a.notify_task_is_alive(&t, "a").await.is_ok(),
+        "reported once"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_setups_are_clear_errors_and_a_down_server_a_bounded_transient_error() {
+    let Some((mut server, config)) = start_postgres("faults") else {
+        return;
+    };
+    let port = server.addr.rsplit(':').next().unwrap().to_owned();
+    let missing = config.replace("dbname=postgres", "dbname=nope");
+    let err = PostgresAllocator::connect(&missing).await.unwrap_err();
+    assert!(err.to_string().contains("nope"), "{err}");
+    let wrong_user = config.replace("user=tsmon", "user=mallory");
+    let err = PostgresAllocator::connect(&wrong_user).await.unwrap_err();
+    assert!(err.to_string().contains("mallory"), "{err}");
+
+    let a = PostgresAllocator::connect(&config)
+        .await
+        .unwrap()
+        .with_timeout(Duration::from_millis(800));
+    let t = target();
+    assert_eq!(a.notify_task_is_alive(&t, "x").await.unwrap(), 0);
+    // An immediate shutdown (SIGQUIT) takes the backends down with the server.
+    let _ = std::process::Command::new("kill")
+        .args(["-QUIT", &server.pid().to_string()])
+        .status();
+    server.kill();
+    let started = std::time::Instant::now();
+    assert!(matches!(
+        a.notify_task_is_alive(&t, "x").await,
+        Err(Error::TaskNum(_))
+    ));
+    assert!(started.elapsed() < Duration::from_secs(10));
+    drop(server);
+    let _ = port;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_of_another_shape_is_refused_at_start() {
+    let Some((_server, config)) = start_postgres("shape") else {
+        return;
+    };
+    let (client, conn) = tokio_postgres_connect(&config).await;
+    client
+        .batch_execute("CREATE TABLE tsmon_task_numbers (id serial primary key, note text)")
+        .await
+        .unwrap();
+    drop(client);
+    conn.abort();
+    let err = PostgresAllocator::connect(&config).await.unwrap_err();
+    assert!(err.to_string().contains("not a tsmon table"), "{err}");
+}
+
+async fn tokio_postgres_connect(
+    config: &str,
+) -> (tokio_postgres::Client, tokio::task::JoinHandle<()>) {
+    let (client, connection) = tokio_postgres::connect(config, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let conn = tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    (client, conn)
+}
