@@ -453,3 +453,21 @@ pub fn start_postgres(tag: &str) -> Option<(Server, String)> {
     });
     Some((server, config))
 }
+
+/// The allocator of the `fleet-worker` binary: Redis at `FLEET_REDIS` (`redis://…`), expiry
+/// `FLEET_EXPIRY_MS`.
+///
+/// # Panics
+///
+/// When the variables are missing or Redis cannot be reached (the fleet test sets them).
+#[must_use]
+pub fn fleet_allocator() -> tsmon::tasknum::RedisAllocator {
+    let url = std::env::var("FLEET_REDIS").expect("FLEET_REDIS");
+    let expiry: u64 = std::env::var("FLEET_EXPIRY_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000);
+    tsmon::tasknum::RedisAllocator::connect_blocking(&url)
+        .expect("Redis")
+        .with_expiry(std::time::Duration::from_millis(expiry))
+}

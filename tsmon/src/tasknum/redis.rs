@@ -97,6 +97,23 @@ impl RedisAllocator {
         })
     }
 
+    /// As [`connect`](Self::connect), from sync code (or anywhere): the connection is made on
+    /// tsmon's background runtime and this thread waits for it. For
+    /// `#[tsmon::main(allocator = RedisAllocator::connect_blocking(url)?)]`-style set-ups.
+    ///
+    /// # Errors
+    ///
+    /// As [`connect`](Self::connect).
+    pub fn connect_blocking(url: &str) -> Result<Self, Error> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let url = url.to_owned();
+        crate::runtime::handle().spawn(async move {
+            let _ = tx.send(Self::connect(&url).await);
+        });
+        rx.recv()
+            .unwrap_or_else(|_| Err(Error::TaskNum("the background runtime stopped".into())))
+    }
+
     /// How long a silent task keeps its number.
     #[must_use]
     pub fn with_expiry(mut self, expiry: Duration) -> Self {
