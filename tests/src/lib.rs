@@ -415,8 +415,33 @@ pub fn start_postgres(tag: &str) -> Option<(Server, String)> {
         .status()
         .expect("run initdb");
     assert!(status.success(), "initdb failed");
-    let port = free_port();
-    let child = as_postgres(&postgres)
+    let server = run_postgres(&postgres, &dir, free_port());
+    let port = server
+        .addr
+        .rsplit(':')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let config = format!("host=127.0.0.1 port={port} user=tsmon dbname=postgres");
+    Some((server, config))
+}
+
+/// Starts the server of [`start_postgres`]`(tag)` again, on the same data and port, after it
+/// was stopped.
+///
+/// # Panics
+///
+/// When it does not start.
+#[must_use]
+pub fn restart_postgres(tag: &str, port: u16) -> Server {
+    let postgres = pg_binary("postgres").expect("postgres");
+    let dir = std::env::temp_dir().join(format!("tsmon-pg-{}-{tag}", std::process::id()));
+    run_postgres(&postgres, &dir, port)
+}
+
+fn run_postgres(postgres: &std::path::Path, dir: &std::path::Path, port: u16) -> Server {
+    let data = dir.join("data");
+    let child = as_postgres(postgres)
         .arg("-D")
         .arg(&data)
         .args([
@@ -428,14 +453,13 @@ pub fn start_postgres(tag: &str) -> Option<(Server, String)> {
             "fsync=off",
         ])
         .arg("-k")
-        .arg(&dir)
+        .arg(dir)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("start postgres");
     let addr = format!("127.0.0.1:{port}");
     let server = Server { child, addr };
-    let config = format!("host=127.0.0.1 port={port} user=tsmon dbname=postgres");
     poll_until(60, "PostgreSQL to accept connections", || {
         // The startup message of the protocol, with a "database system is starting up" error
         // until it is ready: wait for an authentication answer ('R').
@@ -451,7 +475,7 @@ pub fn start_postgres(tag: &str) -> Option<(Server, String)> {
         s.read_exact(&mut tag).ok()?;
         (tag[0] == b'R').then_some(())
     });
-    Some((server, config))
+    server
 }
 
 /// The allocator of the `fleet-worker` binary: Redis at `FLEET_REDIS` (`redis://…`), expiry

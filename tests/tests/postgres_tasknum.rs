@@ -87,7 +87,7 @@ async fn expiry_reuse_and_a_lost_number() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_setups_are_clear_errors_and_a_down_server_a_bounded_transient_error() {
+async fn bad_setups_are_clear_errors_and_a_restarted_server_recovers() {
     let Some((mut server, config)) = start_postgres("faults") else {
         return;
     };
@@ -117,7 +117,20 @@ async fn bad_setups_are_clear_errors_and_a_down_server_a_bounded_transient_error
     ));
     assert!(started.elapsed() < Duration::from_secs(10));
     drop(server);
-    let _ = port;
+    // Back on the same data: the next heartbeats reconnect, and "x" still holds 0.
+    let _server = tsmon_tests::restart_postgres("faults", port.parse().unwrap());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let n = loop {
+        match a.notify_task_is_alive(&t, "x").await {
+            Ok(n) => break n,
+            Err(_) => {
+                assert!(tokio::time::Instant::now() < deadline, "never reconnected");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    assert_eq!(n, 0);
+    assert_eq!(a.notify_task_is_alive(&t, "z").await.unwrap(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

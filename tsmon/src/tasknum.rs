@@ -149,7 +149,27 @@ impl InMemoryAllocator {
         self.heartbeat_at(target, instance_id, Instant::now())
     }
 
-    fn heartbeat_at(&self, target: &Target, instance_id: &str, now: Instant) -> Result<i32, Error> {
+    /// A heartbeat at a given instant, for simulations over virtual time.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// let alloc = tsmon::tasknum::InMemoryAllocator::new().with_expiry(Duration::from_secs(60));
+    /// let t = tsmon::Target::new("s", "j");
+    /// let t0 = Instant::now();
+    /// assert_eq!(alloc.heartbeat_at(&t, "a", t0).unwrap(), 0);
+    /// // Two minutes later "a" has expired: "b" gets its number.
+    /// assert_eq!(alloc.heartbeat_at(&t, "b", t0 + Duration::from_secs(120)).unwrap(), 0);
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoTaskNumber`] in housekeeping mode, before [`assign`](Self::assign).
+    pub fn heartbeat_at(
+        &self,
+        target: &Target,
+        instance_id: &str,
+        now: Instant,
+    ) -> Result<i32, Error> {
         let mut table = self.table.lock();
         let entries = table.groups.entry(group_of(target)).or_default();
         entries.retain(|e| now.saturating_duration_since(e.last_seen) <= self.expiry);
