@@ -312,6 +312,16 @@ pub fn prom_query(addr: &str, query: &str) -> Vec<(serde_json::Value, f64)> {
 /// When it does not start, or the binary is missing under CI.
 #[must_use]
 pub fn start_redis(port: Option<u16>) -> Option<Server> {
+    start_redis_with(port, &[])
+}
+
+/// As [`start_redis`], with extra server arguments (`--requirepass`, …).
+///
+/// # Panics
+///
+/// As [`start_redis`].
+#[must_use]
+pub fn start_redis_with(port: Option<u16>, extra: &[&str]) -> Option<Server> {
     use std::io::{Read, Write};
     let bin = require_binary("redis-server")?;
     let port = port.unwrap_or_else(free_port);
@@ -327,6 +337,7 @@ pub fn start_redis(port: Option<u16>) -> Option<Server> {
             "--appendonly",
             "no",
         ])
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -337,7 +348,8 @@ pub fn start_redis(port: Option<u16>) -> Option<Server> {
         s.write_all(b"PING\r\n").ok()?;
         let mut buf = [0u8; 7];
         s.read_exact(&mut buf).ok()?;
-        (&buf == b"+PONG\r\n").then_some(())
+        // "+PONG", or "-NOAUTH" from a server that wants a password: up either way.
+        (&buf == b"+PONG\r\n" || buf.starts_with(b"-NOAUTH")).then_some(())
     });
     Some(server)
 }

@@ -181,3 +181,24 @@ async fn a_restarted_server_is_a_transient_error_then_numbering_recovers() {
     state.flush().await.unwrap();
     assert_eq!(state.store().default_target().task_num, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_credentials_are_a_clear_error_at_start() {
+    let Some(server) = tsmon_tests::start_redis_with(None, &["--requirepass", "s3cret"]) else {
+        return;
+    };
+    let err = RedisAllocator::connect(&format!("redis://{}/", server.addr))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("NOAUTH") || err.to_string().contains("Authentication"),
+        "{err}"
+    );
+    let err = RedisAllocator::connect(&format!("redis://:wrong@{}/", server.addr))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().to_lowercase().contains("pass"), "{err}");
+    let ok = RedisAllocator::connect(&format!("redis://:s3cret@{}/", server.addr)).await;
+    assert!(ok.is_ok());
+    assert!(RedisAllocator::connect("not a url").await.is_err());
+}

@@ -88,6 +88,16 @@ impl RedisAllocator {
         .await
         .map_err(|_| Error::TaskNum(format!("Redis at {url}: connection timed out")))?
         .map_err(|e| Error::TaskNum(format!("Redis at {url}: {e}")))?;
+        // A server that wants a password (or another one) answers the first command, not the
+        // connection: ask now, so bad credentials are a start-up error.
+        let mut probe = conn.clone();
+        tokio::time::timeout(
+            Duration::from_secs(5),
+            redis::cmd("PING").query_async::<String>(&mut probe),
+        )
+        .await
+        .map_err(|_| Error::TaskNum(format!("Redis at {url}: no answer to PING")))?
+        .map_err(|e| Error::TaskNum(format!("Redis at {url}: {e}")))?;
         Ok(RedisAllocator {
             conn,
             script: redis::Script::new(SCRIPT),
