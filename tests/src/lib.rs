@@ -199,8 +199,18 @@ impl Drop for Server {
 /// When it does not start, or the binary is missing under CI.
 #[must_use]
 pub fn start_pushgateway() -> Option<Server> {
+    start_pushgateway_on(free_port())
+}
+
+/// As [`start_pushgateway`], on a given port (to restart one where it was).
+///
+/// # Panics
+///
+/// As [`start_pushgateway`].
+#[must_use]
+pub fn start_pushgateway_on(port: u16) -> Option<Server> {
     let bin = require_binary("prometheus-pushgateway")?;
-    let addr = format!("127.0.0.1:{}", free_port());
+    let addr = format!("127.0.0.1:{port}");
     let child = Command::new(bin)
         .arg(format!("--web.listen-address={addr}"))
         .stdout(Stdio::null())
@@ -238,9 +248,27 @@ pub fn url_encode(s: &str) -> String {
 /// When it does not start, or the binary is missing under CI.
 #[must_use]
 pub fn start_prometheus(tag: &str, scrape_configs: &str) -> Option<(Server, std::path::PathBuf)> {
+    start_prometheus_on(tag, scrape_configs, free_port(), true)
+}
+
+/// As [`start_prometheus`], on a given port, keeping the data of an earlier run of the same
+/// `tag` unless `fresh` (to restart one where it was).
+///
+/// # Panics
+///
+/// As [`start_prometheus`].
+#[must_use]
+pub fn start_prometheus_on(
+    tag: &str,
+    scrape_configs: &str,
+    port: u16,
+    fresh: bool,
+) -> Option<(Server, std::path::PathBuf)> {
     let bin = require_binary("prometheus")?;
     let dir = std::env::temp_dir().join(format!("tsmon-prom-{}-{tag}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    if fresh {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
     std::fs::create_dir_all(&dir).expect("temp dir");
     let config = dir.join("prometheus.yml");
     std::fs::write(
@@ -248,7 +276,7 @@ pub fn start_prometheus(tag: &str, scrape_configs: &str) -> Option<(Server, std:
         format!("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n{scrape_configs}\n"),
     )
     .expect("config");
-    let addr = format!("127.0.0.1:{}", free_port());
+    let addr = format!("127.0.0.1:{port}");
     let child = Command::new(bin)
         .arg(format!("--config.file={}", config.display()))
         .arg(format!(

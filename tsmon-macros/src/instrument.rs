@@ -13,7 +13,7 @@ use syn::spanned::Spanned;
 use syn::visit_mut::VisitMut;
 use syn::{Attribute, Block, Expr, Ident, LitStr, Signature, Visibility};
 
-use crate::attr::{Errors, default_crate_path};
+use crate::attr::{Errors, default_crate_path, meta_key, parse_meta_args, skip_rest};
 use crate::metric::parse_bucketer;
 use crate::names::{check_field_name, check_metric_name};
 
@@ -40,45 +40,12 @@ enum FixedValue {
 
 fn parse_args(args: TokenStream, errors: &mut Errors) -> Args {
     let mut out = Args::default();
-    if args.is_empty() {
-        return out;
-    }
-    let parser = syn::meta::parser(|meta| {
-        if let Err(e) = parse_arg(&meta, &mut out) {
-            errors.push(e);
-            skip_value(&meta);
-        }
-        Ok(())
-    });
-    if let Err(e) = syn::parse::Parser::parse2(parser, args) {
-        errors.push(e);
-    }
+    parse_meta_args(args, errors, |meta| parse_arg(meta, &mut out));
     out
 }
 
-/// After a bad argument, consumes what is left of it (up to the next `,`), so the next one
-/// still parses and no follow-up error is reported.
-fn skip_value(meta: &ParseNestedMeta<'_>) {
-    skip_rest(meta.input);
-}
-
-fn skip_rest(input: syn::parse::ParseStream<'_>) {
-    while !input.is_empty() && !input.peek(syn::Token![,]) {
-        if input.parse::<proc_macro2::TokenTree>().is_err() {
-            break;
-        }
-    }
-}
-
 fn parse_arg(meta: &ParseNestedMeta<'_>, out: &mut Args) -> syn::Result<()> {
-    let key = if meta.path.is_ident("crate") {
-        "crate".to_owned()
-    } else {
-        meta.path
-            .get_ident()
-            .map(ToString::to_string)
-            .unwrap_or_default()
-    };
+    let key = meta_key(meta);
     let twice = || meta.error(format!("`{key}` is given twice"));
     match key.as_str() {
         "name" => {

@@ -8,7 +8,7 @@ use syn::meta::ParseNestedMeta;
 use syn::spanned::Spanned;
 use syn::{Expr, Ident, ItemFn, LitStr};
 
-use crate::attr::{Errors, default_crate_path};
+use crate::attr::{Errors, default_crate_path, meta_key, parse_meta_args};
 
 const ARGS: &str = "service, job, data_center, host, instance_id, settings_file, allocator, dev_mode, flavor, worker_threads, crate";
 
@@ -29,23 +29,7 @@ struct Args {
 
 fn parse_args(args: TokenStream, errors: &mut Errors) -> Args {
     let mut out = Args::default();
-    if args.is_empty() {
-        return out;
-    }
-    let parser = syn::meta::parser(|meta| {
-        if let Err(e) = parse_arg(&meta, &mut out) {
-            errors.push(e);
-            while !meta.input.is_empty() && !meta.input.peek(syn::Token![,]) {
-                if meta.input.parse::<proc_macro2::TokenTree>().is_err() {
-                    break;
-                }
-            }
-        }
-        Ok(())
-    });
-    if let Err(e) = syn::parse::Parser::parse2(parser, args) {
-        errors.push(e);
-    }
+    parse_meta_args(args, errors, |meta| parse_arg(meta, &mut out));
     out
 }
 
@@ -64,14 +48,7 @@ fn lit_str(meta: &ParseNestedMeta<'_>, key: &str) -> syn::Result<LitStr> {
 }
 
 fn parse_arg(meta: &ParseNestedMeta<'_>, out: &mut Args) -> syn::Result<()> {
-    let key = if meta.path.is_ident("crate") {
-        "crate".to_owned()
-    } else {
-        meta.path
-            .get_ident()
-            .map(ToString::to_string)
-            .unwrap_or_default()
-    };
+    let key = meta_key(meta);
     macro_rules! once {
         ($field:expr, $value:expr) => {{
             if $field.is_some() {
