@@ -191,6 +191,15 @@ impl Drop for Server {
     }
 }
 
+/// Polls a Prometheus-family server's `/-/ready` until it answers 200.
+fn wait_ready(server: &Server, secs: u64, what: &str) {
+    poll_until(secs, &format!("{what} to be ready"), || {
+        http("GET", &server.addr, "/-/ready", &[], "")
+            .ok()
+            .filter(|(status, ..)| *status == 200)
+    });
+}
+
 /// Starts `prometheus-pushgateway` on a free loopback port and waits until it is ready; `None`
 /// (skipped loudly) when the binary is missing and `CI` is not set.
 ///
@@ -218,11 +227,7 @@ pub fn start_pushgateway_on(port: u16) -> Option<Server> {
         .spawn()
         .expect("start prometheus-pushgateway");
     let server = Server { child, addr };
-    poll_until(30, "the Pushgateway to be ready", || {
-        http("GET", &server.addr, "/-/ready", &[], "")
-            .ok()
-            .filter(|(status, ..)| *status == 200)
-    });
+    wait_ready(&server, 30, "the Pushgateway");
     Some(server)
 }
 
@@ -290,11 +295,7 @@ pub fn start_prometheus_on(
         .spawn()
         .expect("start prometheus");
     let server = Server { child, addr };
-    poll_until(60, "Prometheus to be ready", || {
-        http("GET", &server.addr, "/-/ready", &[], "")
-            .ok()
-            .filter(|(status, ..)| *status == 200)
-    });
+    wait_ready(&server, 60, "Prometheus");
     Some((server, dir))
 }
 
