@@ -18,6 +18,7 @@
 //! A metric with one field takes the bare value (`"/home"`), one with none takes `()`.
 
 use std::fmt;
+use std::hash::BuildHasher;
 
 /// The type of a field's values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -112,32 +113,39 @@ impl KeyBuf {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn push(&mut self, b: u8) {
         self.extend_from_slice(&[b]);
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn extend_from_slice(&mut self, bytes: &[u8]) {
         let end = self.len + bytes.len();
         if end <= Self::INLINE {
             // SAFETY: `len..end` is within `inline`, and `bytes` cannot overlap our own buffer.
             unsafe {
-                std::ptr::copy_nonoverlapping(
+                small_copy(
                     bytes.as_ptr(),
                     self.inline.as_mut_ptr().add(self.len).cast::<u8>(),
                     bytes.len(),
                 );
             }
+            self.len = end;
         } else {
-            if self.heap.is_empty() {
-                let mut heap = Vec::with_capacity(end.max(2 * Self::INLINE));
-                heap.extend_from_slice(self.inline_bytes());
-                self.heap = heap;
-            }
-            self.heap.extend_from_slice(bytes);
+            self.spill(bytes);
         }
-        self.len = end;
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn spill(&mut self, bytes: &[u8]) {
+        if self.heap.is_empty() {
+            let mut heap = Vec::with_capacity((self.len + bytes.len()).max(2 * Self::INLINE));
+            heap.extend_from_slice(self.inline_bytes());
+            self.heap = heap;
+        }
+        self.heap.extend_from_slice(bytes);
+        self.len += bytes.len();
     }
 
     #[inline]
@@ -166,8 +174,47 @@ impl fmt::Debug for KeyBuf {
     }
 }
 
-#[inline]
+/// Copies `n` bytes with at most two overlapping loads and stores when `n <= 16` (field values
+/// are mostly that short), with no call into `memcpy`.
+///
+/// # Safety
+///
+/// As [`std::ptr::copy_nonoverlapping`].
+#[inline(always)]
+unsafe fn small_copy(src: *const u8, dst: *mut u8, n: usize) {
+    // SAFETY (all arms): every read is within `src..src+n` and every write within `dst..dst+n`;
+    // the unaligned accesses need no alignment.
+    unsafe {
+        match n {
+            0 => {}
+            1..=3 => {
+                *dst = *src;
+                *dst.add(n / 2) = *src.add(n / 2);
+                *dst.add(n - 1) = *src.add(n - 1);
+            }
+            4..=7 => {
+                let a = src.cast::<u32>().read_unaligned();
+                let b = src.add(n - 4).cast::<u32>().read_unaligned();
+                dst.cast::<u32>().write_unaligned(a);
+                dst.add(n - 4).cast::<u32>().write_unaligned(b);
+            }
+            8..=16 => {
+                let a = src.cast::<u64>().read_unaligned();
+                let b = src.add(n - 8).cast::<u64>().read_unaligned();
+                dst.cast::<u64>().write_unaligned(a);
+                dst.add(n - 8).cast::<u64>().write_unaligned(b);
+            }
+            _ => std::ptr::copy_nonoverlapping(src, dst, n),
+        }
+    }
+}
+
+#[inline(always)]
 pub(crate) fn put_varint(out: &mut KeyBuf, mut v: u64) {
+    if v < 0x80 {
+        out.push(v as u8);
+        return;
+    }
     let mut bytes = [0u8; 10];
     let mut n = 0;
     while v >= 0x80 {
@@ -179,6 +226,7 @@ pub(crate) fn put_varint(out: &mut KeyBuf, mut v: u64) {
     out.extend_from_slice(&bytes[..=n]);
 }
 
+#[inline]
 fn get_varint(bytes: &[u8], pos: &mut usize) -> Option<u64> {
     let mut v = 0u64;
     let mut shift = 0;
@@ -193,6 +241,68 @@ fn get_varint(bytes: &[u8], pos: &mut usize) -> Option<u64> {
         if shift > 63 {
             return None;
         }
+    }
+}
+
+/// Constants of the lookup-cache hash (digits of pi, as in foldhash).
+const MIX: [u64; 4] = [
+    0x243f_6a88_85a3_08d3,
+    0x1319_8a2e_0370_7344,
+    0xa409_3822_299f_31d0,
+    0x082e_fa98_ec4e_6c89,
+];
+
+/// The product's high and low halves folded together: the mixing step of foldhash.
+#[inline(always)]
+fn folded_multiply(a: u64, b: u64) -> u64 {
+    let full = u128::from(a) * u128::from(b);
+    (full as u64) ^ ((full >> 64) as u64)
+}
+
+#[inline(always)]
+fn read_u64(b: &[u8], at: usize) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&b[at..at + 8]);
+    u64::from_le_bytes(w)
+}
+
+#[inline(always)]
+fn read_u32(b: &[u8], at: usize) -> u32 {
+    let mut w = [0u8; 4];
+    w.copy_from_slice(&b[at..at + 4]);
+    u32::from_le_bytes(w)
+}
+
+#[cold]
+fn hash_bytes(b: &[u8]) -> u64 {
+    foldhash::fast::FixedState::with_seed(MIX[0]).hash_one(b)
+}
+
+/// Whether two keys are equal: the usual short keys compare as two or four words, with no call.
+#[inline(always)]
+pub(crate) fn key_eq(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    let word = |s: &[u8], at: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&s[at..at + 8]);
+        u64::from_ne_bytes(w)
+    };
+    match n {
+        0 => true,
+        1..=3 => a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1],
+        4..=7 => read_u32(a, 0) == read_u32(b, 0) && read_u32(a, n - 4) == read_u32(b, n - 4),
+        // Overlapping first and last words cover the whole key.
+        8..=16 => word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8),
+        17..=32 => {
+            word(a, 0) == word(b, 0)
+                && word(a, 8) == word(b, 8)
+                && word(a, n - 16) == word(b, n - 16)
+                && word(a, n - 8) == word(b, n - 8)
+        }
+        _ => a == b,
     }
 }
 
@@ -242,6 +352,13 @@ pub trait FieldMarker: sealed::Sealed + 'static {
     const TYPE: FieldType;
     #[doc(hidden)]
     fn encode(value: Self::Value<'_>, out: &mut KeyBuf);
+    /// Mixes the value into a lookup-cache hash, straight from the value (no key is written
+    /// first: reading back bytes just stored in pieces stalls the CPU).
+    #[doc(hidden)]
+    fn hash(value: Self::Value<'_>, h: u64) -> u64;
+    /// Whether the encoded key continues, at `*pos`, with this value; advances `pos`.
+    #[doc(hidden)]
+    fn matches(value: Self::Value<'_>, key: &[u8], pos: &mut usize) -> bool;
 }
 
 /// The marker of a `String` field; its values are `&str`.
@@ -261,25 +378,98 @@ impl sealed::Sealed for Bool {}
 impl FieldMarker for Str {
     type Value<'a> = &'a str;
     const TYPE: FieldType = FieldType::String;
+    #[inline(always)]
     fn encode(value: &str, out: &mut KeyBuf) {
         put_varint(out, value.len() as u64);
         out.extend_from_slice(value.as_bytes());
+    }
+    #[inline(always)]
+    fn hash(value: &str, h: u64) -> u64 {
+        let b = value.as_bytes();
+        let n = b.len();
+        let (lo, hi) = if n > 16 {
+            (hash_bytes(b), 0)
+        } else if n >= 8 {
+            (read_u64(b, 0), read_u64(b, n - 8))
+        } else if n >= 4 {
+            (u64::from(read_u32(b, 0)), u64::from(read_u32(b, n - 4)))
+        } else if n > 0 {
+            (
+                u64::from(b[0]) | u64::from(b[n / 2]) << 8,
+                u64::from(b[n - 1]),
+            )
+        } else {
+            (0, 0)
+        };
+        folded_multiply(lo ^ h ^ n as u64, hi ^ MIX[0])
+    }
+    #[inline(always)]
+    fn matches(value: &str, key: &[u8], pos: &mut usize) -> bool {
+        let n = value.len();
+        let start = if n < 0x80 {
+            if key.get(*pos) != Some(&(n as u8)) {
+                return false;
+            }
+            *pos + 1
+        } else {
+            let mut p = *pos;
+            if get_varint(key, &mut p) != Some(n as u64) {
+                return false;
+            }
+            p
+        };
+        match key.get(start..start + n) {
+            Some(bytes) if key_eq(bytes, value.as_bytes()) => {
+                *pos = start + n;
+                true
+            }
+            _ => false,
+        }
     }
 }
 
 impl FieldMarker for Int {
     type Value<'a> = i64;
     const TYPE: FieldType = FieldType::Int;
+    #[inline(always)]
     fn encode(value: i64, out: &mut KeyBuf) {
         out.extend_from_slice(&value.to_le_bytes());
+    }
+    #[inline(always)]
+    fn hash(value: i64, h: u64) -> u64 {
+        folded_multiply(h ^ value as u64, MIX[1])
+    }
+    #[inline(always)]
+    fn matches(value: i64, key: &[u8], pos: &mut usize) -> bool {
+        match key.get(*pos..*pos + 8) {
+            Some(bytes) if bytes == value.to_le_bytes() => {
+                *pos += 8;
+                true
+            }
+            _ => false,
+        }
     }
 }
 
 impl FieldMarker for Bool {
     type Value<'a> = bool;
     const TYPE: FieldType = FieldType::Bool;
+    #[inline(always)]
     fn encode(value: bool, out: &mut KeyBuf) {
         out.push(u8::from(value));
+    }
+    #[inline(always)]
+    fn hash(value: bool, h: u64) -> u64 {
+        folded_multiply(h ^ u64::from(value), MIX[2])
+    }
+    #[inline(always)]
+    fn matches(value: bool, key: &[u8], pos: &mut usize) -> bool {
+        if key.get(*pos) == Some(&u8::from(value)) {
+            *pos += 1;
+            true
+        } else {
+            false
+        }
     }
 }
 
@@ -294,19 +484,44 @@ pub trait FieldSet: 'static {
     const TYPES: &'static [FieldType];
     #[doc(hidden)]
     fn encode(values: Self::Values<'_>, out: &mut KeyBuf);
+    /// A hash of the values for the lookup cache (the map hashes encoded keys instead).
+    #[doc(hidden)]
+    fn hash(values: Self::Values<'_>) -> u64;
+    /// Whether `fields` (the part of a key after the target) encodes exactly these values.
+    #[doc(hidden)]
+    fn matches(values: Self::Values<'_>, fields: &[u8]) -> bool;
 }
 
 impl FieldSet for () {
     type Values<'a> = ();
     const TYPES: &'static [FieldType] = &[];
+    #[inline(always)]
     fn encode((): (), _: &mut KeyBuf) {}
+    #[inline(always)]
+    fn hash((): ()) -> u64 {
+        0
+    }
+    #[inline(always)]
+    fn matches((): (), fields: &[u8]) -> bool {
+        fields.is_empty()
+    }
 }
 
 impl<A: FieldMarker> FieldSet for (A,) {
     type Values<'a> = A::Value<'a>;
     const TYPES: &'static [FieldType] = &[A::TYPE];
+    #[inline(always)]
     fn encode(value: Self::Values<'_>, out: &mut KeyBuf) {
         A::encode(value, out);
+    }
+    #[inline(always)]
+    fn hash(value: Self::Values<'_>) -> u64 {
+        A::hash(value, MIX[3])
+    }
+    #[inline(always)]
+    fn matches(value: Self::Values<'_>, fields: &[u8]) -> bool {
+        let mut pos = 0;
+        A::matches(value, fields, &mut pos) && pos == fields.len()
     }
 }
 
@@ -315,8 +530,20 @@ macro_rules! tuple_field_set {
         impl<$($t: FieldMarker),+> FieldSet for ($($t,)+) {
             type Values<'a> = ($($t::Value<'a>,)+);
             const TYPES: &'static [FieldType] = &[$($t::TYPE),+];
+            #[inline(always)]
             fn encode(($($v,)+): Self::Values<'_>, out: &mut KeyBuf) {
                 $($t::encode($v, out);)+
+            }
+            #[inline(always)]
+            fn hash(($($v,)+): Self::Values<'_>) -> u64 {
+                let h = MIX[3];
+                $(let h = $t::hash($v, h);)+
+                h
+            }
+            #[inline(always)]
+            fn matches(($($v,)+): Self::Values<'_>, fields: &[u8]) -> bool {
+                let mut pos = 0;
+                $($t::matches($v, fields, &mut pos) &&)+ pos == fields.len()
             }
         }
     };
@@ -390,5 +617,61 @@ mod tests {
             [FieldType::String, FieldType::Int, FieldType::Bool]
         );
         assert!(<()>::TYPES.is_empty());
+    }
+
+    #[test]
+    fn key_eq_agrees_with_slice_equality_at_every_length() {
+        for n in 0..48usize {
+            let a: Vec<u8> = (0..n).map(|i| (i * 7 + n) as u8).collect();
+            assert!(key_eq(&a, &a.clone()), "len {n}");
+            for at in 0..n {
+                let mut b = a.clone();
+                b[at] ^= 0x40;
+                assert!(!key_eq(&a, &b), "len {n}, byte {at}");
+            }
+            assert!(!key_eq(&a, &a[..n.saturating_sub(1)]) || n == 0);
+        }
+    }
+
+    #[test]
+    fn small_copies_copy_exactly() {
+        for n in 0..40usize {
+            let src: Vec<u8> = (0..n).map(|i| i as u8 + 1).collect();
+            let mut buf = KeyBuf::new();
+            buf.push(0xaa);
+            buf.extend_from_slice(&src);
+            buf.push(0xbb);
+            let mut want = vec![0xaa];
+            want.extend_from_slice(&src);
+            want.push(0xbb);
+            assert_eq!(&*buf, &want[..], "len {n}");
+        }
+    }
+
+    #[test]
+    fn values_match_their_own_key_only() {
+        type F = (Str, Int, Bool);
+        let long = "y".repeat(200);
+        let values: [(&str, i64, bool); 6] = [
+            ("ab", 1, true),
+            ("a", 1, true),
+            ("ab", -1, true),
+            ("ab", 1, false),
+            ("", 0, false),
+            (&long, i64::MIN, true),
+        ];
+        for (i, v) in values.iter().enumerate() {
+            let k = key::<F>(0, *v);
+            let (_, fields) = split_key(&k);
+            for (j, w) in values.iter().enumerate() {
+                assert_eq!(F::matches(*w, fields), i == j, "{v:?} vs {w:?}");
+                assert_eq!(F::hash(*v) == F::hash(*w), i == j, "{v:?} vs {w:?}");
+            }
+            // A key cut short or with bytes after it does not match.
+            assert!(!F::matches(*v, &fields[..fields.len() - 1]));
+            let mut longer = fields.to_vec();
+            longer.push(0);
+            assert!(!F::matches(*v, &longer));
+        }
     }
 }

@@ -38,7 +38,7 @@ use crate::distribution::{Bucketer, BucketerSpec, Distribution};
 use crate::field::{FieldDesc, FieldSet};
 use crate::state;
 use crate::store::cell::{FloatCell, IntCell, NcDistCell, StrCell};
-use crate::store::{MetricStore, Series, Store, encode_key};
+use crate::store::{MetricStore, Series, Store, with_key};
 use crate::target::Target;
 
 /// The eight value kinds.
@@ -426,10 +426,7 @@ impl<K: Kind, F: FieldSet> Metric<K, F> {
             if !store.is_enabled() {
                 return;
             }
-            if let Some(slot) = self.slot(store) {
-                let key = encode_key::<F>(0, values);
-                slot.with_series(&key, store.clock(), true, |s| f(s));
-            }
+            store.lookup::<K::Cell, F, _>(self.desc, values, true, f);
         });
     }
 
@@ -440,9 +437,7 @@ impl<K: Kind, F: FieldSet> Metric<K, F> {
             if !store.is_enabled() {
                 return None;
             }
-            let key = encode_key::<F>(0, values);
-            self.slot(store)?
-                .with_series(&key, store.clock(), false, |s| f(s))
+            store.lookup::<K::Cell, F, _>(self.desc, values, false, f)
         })
     }
 
@@ -479,10 +474,11 @@ impl<K: Kind, F: FieldSet> Metric<K, F> {
     fn handle_in(&self, values: F::Values<'_>, target: Option<&Target>) -> Handle<K> {
         state::with_current_store(|store| {
             let id = target.map_or(0, |t| store.target_id(t));
-            let key = encode_key::<F>(id, values);
-            let series = self
-                .slot(store)
-                .and_then(|slot| slot.with_series(&key, store.clock(), true, Arc::clone));
+            let series = self.slot(store).and_then(|slot| {
+                with_key::<F, _>(id, values, |key| {
+                    slot.with_series(key, store.clock(), true, Arc::clone)
+                })
+            });
             Handle {
                 series,
                 enabled: store.enabled_flag().clone(),
@@ -504,7 +500,9 @@ impl<K: Kind, F: FieldSet> Metric<K, F> {
     /// assert_eq!(SESSIONS.get("ann"), 0);
     /// ```
     pub fn delete(&self, values: F::Values<'_>) -> bool {
-        state::with_current_store(|store| store.delete(self.desc, &encode_key::<F>(0, values)))
+        state::with_current_store(|store| {
+            with_key::<F, _>(0, values, |key| store.delete(self.desc, key))
+        })
     }
 
     /// Resets every series of this metric (Go's `Reset`): values go back to zero and

@@ -28,17 +28,37 @@ pub static METRICS: [MetricDesc];
 
 /// Every metric in the binary, in link order.
 #[must_use]
+#[inline]
 pub fn catalog() -> &'static [MetricDesc] {
     &METRICS
 }
 
-/// The position of a metric in the catalog: pointer arithmetic, no search.
-#[inline]
-pub(crate) fn index_of(desc: &'static MetricDesc) -> Option<usize> {
-    let all = catalog();
-    let offset = (desc as *const MetricDesc as usize).wrapping_sub(all.as_ptr() as usize);
-    let index = offset / size_of::<MetricDesc>().max(1);
-    (index < all.len() && std::ptr::eq(&all[index], desc)).then_some(index)
+/// Where the catalog lies in memory, read once: linkme's slice checks itself on every access,
+/// which a lookup by field values should not pay for.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct CatalogRange {
+    base: usize,
+    len: usize,
+}
+
+impl CatalogRange {
+    pub(crate) fn get() -> Self {
+        let all = catalog();
+        CatalogRange {
+            base: all.as_ptr() as usize,
+            len: all.len(),
+        }
+    }
+
+    /// The index of `desc` in the catalog: an address at a whole number of entries from the
+    /// start, within the catalog, can only be that entry (objects do not overlap).
+    #[inline]
+    pub(crate) fn index_of(self, desc: &'static MetricDesc) -> Option<usize> {
+        const SIZE: usize = size_of::<MetricDesc>();
+        let offset = (desc as *const MetricDesc as usize).wrapping_sub(self.base);
+        let index = offset / SIZE;
+        (index < self.len && index * SIZE == offset).then_some(index)
+    }
 }
 
 /// Checks the catalog: names must be unique, and so must the Prometheus names they map to.

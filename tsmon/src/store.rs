@@ -13,6 +13,7 @@
 
 pub(crate) mod cell;
 
+use std::cell::RefCell;
 use std::fmt;
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering::*};
@@ -23,7 +24,7 @@ use parking_lot::RwLock;
 
 use crate::clock::MonotonicClock;
 use crate::distribution::Distribution;
-use crate::field::{FieldValue, KeyBuf, decode, put_varint, split_key};
+use crate::field::{FieldSet, FieldValue, KeyBuf, decode, key_eq, put_varint, split_key};
 use crate::metric::{MetricDesc, MetricKind};
 use crate::registry;
 use crate::target::Target;
@@ -34,6 +35,8 @@ pub const DEFAULT_MAX_SERIES: usize = 10_000;
 
 const SHARDS: usize = 16;
 const HAS_VALUE: u8 = 1;
+/// Set on a series removed from its map: lookup caches must not use it again.
+const DELETED: u8 = 2;
 
 /// A snapshot value.
 #[derive(Clone, Debug, PartialEq)]
@@ -50,10 +53,49 @@ pub enum Value {
     Distribution(Distribution),
 }
 
+/// A series key, kept inside the series when short (most are), so a lookup compares it without
+/// following another pointer.
+enum SeriesKey {
+    Inline(u8, [u8; SeriesKey::INLINE]),
+    Heap(Box<[u8]>),
+}
+
+impl SeriesKey {
+    const INLINE: usize = 22;
+
+    fn new(key: &[u8]) -> Self {
+        match u8::try_from(key.len()) {
+            Ok(n) if key.len() <= Self::INLINE => {
+                let mut bytes = [0; Self::INLINE];
+                bytes[..key.len()].copy_from_slice(key);
+                SeriesKey::Inline(n, bytes)
+            }
+            _ => SeriesKey::Heap(key.into()),
+        }
+    }
+}
+
+impl std::ops::Deref for SeriesKey {
+    type Target = [u8];
+    #[inline(always)]
+    fn deref(&self) -> &[u8] {
+        match self {
+            SeriesKey::Inline(n, bytes) => &bytes[..usize::from(*n).min(Self::INLINE)],
+            SeriesKey::Heap(b) => b,
+        }
+    }
+}
+
+impl fmt::Debug for SeriesKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
 /// One series: its key (target id and field values), its start time and its cell.
 #[derive(Debug)]
 pub struct Series<C> {
-    key: Box<[u8]>,
+    key: SeriesKey,
     start: AtomicU64,
     flags: AtomicU8,
     pub(crate) cell: C,
@@ -85,6 +127,62 @@ pub struct MetricStore<C> {
     len: AtomicUsize,
     overflow: OnceLock<Arc<Series<C>>>,
     overflow_writes: AtomicU64,
+}
+
+/// The source of store ids: never repeats within a process, so a cache entry of a store that
+/// has gone can never match a new store that happens to sit at the same address.
+static NEXT_STORE_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Entries of each thread's lookup cache (one cache per cell type, direct-mapped; 32 bytes
+/// each, in the thread's static storage).
+const CACHE_ENTRIES: usize = 64;
+
+/// A thread's cache of recent lookups by field values: the store, metric, hash and series of a
+/// key, so a repeated lookup is a hash, a comparison of the values with the series' key, and no
+/// lock. A hash collision is only a miss. Entries hold a reference to their series; a deleted
+/// series is marked, and a marked series is never used from the cache again.
+#[doc(hidden)]
+pub struct LookupCache<C> {
+    entries: [CacheEntry<C>; CACHE_ENTRIES],
+}
+
+struct CacheEntry<C> {
+    store: u64,
+    desc: usize,
+    hash: u64,
+    series: Option<Arc<Series<C>>>,
+}
+
+impl<C> CacheEntry<C> {
+    const EMPTY: Self = CacheEntry {
+        store: 0,
+        desc: 0,
+        hash: 0,
+        series: None,
+    };
+}
+
+impl<C> fmt::Debug for LookupCache<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let used = self.entries.iter().filter(|e| e.series.is_some()).count();
+        f.debug_struct("LookupCache")
+            .field("used", &used)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<C> LookupCache<C> {
+    #[doc(hidden)]
+    pub const fn new() -> Self {
+        LookupCache {
+            entries: [const { CacheEntry::EMPTY }; CACHE_ENTRIES],
+        }
+    }
+
+    #[inline(always)]
+    fn entry(&mut self, way: usize) -> &mut CacheEntry<C> {
+        &mut self.entries[way % CACHE_ENTRIES]
+    }
 }
 
 impl<C> fmt::Debug for MetricStore<C> {
@@ -125,7 +223,7 @@ impl<C: CellType> MetricStore<C> {
 
     fn new_series(&self, key: &[u8], clock: &MonotonicClock) -> Arc<Series<C>> {
         Arc::new(Series {
-            key: key.into(),
+            key: SeriesKey::new(key),
             start: AtomicU64::new(clock.now_micros()),
             flags: AtomicU8::new(if self.cumulative { HAS_VALUE } else { 0 }),
             cell: C::new(self.desc),
@@ -144,42 +242,75 @@ impl<C: CellType> MetricStore<C> {
         f: impl FnOnce(&Arc<Series<C>>) -> R,
     ) -> Option<R> {
         if key == FIELDLESS_KEY {
-            if let Some(s) = self.fieldless.get() {
-                return Some(f(s));
-            }
-            if !create {
-                return None;
-            }
-            return Some(f(self
-                .fieldless
-                .get_or_init(|| self.new_series(key, clock))));
+            return self.fieldless(clock, create).map(f);
         }
-        let hash = hasher().hash_one(key);
+        self.with_series_hashed(key, hasher().hash_one(key), clock, create, |s, _| f(s))
+    }
+
+    #[inline]
+    fn fieldless(&self, clock: &MonotonicClock, create: bool) -> Option<&Arc<Series<C>>> {
+        if let Some(s) = self.fieldless.get() {
+            return Some(s);
+        }
+        if !create {
+            return None;
+        }
+        Some(
+            self.fieldless
+                .get_or_init(|| self.new_series(FIELDLESS_KEY, clock)),
+        )
+    }
+
+    /// The map's lookup, with the key's hash; `f` learns whether it got the overflow series.
+    #[inline]
+    fn with_series_hashed<R>(
+        &self,
+        key: &[u8],
+        hash: u64,
+        clock: &MonotonicClock,
+        create: bool,
+        f: impl FnOnce(&Arc<Series<C>>, bool) -> R,
+    ) -> Option<R> {
+        if key == FIELDLESS_KEY {
+            return self.fieldless(clock, create).map(|s| f(s, false));
+        }
         let shard = &self.shards[(hash >> 40) as usize % SHARDS];
         {
             let table = shard.read();
-            if let Some(s) = table.find(hash, |s| &*s.key == key) {
-                return Some(f(s));
+            if let Some(s) = table.find(hash, |s| key_eq(&s.key, key)) {
+                return Some(f(s, false));
             }
         }
         if !create {
             return None;
         }
+        self.insert(shard, key, hash, clock, f)
+    }
+
+    #[cold]
+    fn insert<R>(
+        &self,
+        shard: &Shard<C>,
+        key: &[u8],
+        hash: u64,
+        clock: &MonotonicClock,
+        f: impl FnOnce(&Arc<Series<C>>, bool) -> R,
+    ) -> Option<R> {
         if self.len.load(Relaxed) >= self.max_series.load(Relaxed) {
             self.overflow_writes.fetch_add(1, Relaxed);
             let s = self
                 .overflow
                 .get_or_init(|| self.new_series(OVERFLOW_KEY, clock));
-            return Some(f(s));
+            return Some(f(s, true));
         }
         let mut table = shard.write();
-        if let Some(s) = table.find(hash, |s| &*s.key == key) {
-            return Some(f(s));
+        if let Some(s) = table.find(hash, |s| key_eq(&s.key, key)) {
+            return Some(f(s, false));
         }
         self.len.fetch_add(1, Relaxed);
         let series = self.new_series(key, clock);
-        let entry = table.insert_unique(hash, series, |s| hasher().hash_one(&s.key));
-        Some(f(entry.get()))
+        let entry = table.insert_unique(hash, series, |s| hasher().hash_one(&*s.key));
+        Some(f(entry.get(), false))
     }
 
     fn delete(&self, key: &[u8]) -> bool {
@@ -196,7 +327,10 @@ impl<C: CellType> MetricStore<C> {
         let mut table = self.shards[(hash >> 40) as usize % SHARDS].write();
         match table.find_entry(hash, |s| &*s.key == key) {
             Ok(entry) => {
-                entry.remove();
+                let (series, _) = entry.remove();
+                // Under the lock: a thread that finds the series in the map after this does not
+                // exist, and one that cached it before sees the mark.
+                series.flags.fetch_or(DELETED, Relaxed);
                 self.len.fetch_sub(1, Relaxed);
                 true
             }
@@ -300,10 +434,14 @@ macro_rules! any_store {
     };
 }
 
-/// How a cell type finds its slot.
+/// How a cell type finds its slot, and this thread's lookup cache for it.
 pub trait StoreSlot: CellType {
     #[doc(hidden)]
     fn slot(any: &AnyStore) -> Option<&MetricStore<Self>>;
+    /// Runs `f` on this thread's lookup cache; `None` if it is in use further up the stack or
+    /// the thread is exiting.
+    #[doc(hidden)]
+    fn with_cache<R>(f: impl FnOnce(&mut LookupCache<Self>) -> R) -> Option<R>;
 }
 
 macro_rules! slot {
@@ -315,6 +453,17 @@ macro_rules! slot {
                     AnyStore::$variant(s) => Some(s),
                     _ => None,
                 }
+            }
+
+            #[inline]
+            fn with_cache<R>(f: impl FnOnce(&mut LookupCache<Self>) -> R) -> Option<R> {
+                thread_local! {
+                    static CACHE: RefCell<LookupCache<$cell>> = const { RefCell::new(LookupCache::new()) };
+                }
+                CACHE
+                    .try_with(|c| c.try_borrow_mut().ok().map(|mut c| f(&mut c)))
+                    .ok()
+                    .flatten()
             }
         }
     };
@@ -349,7 +498,12 @@ impl AnyStore {
 
 /// All series of one State.
 pub struct Store {
+    /// Unique in the process, for the lookup caches.
+    id: u64,
+    /// A copy of `enabled` one load away, for lookups by field values.
+    on: AtomicBool,
     metrics: Box<[AnyStore]>,
+    catalog: registry::CatalogRange,
     fns: Box<[crate::instrument::FnSeries]>,
     epoch: AtomicU64,
     enabled: Arc<AtomicBool>,
@@ -371,6 +525,9 @@ impl fmt::Debug for Store {
 impl Store {
     pub(crate) fn new(default_target: Target, clock: MonotonicClock, default_max: usize) -> Self {
         let mut store = Store {
+            id: NEXT_STORE_ID.fetch_add(1, Relaxed),
+            on: AtomicBool::new(true),
+            catalog: registry::CatalogRange::get(),
             metrics: registry::catalog()
                 .iter()
                 .zip(registry::canonical())
@@ -416,7 +573,7 @@ impl Store {
     /// ```
     #[inline]
     pub fn is_enabled(&self) -> bool {
-        self.enabled.load(Relaxed)
+        self.on.load(Relaxed)
     }
 
     /// Enables or disables the store. Enabling a disabled store starts it afresh: every series
@@ -428,6 +585,7 @@ impl Store {
     /// assert!(state.snapshot().is_empty());
     /// ```
     pub fn set_enabled(&self, enabled: bool) {
+        self.on.store(enabled, SeqCst);
         let was = self.enabled.swap(enabled, SeqCst);
         if enabled && !was {
             self.reset_all();
@@ -483,9 +641,75 @@ impl Store {
         u32::try_from(targets.len()).unwrap_or(u32::MAX)
     }
 
+    /// Runs `f` on the series of these field values of `desc` under the default target,
+    /// creating it if `create`. Through this thread's lookup cache first: a repeated lookup
+    /// hashes the values where they are, compares them with the cached series' key, and takes
+    /// no lock, makes no atomic read-modify-write and does not even find the metric's slot. A
+    /// miss encodes the key and goes to the metric's map.
+    #[inline]
+    pub(crate) fn lookup<C: StoreSlot, F: FieldSet, R>(
+        &self,
+        desc: &'static MetricDesc,
+        values: F::Values<'_>,
+        create: bool,
+        f: impl FnOnce(&Series<C>) -> R,
+    ) -> Option<R> {
+        let hash = F::hash(values);
+        let d = std::ptr::from_ref(desc) as usize;
+        // The metric is mixed in, so equal values of different metrics use different entries.
+        let way = ((hash ^ d as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 58) as usize;
+        let mut f = Some(f);
+        let cached = C::with_cache(|cache| {
+            let entry = cache.entry(way);
+            if entry.store == self.id
+                && entry.desc == d
+                && entry.hash == hash
+                && let Some(s) = &entry.series
+                // The default target's id is 0, one byte.
+                && let Some((0, fields)) = s.key.split_first()
+                && s.flags.load(Relaxed) & DELETED == 0
+                && F::matches(values, fields)
+            {
+                return f.take().map(|f| f(s));
+            }
+            let slot = self.slot::<C>(desc)?;
+            with_key::<F, _>(0, values, |key| {
+                slot.with_series_hashed(
+                    key,
+                    hasher().hash_one(key),
+                    &self.clock,
+                    create,
+                    |s, overflow| {
+                        // The overflow series is not cached: each write to it is counted.
+                        if !overflow {
+                            *entry = CacheEntry {
+                                store: self.id,
+                                desc: d,
+                                hash,
+                                series: Some(Arc::clone(s)),
+                            };
+                        }
+                        f.take().map(|f| f(s))
+                    },
+                )
+            })?
+        });
+        match cached {
+            Some(r) => r,
+            // The cache is in use further up this thread's stack (a write from inside a write,
+            // through a logging hook) or already torn down: the map alone.
+            None => {
+                let slot = self.slot::<C>(desc)?;
+                with_key::<F, _>(0, values, |key| {
+                    slot.with_series(key, &self.clock, create, |s| f.take().map(|f| f(s)))
+                })?
+            }
+        }
+    }
+
     #[inline]
     pub(crate) fn slot<C: StoreSlot>(&self, desc: &'static MetricDesc) -> Option<&MetricStore<C>> {
-        let any = self.metrics.get(registry::index_of(desc)?)?;
+        let any = self.metrics.get(self.catalog.index_of(desc)?)?;
         match C::slot(any) {
             Some(slot) => Some(slot),
             None => self.alias_slot(any),
@@ -502,7 +726,7 @@ impl Store {
 
     /// The store of a metric, following an alias to the first declaration.
     fn any_slot(&self, desc: &'static MetricDesc) -> Option<&AnyStore> {
-        let any = self.metrics.get(registry::index_of(desc)?)?;
+        let any = self.metrics.get(self.catalog.index_of(desc)?)?;
         match any {
             AnyStore::Alias(i) => self.metrics.get(*i),
             _ => Some(any),
@@ -600,22 +824,28 @@ impl Store {
         for m in self.metrics.iter() {
             let (name, n) = any_store!(m, s => (s.desc.name, s.overflow_writes.load(Relaxed)), alias => ("", 0));
             if n > 0 {
-                let key = encode_key::<(crate::field::Str,)>(0, name);
-                slot.with_series(&key, &self.clock, true, |s| {
-                    s.cell.set(i64::try_from(n).unwrap_or(i64::MAX));
+                with_key::<(crate::field::Str,), _>(0, name, |key| {
+                    slot.with_series(key, &self.clock, true, |s| {
+                        s.cell.set(i64::try_from(n).unwrap_or(i64::MAX));
+                    })
                 });
             }
         }
     }
 }
 
-/// Encodes a series key: the target id, then the field values.
-#[inline]
-pub(crate) fn encode_key<F: crate::field::FieldSet>(target: u32, values: F::Values<'_>) -> KeyBuf {
+/// Runs `f` on the key of a series: the target id, then the field values. The key is built in
+/// this frame (a returned buffer would be copied).
+#[inline(always)]
+pub(crate) fn with_key<F: FieldSet, R>(
+    target: u32,
+    values: F::Values<'_>,
+    f: impl FnOnce(&[u8]) -> R,
+) -> R {
     let mut key = KeyBuf::new();
     put_varint(&mut key, u64::from(target));
     F::encode(values, &mut key);
-    key
+    f(&key)
 }
 
 /// A point-in-time copy of a store.

@@ -39,6 +39,10 @@ tsmon::metric! {
     /// Small cap.
     #[tsmon(max_series = 3)]
     static CAPPED: Counter(user: String) = "test/store/capped";
+    /// The same fields as `BY_NAME`, for lookups that must not mix the two up.
+    static BY_NAME_TOO: Counter(name: String) = "test/store/by_name_too";
+    /// Written from a logging hook, inside another write.
+    static FROM_HOOK: Counter(name: String) = "test/store/from_hook";
 }
 
 fn state() -> State {
@@ -351,4 +355,124 @@ fn states_are_isolated() {
     COUNTER.add(1, ());
     assert_eq!(COUNTER.get(()), 2);
     assert_eq!(b.in_scope(|| COUNTER.get(())), 10);
+}
+
+#[test]
+fn a_series_deleted_while_another_thread_caches_it_comes_back_fresh() {
+    let s = state();
+    let _g = s.enter();
+    let (to_worker, from_main) = std::sync::mpsc::channel::<()>();
+    let (to_main, from_worker) = std::sync::mpsc::channel::<()>();
+    let worker = {
+        let s = s.clone();
+        std::thread::spawn(move || {
+            let _g = s.enter();
+            BY_NAME.add(5, "cached"); // now in this thread's lookup cache
+            to_main.send(()).unwrap();
+            from_main.recv().unwrap(); // the main thread deleted it meanwhile
+            BY_NAME.add(1, "cached");
+            to_main.send(()).unwrap();
+        })
+    };
+    from_worker.recv().unwrap();
+    BY_NAME.inc("cached"); // cached here too
+    assert_eq!(BY_NAME.get("cached"), 6);
+    assert!(BY_NAME.delete("cached"));
+    to_worker.send(()).unwrap();
+    from_worker.recv().unwrap();
+    worker.join().unwrap();
+    // The worker's write after the delete made a new series; it did not go to the old one.
+    assert_eq!(BY_NAME.get("cached"), 1);
+    BY_NAME.inc("cached");
+    assert_eq!(BY_NAME.get("cached"), 2);
+    let snap = s.snapshot();
+    let m = snap.metric("test/store/by_name").unwrap();
+    let cell = m.find(&[FieldValue::Str("cached")]).unwrap();
+    assert_eq!(cell.value(), &Value::Int(2));
+}
+
+#[test]
+fn lookups_keep_stores_metrics_and_values_apart() {
+    // New stores may reuse a dropped one's memory; cached lookups must not carry over.
+    for round in 0..50 {
+        let s = state();
+        s.in_scope(|| {
+            BY_NAME.inc("k");
+            BY_NAME_TOO.add(10, "k");
+            assert_eq!(
+                (BY_NAME.get("k"), BY_NAME_TOO.get("k")),
+                (1, 10),
+                "round {round}"
+            );
+        });
+    }
+    // Far more keys than the cache holds, in an order that keeps evicting: exact totals.
+    let s = state();
+    let _g = s.enter();
+    let keys: Vec<String> = (0..1000).map(|i| format!("key-{i}")).collect();
+    // Two metrics with equal values (equal hashes), written in turn.
+    for pass in 1..=3 {
+        for (i, k) in keys.iter().enumerate() {
+            BY_NAME.add(i as u64 % 7 + 1, k);
+            BY_NAME_TOO.add(100, k);
+        }
+        assert!(
+            keys.iter()
+                .enumerate()
+                .all(|(i, k)| BY_NAME.get(k) == pass * (i as i64 % 7 + 1)
+                    && BY_NAME_TOO.get(k) == pass * 100)
+        );
+    }
+    // Values that differ only in where a string ends, or in an integer's sign.
+    MIXED.set(1, ("ab", 1, true));
+    MIXED.set(2, ("a", 1, true));
+    MIXED.set(3, ("ab", -1, true));
+    MIXED.set(4, ("ab", 1, false));
+    let long = "x".repeat(300);
+    MIXED.set(5, (&long, 1, true));
+    assert_eq!(
+        [
+            MIXED.get(("ab", 1, true)),
+            MIXED.get(("a", 1, true)),
+            MIXED.get(("ab", -1, true)),
+            MIXED.get(("ab", 1, false)),
+            MIXED.get((&long, 1, true)),
+            MIXED.get(("", 0, false)),
+        ],
+        [1, 2, 3, 4, 5, 0]
+    );
+}
+
+/// A logger that writes a metric for every event it sees: a write inside a write.
+struct WritingLogger;
+
+impl tracing::Subscriber for WritingLogger {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, _: &tracing::Event<'_>) {
+        BY_NAME.inc("logged");
+        FROM_HOOK.inc("logged");
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+#[test]
+fn a_write_from_inside_a_write_is_kept() {
+    let s = state();
+    let _g = s.enter();
+    tracing::subscriber::with_default(WritingLogger, || {
+        BY_NAME.add(5, "logged");
+        // Setting a counter below its value logs an error from inside the write, while this
+        // thread's lookup cache for counters is in use: the logger's writes go to the map.
+        BY_NAME.set(1, "logged");
+    });
+    assert_eq!(BY_NAME.get("logged"), 6);
+    assert_eq!(FROM_HOOK.get("logged"), 1);
 }
