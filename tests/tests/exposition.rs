@@ -27,6 +27,9 @@ tsmon::metric! {
     /// Queue sizes right now.
     #[tsmon(bucketer = fixed_width(5.0, 4))]
     static QUEUES: NonCumulativeDistribution = "e2e/queue/sizes";
+    /// Logins by user, capped at one series.
+    #[tsmon(max_series = 1)]
+    static LOGINS: Counter(user: String) = "e2e/auth/logins";
 }
 
 fn state_with_every_kind() -> State {
@@ -50,8 +53,30 @@ fn state_with_every_kind() -> State {
             d.add(x);
         }
         QUEUES.set(&d, ());
+        // A series under another target, and one past a metric's cap.
+        REQUESTS
+            .handle_with_target(
+                &Target::new("shop", "batch").with_task_num(7),
+                ("/jobs", 202, false),
+            )
+            .inc();
+        LOGINS.inc("ann");
+        LOGINS.inc("bob");
     });
     state
+}
+
+#[test]
+fn the_pull_path_gives_what_a_snapshot_gives() {
+    let state = state_with_every_kind();
+    for format in [Format::Text, Format::OpenMetrics] {
+        let live = state.encode(format);
+        let copied = tsmon::exposition::encode_to_string(&state.snapshot(), format);
+        assert_eq!(live, copied, "{format:?}");
+        assert!(live.contains("job_name=\"batch\""), "{live}");
+        assert!(live.contains("tsmon_overflow=\"true\""), "{live}");
+        assert!(live.contains("e2e_queue_sizes"), "{live}");
+    }
 }
 
 #[test]
@@ -151,7 +176,8 @@ fn openmetrics_parses_with_the_reference_python_parser() {
         "the OpenMetrics parser refused the exposition:\n{output}\n{text}"
     );
     let families: usize = output.split_whitespace().next().unwrap().parse().unwrap();
-    assert_eq!(families, 8, "{output}");
+    // The eight kinds, the capped counter, and the overflow self-metric it set off.
+    assert_eq!(families, 10, "{output}");
 }
 
 #[test]

@@ -377,7 +377,7 @@ fn distributions(c: &mut Criterion) {
 }
 
 fn encoding(c: &mut Criterion) {
-    for n in [10_000usize, 100_000] {
+    for n in [1_000usize, 10_000, 100_000] {
         let mut g = c.benchmark_group(format!("encode {n} series"));
         g.sample_size(20);
         let mut buf = itoa::Buffer::new();
@@ -385,6 +385,13 @@ fn encoding(c: &mut Criterion) {
         let state = state();
         state.in_scope(|| (0..n).for_each(|i| WIDE.inc(buf.format(i))));
         let mut out = Vec::new();
+        g.bench_function("tsmon text (pull path: straight from the store)", |b| {
+            b.iter(|| {
+                out.clear();
+                state.encode_into(Format::Text, &mut out);
+                black_box(&out);
+            })
+        });
         g.bench_function("tsmon text (snapshot + encode)", |b| {
             b.iter(|| {
                 out.clear();

@@ -18,6 +18,14 @@
 //! histogram in the text format, which has no such type). Label values are escaped (`\\`, `\"`,
 //! `\n`), so any UTF-8 comes out parseable.
 //!
+//! # Two sources, one text
+//!
+//! [`encode`] writes a [`Snapshot`] (what push monitors send). The pull endpoint and
+//! [`State::encode_into`](crate::State::encode_into) write straight from the store instead,
+//! reading each series once as they go, with no copy of the snapshot: the same text a snapshot
+//! taken at that moment would give (a test compares the two for every kind), at a fraction of
+//! the cost for large stores. Families come in name order, series in creation order.
+//!
 //! ```
 //! use tsmon::exposition::{Format, encode_to_string};
 //! tsmon::metric! {
@@ -44,9 +52,12 @@ mod collector;
 #[cfg(feature = "prometheus")]
 pub use collector::Collector;
 
-use crate::field::FieldValue;
-use crate::metric::{MetricKind, Units};
-use crate::store::{MetricSnapshot, Snapshot, Value};
+use std::sync::Arc;
+
+use crate::field::{FieldDesc, FieldType, get_varint};
+use crate::metric::{MetricDesc, MetricKind, Units};
+use crate::store::{CellSnapshot, Snapshot, Store, Value};
+use crate::target::Target;
 
 /// An exposition format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -147,39 +158,38 @@ pub fn encode_to_string(snapshot: &Snapshot, format: Format) -> String {
 
 /// Encodes a snapshot, appending to `out`.
 pub fn encode(snapshot: &Snapshot, format: Format, out: &mut Vec<u8>) {
-    let targets: Vec<Vec<u8>> = snapshot
-        .targets()
-        .iter()
-        .map(|t| {
-            let mut b = Vec::with_capacity(96);
-            for (i, (name, value)) in t.labels().iter().enumerate() {
-                if i > 0 {
-                    b.push(b',');
-                }
-                push_label(&mut b, name, value);
-            }
-            b
-        })
-        .collect();
-    let mut enc = Encoder {
-        format,
-        out,
-        labels: Vec::with_capacity(256),
-        targets: &targets,
-    };
+    let mut enc = Encoder::new(format, out, snapshot.targets(), snapshot.len());
     for m in snapshot.metrics() {
-        enc.family(m);
+        for cell in m.cells() {
+            enc.cell(m.desc(), cell, m.field_bytes(cell));
+        }
     }
-    if format == Format::OpenMetrics {
-        enc.out.extend_from_slice(b"# EOF\n");
-    }
+    enc.finish();
 }
 
+/// Encodes the store as it is now, appending to `out`: the same text a snapshot taken now would
+/// give, without copying the snapshot first (the pull endpoint's path).
+pub(crate) fn encode_store(store: &Store, format: Format, out: &mut Vec<u8>) {
+    let targets = store.snapshot_targets();
+    let mut enc = Encoder::new(format, out, &targets, store.num_series());
+    store.visit_cells(|desc, cell, fields| enc.cell(desc, cell, fields));
+    enc.finish();
+}
+
+/// Writes families cell by cell: a family's header comes with its first cell.
 struct Encoder<'a> {
     format: Format,
     out: &'a mut Vec<u8>,
     labels: Vec<u8>,
-    targets: &'a [Vec<u8>],
+    /// Each target's labels, rendered once: `service_name="…",…,task_num="…"`.
+    targets: Vec<Vec<u8>>,
+    /// The family being written, and its Prometheus name.
+    family: Option<&'static MetricDesc>,
+    name: String,
+    /// For the family being written, by target id: `name{target labels` (single-line kinds).
+    heads: Vec<Option<Vec<u8>>>,
+    /// For the family being written, by field: `,name="`.
+    field_prefixes: Vec<Vec<u8>>,
 }
 
 fn push_label(out: &mut Vec<u8>, name: &str, value: &str) {
@@ -190,7 +200,25 @@ fn push_label(out: &mut Vec<u8>, name: &str, value: &str) {
 }
 
 fn escape_into(out: &mut Vec<u8>, value: &str, quote: bool) {
-    let bytes = value.as_bytes();
+    escape_bytes(out, value.as_bytes(), quote);
+}
+
+/// Escapes `\\`, a newline and (in label values) `"`. Field values come straight from series
+/// keys, which hold UTF-8 written from `&str`s, so no validation is needed to copy them.
+#[inline]
+fn escape_bytes(out: &mut Vec<u8>, bytes: &[u8], quote: bool) {
+    // One table lookup per byte: does it need a look at all (`\\`, newline, `"`)?
+    const SPECIAL: [bool; 256] = {
+        let mut t = [false; 256];
+        t[b'\\' as usize] = true;
+        t[b'\n' as usize] = true;
+        t[b'"' as usize] = true;
+        t
+    };
+    if !bytes.iter().any(|&b| SPECIAL[usize::from(b)]) {
+        put(out, bytes);
+        return;
+    }
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
         let esc: &[u8] = match b {
@@ -223,8 +251,27 @@ pub(crate) fn le_label(upper: f64) -> String {
     String::from_utf8(out).unwrap_or_default()
 }
 
+/// Appends bytes; pieces of up to 16 bytes (most of a line's) are copied inline instead of
+/// through a call to `memcpy`.
+#[inline(always)]
+fn put(out: &mut Vec<u8>, bytes: &[u8]) {
+    let len = out.len();
+    if bytes.len() <= 16 && out.capacity() - len >= 16 {
+        // SAFETY: at least 16 bytes of spare capacity follow `len`, `bytes` is at most 16 bytes
+        // and cannot overlap the vector's spare capacity; the new length covers only bytes
+        // just written.
+        unsafe {
+            crate::field::small_copy(bytes.as_ptr(), out.as_mut_ptr().add(len), bytes.len());
+            out.set_len(len + bytes.len());
+        }
+    } else {
+        out.extend_from_slice(bytes);
+    }
+}
+
+#[inline]
 fn push_int(out: &mut Vec<u8>, v: impl itoa::Integer) {
-    out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+    put(out, itoa::Buffer::new().format(v).as_bytes());
 }
 
 fn push_seconds(out: &mut Vec<u8>, micros: u64) {
@@ -237,10 +284,75 @@ fn push_seconds(out: &mut Vec<u8>, micros: u64) {
     out.extend_from_slice(s.as_bytes());
 }
 
-impl Encoder<'_> {
-    fn header(&mut self, name: &str, suffix: &str, ty: &str, m: &MetricSnapshot) {
+impl<'a> Encoder<'a> {
+    fn new(format: Format, out: &'a mut Vec<u8>, targets: &[Arc<Target>], cells: usize) -> Self {
+        let targets: Vec<Vec<u8>> = targets
+            .iter()
+            .map(|t| {
+                let mut b = Vec::with_capacity(96);
+                for (i, (name, value)) in t.labels().iter().enumerate() {
+                    if i > 0 {
+                        b.push(b',');
+                    }
+                    push_label(&mut b, name, value);
+                }
+                b
+            })
+            .collect();
+        // Lines run about 60 bytes plus the target's labels; one reservation up front.
+        let per_line = 64 + targets.first().map_or(0, Vec::len);
+        out.reserve(cells.saturating_mul(per_line).saturating_add(256));
+        Encoder {
+            format,
+            out,
+            labels: Vec::with_capacity(256),
+            targets,
+            family: None,
+            name: String::new(),
+            heads: Vec::new(),
+            field_prefixes: Vec::new(),
+        }
+    }
+
+    fn finish(self) {
+        if self.format == Format::OpenMetrics {
+            self.out.extend_from_slice(b"# EOF\n");
+        }
+    }
+
+    /// Starts a family: its header and its per-family tables.
+    fn begin(&mut self, desc: &'static MetricDesc) {
+        self.family = Some(desc);
+        self.name = desc.prometheus_name();
+        self.heads.clear();
+        self.field_prefixes.clear();
+        for f in desc.fields {
+            let mut p = Vec::with_capacity(f.name.len() + 3);
+            p.push(b',');
+            p.extend_from_slice(f.name.as_bytes());
+            p.extend_from_slice(b"=\"");
+            self.field_prefixes.push(p);
+        }
         let om = self.format == Format::OpenMetrics;
-        let desc = m.desc();
+        let (suffix, ty) = match desc.kind {
+            MetricKind::Counter | MetricKind::FloatCounter => {
+                (if om { "" } else { "_total" }, "counter")
+            }
+            MetricKind::IntGauge | MetricKind::FloatGauge | MetricKind::Bool => ("", "gauge"),
+            MetricKind::String if om => ("", "info"),
+            MetricKind::String => ("_info", "gauge"),
+            MetricKind::NonCumulativeDistribution if om => ("", "gaugehistogram"),
+            MetricKind::CumulativeDistribution | MetricKind::NonCumulativeDistribution => {
+                ("", "histogram")
+            }
+        };
+        let name = std::mem::take(&mut self.name);
+        self.header(&name, suffix, ty, desc);
+        self.name = name;
+    }
+
+    fn header(&mut self, name: &str, suffix: &str, ty: &str, desc: &MetricDesc) {
+        let om = self.format == Format::OpenMetrics;
         self.out.extend_from_slice(b"# HELP ");
         self.out.extend_from_slice(name.as_bytes());
         self.out.extend_from_slice(suffix.as_bytes());
@@ -262,7 +374,7 @@ impl Encoder<'_> {
     }
 
     /// Renders the labels of one series (target, then fields) into `self.labels`.
-    fn series_labels(&mut self, m: &MetricSnapshot, cell: &crate::store::CellSnapshot) {
+    fn series_labels(&mut self, desc: &MetricDesc, cell: &CellSnapshot, fields: &[u8]) {
         self.labels.clear();
         let target = self
             .targets
@@ -275,29 +387,55 @@ impl Encoder<'_> {
             self.labels.extend_from_slice(b",tsmon_overflow=\"true\"");
             return;
         }
-        for (f, v) in m.desc().fields.iter().zip(m.field_values(cell)) {
-            self.labels.push(b',');
-            match v {
-                FieldValue::Str(s) => push_label(&mut self.labels, f.name, s),
-                FieldValue::Int(i) => {
-                    push_label(&mut self.labels, f.name, itoa::Buffer::new().format(i));
-                }
-                FieldValue::Bool(b) => {
-                    push_label(&mut self.labels, f.name, if b { "true" } else { "false" });
-                }
-            }
-        }
+        put_fields(&mut self.labels, desc.fields, &self.field_prefixes, fields);
     }
 
-    /// One sample line: `name+suffix{labels[,extra]} value`.
+    /// A line of a single-line kind, written straight out: the cached `name{target labels`,
+    /// the fields rendered from the key, the value. The overflow series takes the long way.
+    fn single_line(
+        &mut self,
+        suffix: &str,
+        desc: &MetricDesc,
+        cell: &CellSnapshot,
+        fields: &[u8],
+        value: impl FnOnce(&mut Vec<u8>),
+    ) {
+        if cell.is_overflow() {
+            self.series_labels(desc, cell, fields);
+            self.line(suffix, None, value);
+            return;
+        }
+        let t = cell.target_id() as usize;
+        if self.heads.len() <= t {
+            self.heads.resize(t + 1, None);
+        }
+        let head = self.heads[t].get_or_insert_with(|| {
+            let target = self.targets.get(t).or(self.targets.first());
+            let mut h =
+                Vec::with_capacity(self.name.len() + suffix.len() + 1 + target.map_or(0, Vec::len));
+            h.extend_from_slice(self.name.as_bytes());
+            h.extend_from_slice(suffix.as_bytes());
+            h.push(b'{');
+            if let Some(target) = target {
+                h.extend_from_slice(target);
+            }
+            h
+        });
+        self.out.extend_from_slice(head);
+        put_fields(self.out, desc.fields, &self.field_prefixes, fields);
+        put(self.out, b"} ");
+        value(self.out);
+        put(self.out, b"\n");
+    }
+
+    /// One sample line from the rendered labels: `name+suffix{labels[,extra]} value`.
     fn line(
         &mut self,
-        name: &str,
         suffix: &str,
         extra: Option<(&str, &[u8])>,
         value: impl FnOnce(&mut Vec<u8>),
     ) {
-        self.out.extend_from_slice(name.as_bytes());
+        self.out.extend_from_slice(self.name.as_bytes());
         self.out.extend_from_slice(suffix.as_bytes());
         self.out.push(b'{');
         self.out.extend_from_slice(&self.labels);
@@ -315,87 +453,109 @@ impl Encoder<'_> {
         self.out.push(b'\n');
     }
 
-    fn family(&mut self, m: &MetricSnapshot) {
-        let desc = m.desc();
-        let name = desc.prometheus_name();
+    /// The lines of one series of `desc` (whose cells arrive together, metrics in name order).
+    fn cell(&mut self, desc: &'static MetricDesc, cell: &CellSnapshot, fields: &[u8]) {
+        if !self.family.is_some_and(|f| std::ptr::eq(f, desc)) {
+            self.begin(desc);
+        }
         let om = self.format == Format::OpenMetrics;
         match desc.kind {
             MetricKind::Counter | MetricKind::FloatCounter => {
-                self.header(&name, if om { "" } else { "_total" }, "counter", m);
-                for cell in m.cells() {
-                    self.series_labels(m, cell);
-                    self.line(&name, "_total", None, |o| push_value(o, cell.value()));
-                    if om {
-                        self.line(&name, "_created", None, |o| {
-                            push_seconds(o, cell.start_micros())
-                        });
-                    }
+                if om {
+                    self.series_labels(desc, cell, fields);
+                    self.line("_total", None, |o| push_value(o, cell.value()));
+                    self.line("_created", None, |o| push_seconds(o, cell.start_micros()));
+                } else {
+                    self.single_line("_total", desc, cell, fields, |o| {
+                        push_value(o, cell.value())
+                    });
                 }
             }
             MetricKind::IntGauge | MetricKind::FloatGauge | MetricKind::Bool => {
-                self.header(&name, "", "gauge", m);
-                for cell in m.cells() {
-                    self.series_labels(m, cell);
-                    self.line(&name, "", None, |o| push_value(o, cell.value()));
-                }
+                self.single_line("", desc, cell, fields, |o| push_value(o, cell.value()));
             }
             MetricKind::String => {
-                if om {
-                    self.header(&name, "", "info", m);
-                } else {
-                    self.header(&name, "_info", "gauge", m);
+                self.series_labels(desc, cell, fields);
+                let mut escaped = Vec::new();
+                if let Value::Str(s) = cell.value() {
+                    escape_into(&mut escaped, s, true);
                 }
-                for cell in m.cells() {
-                    self.series_labels(m, cell);
-                    let mut escaped = Vec::new();
-                    if let Value::Str(s) = cell.value() {
-                        escape_into(&mut escaped, s, true);
-                    }
-                    self.line(&name, "_info", Some(("value", &escaped)), |o| o.push(b'1'));
-                }
+                self.line("_info", Some(("value", &escaped)), |o| o.push(b'1'));
             }
             MetricKind::CumulativeDistribution | MetricKind::NonCumulativeDistribution => {
+                let Value::Distribution(d) = cell.value() else {
+                    return;
+                };
                 let gauge = desc.kind == MetricKind::NonCumulativeDistribution && om;
-                self.header(
-                    &name,
-                    "",
-                    if gauge { "gaugehistogram" } else { "histogram" },
-                    m,
-                );
-                for cell in m.cells() {
-                    let Value::Distribution(d) = cell.value() else {
-                        continue;
-                    };
-                    self.series_labels(m, cell);
-                    let b = d.bucketer();
-                    let mut cumulative = 0i64;
-                    let mut le = Vec::with_capacity(32);
-                    for i in 0..b.num_buckets() - 1 {
-                        cumulative += d.buckets().get(i).copied().unwrap_or(0);
-                        le.clear();
-                        push_f64(&mut le, b.upper_bound(i));
-                        self.line(&name, "_bucket", Some(("le", &le)), |o| {
-                            push_int(o, cumulative)
-                        });
-                    }
-                    self.line(&name, "_bucket", Some(("le", b"+Inf")), |o| {
-                        push_int(o, d.count())
-                    });
-                    let (count, sum) = if gauge {
-                        ("_gcount", "_gsum")
-                    } else {
-                        ("_count", "_sum")
-                    };
-                    self.line(&name, count, None, |o| push_int(o, d.count()));
-                    self.line(&name, sum, None, |o| push_f64(o, d.sum()));
-                    if om && !gauge {
-                        self.line(&name, "_created", None, |o| {
-                            push_seconds(o, cell.start_micros())
-                        });
-                    }
+                self.series_labels(desc, cell, fields);
+                let b = d.bucketer();
+                let mut cumulative = 0i64;
+                let mut le = Vec::with_capacity(32);
+                for i in 0..b.num_buckets() - 1 {
+                    cumulative += d.buckets().get(i).copied().unwrap_or(0);
+                    le.clear();
+                    push_f64(&mut le, b.upper_bound(i));
+                    self.line("_bucket", Some(("le", &le)), |o| push_int(o, cumulative));
+                }
+                self.line("_bucket", Some(("le", b"+Inf")), |o| push_int(o, d.count()));
+                let (count, sum) = if gauge {
+                    ("_gcount", "_gsum")
+                } else {
+                    ("_count", "_sum")
+                };
+                self.line(count, None, |o| push_int(o, d.count()));
+                self.line(sum, None, |o| push_f64(o, d.sum()));
+                if om && !gauge {
+                    self.line("_created", None, |o| push_seconds(o, cell.start_micros()));
                 }
             }
         }
+    }
+}
+
+/// Renders encoded field values as labels (`,name="value"` each), straight from the key bytes.
+/// A key cut short (which tsmon never writes) ends the labels rather than panicking.
+fn put_fields(out: &mut Vec<u8>, fields: &[FieldDesc], prefixes: &[Vec<u8>], mut key: &[u8]) {
+    for (f, prefix) in fields.iter().zip(prefixes) {
+        let rest = match f.ty {
+            FieldType::String => {
+                let (len, pos) = match key.first() {
+                    // Values shorter than 128 bytes: a one-byte length.
+                    Some(&n) if n < 0x80 => (usize::from(n), 1),
+                    _ => {
+                        let mut pos = 0;
+                        let Some(n) =
+                            get_varint(key, &mut pos).and_then(|n| usize::try_from(n).ok())
+                        else {
+                            return;
+                        };
+                        (n, pos)
+                    }
+                };
+                let Some(bytes) = key.get(pos..pos.saturating_add(len)) else {
+                    return;
+                };
+                put(out, prefix);
+                escape_bytes(out, bytes, true);
+                &key[pos + len..]
+            }
+            FieldType::Int => {
+                let Some(raw) = key.get(..8).and_then(|b| <[u8; 8]>::try_from(b).ok()) else {
+                    return;
+                };
+                put(out, prefix);
+                push_int(out, i64::from_le_bytes(raw));
+                &key[8..]
+            }
+            FieldType::Bool => {
+                let Some(&b) = key.first() else { return };
+                put(out, prefix);
+                put(out, if b != 0 { b"true" } else { b"false" });
+                &key[1..]
+            }
+        };
+        out.push(b'"');
+        key = rest;
     }
 }
 

@@ -181,7 +181,7 @@ impl fmt::Debug for KeyBuf {
 ///
 /// As [`std::ptr::copy_nonoverlapping`].
 #[inline(always)]
-unsafe fn small_copy(src: *const u8, dst: *mut u8, n: usize) {
+pub(crate) unsafe fn small_copy(src: *const u8, dst: *mut u8, n: usize) {
     // SAFETY (all arms): every read is within `src..src+n` and every write within `dst..dst+n`;
     // the unaligned accesses need no alignment.
     unsafe {
@@ -227,7 +227,7 @@ pub(crate) fn put_varint(out: &mut KeyBuf, mut v: u64) {
 }
 
 #[inline]
-fn get_varint(bytes: &[u8], pos: &mut usize) -> Option<u64> {
+pub(crate) fn get_varint(bytes: &[u8], pos: &mut usize) -> Option<u64> {
     let mut v = 0u64;
     let mut shift = 0;
     loop {

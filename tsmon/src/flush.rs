@@ -301,12 +301,14 @@ impl State {
             ),
             MonitorSpec::Pull { addr } => {
                 let weak = self.downgrade();
-                let snapshot: crate::monitor::SnapshotFn = Arc::new(move || {
-                    weak.upgrade()
-                        .map(|s| s.snapshot_for_scrape())
-                        .unwrap_or_default()
+                let scrape: crate::monitor::ScrapeFn = Arc::new(move |format, out| {
+                    if let Some(s) = weak.upgrade() {
+                        s.scrape_into(format, out);
+                    } else if format == crate::exposition::Format::OpenMetrics {
+                        out.extend_from_slice(b"# EOF\n");
+                    }
                 });
-                let m = PullMonitor::serve(*addr, snapshot)
+                let m = PullMonitor::serve(*addr, scrape)
                     .map_err(|e| Error::InvalidSettings(e.to_string()))?;
                 let bound = m.addr();
                 (Arc::new(m), Some(bound))
@@ -314,13 +316,13 @@ impl State {
         })
     }
 
-    /// A scrape: the runtime stats and callbacks, then a snapshot.
-    fn snapshot_for_scrape(&self) -> Snapshot {
+    /// A scrape: the runtime stats and callbacks, then the exposition of the store.
+    fn scrape_into(&self, format: crate::exposition::Format, out: &mut Vec<u8>) {
         if self.settings().report_runtime_stats {
             self.report_runtime_stats();
         }
         self.run_callbacks();
-        self.snapshot()
+        self.encode_into(format, out);
     }
 
     /// The monitor in use.

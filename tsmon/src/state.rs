@@ -458,7 +458,31 @@ impl State {
     /// ```
     #[must_use]
     pub fn encode(&self, format: Format) -> String {
-        exposition::encode_to_string(&self.snapshot(), format)
+        let mut out = Vec::new();
+        self.encode_into(format, &mut out);
+        // Only valid UTF-8 goes in: names are ASCII, values are numbers or UTF-8 strings.
+        String::from_utf8(out)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+    }
+
+    /// Appends the exposition of the store as it is now to `out`: the text
+    /// [`encode`](crate::exposition::encode) gives for a snapshot taken now, written straight
+    /// from the series without copying a snapshot first (what the pull endpoint serves).
+    ///
+    /// ```
+    /// tsmon::metric! {
+    ///     /// Jobs finished.
+    ///     static FINISHED: Counter = "example/state/finished";
+    /// }
+    /// let state = tsmon::State::builder().build().unwrap();
+    /// state.in_scope(|| FINISHED.add(2, ()));
+    /// let mut live = Vec::new();
+    /// state.encode_into(tsmon::exposition::Format::OpenMetrics, &mut live);
+    /// let copied = tsmon::exposition::encode_to_string(&state.snapshot(), tsmon::exposition::Format::OpenMetrics);
+    /// assert_eq!(String::from_utf8(live).unwrap(), copied);
+    /// ```
+    pub fn encode_into(&self, format: Format, out: &mut Vec<u8>) {
+        exposition::encode_store(&self.inner.store, format, out);
     }
 }
 

@@ -13,13 +13,14 @@ use parking_lot::Mutex;
 
 use super::{BoxFuture, Monitor};
 use crate::error::Error;
-use crate::exposition::{self, Format};
+use crate::exposition::Format;
 use crate::store::Snapshot;
 
 /// What the endpoint serves at each scrape.
-pub(crate) type SnapshotFn = Arc<dyn Fn() -> Snapshot + Send + Sync>;
+/// Writes a scrape's body in a format.
+pub(crate) type ScrapeFn = Arc<dyn Fn(Format, &mut Vec<u8>) + Send + Sync>;
 
-/// A Prometheus scrape endpoint. `GET /metrics` serves a fresh snapshot of the State, in the
+/// A Prometheus scrape endpoint. `GET /metrics` serves the State's series as they are, in the
 /// text format or OpenMetrics as the `Accept` header asks; `GET /metrics/catalog` serves the
 /// catalog as JSON. It listens on loopback unless told otherwise. Flushes send nothing to it:
 /// Prometheus pulls.
@@ -50,7 +51,7 @@ impl std::fmt::Debug for PullMonitor {
 
 impl PullMonitor {
     /// Listens on `addr` (port 0 picks a free one) on tsmon's background runtime.
-    pub(crate) fn serve(addr: SocketAddr, snapshot: SnapshotFn) -> Result<Self, Error> {
+    pub(crate) fn serve(addr: SocketAddr, scrape: ScrapeFn) -> Result<Self, Error> {
         let listener = std::net::TcpListener::bind(addr)
             .and_then(|l| l.set_nonblocking(true).map(|()| l))
             .map_err(|e| Error::Monitor(format!("pull endpoint on {addr}: {e}")))?;
@@ -63,7 +64,7 @@ impl PullMonitor {
             tokio::net::TcpListener::from_std(listener)
                 .map_err(|e| Error::Monitor(format!("pull endpoint on {addr}: {e}")))?
         };
-        let task = handle.spawn(accept_loop(listener, snapshot));
+        let task = handle.spawn(accept_loop(listener, scrape));
         Ok(PullMonitor {
             addr,
             task: Mutex::new(Some(task)),
@@ -77,7 +78,7 @@ impl PullMonitor {
     }
 }
 
-async fn accept_loop(listener: tokio::net::TcpListener, snapshot: SnapshotFn) {
+async fn accept_loop(listener: tokio::net::TcpListener, scrape: ScrapeFn) {
     loop {
         let stream = match listener.accept().await {
             Ok((stream, _)) => stream,
@@ -86,11 +87,11 @@ async fn accept_loop(listener: tokio::net::TcpListener, snapshot: SnapshotFn) {
                 continue;
             }
         };
-        let snapshot = snapshot.clone();
+        let scrape = scrape.clone();
         tokio::spawn(async move {
             let service = service_fn(move |req| {
-                let snapshot = snapshot.clone();
-                async move { Ok::<_, Infallible>(respond(&req, &snapshot)) }
+                let scrape = scrape.clone();
+                async move { Ok::<_, Infallible>(respond(&req, &scrape)) }
             });
             let _ = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)
@@ -99,7 +100,7 @@ async fn accept_loop(listener: tokio::net::TcpListener, snapshot: SnapshotFn) {
     }
 }
 
-fn respond(req: &Request<hyper::body::Incoming>, snapshot: &SnapshotFn) -> Response<Full<Bytes>> {
+fn respond(req: &Request<hyper::body::Incoming>, scrape: &ScrapeFn) -> Response<Full<Bytes>> {
     let reply = |status: StatusCode, content_type: &str, body: Vec<u8>| {
         let mut r = Response::new(Full::new(Bytes::from(body)));
         *r.status_mut() = status;
@@ -124,7 +125,7 @@ fn respond(req: &Request<hyper::body::Incoming>, snapshot: &SnapshotFn) -> Respo
                 .unwrap_or("");
             let format = Format::from_accept(accept);
             let mut body = Vec::new();
-            exposition::encode(&snapshot(), format, &mut body);
+            scrape(format, &mut body);
             reply(StatusCode::OK, format.content_type(), body)
         }
         "/metrics/catalog" => reply(
