@@ -241,6 +241,24 @@ fn counters(c: &mut Criterion) {
         let labels = ClientLabels { kind: "GET".into() };
         b.iter(|| client.get_or_create(black_box(&labels)).inc())
     });
+    // Many series in turn: far more than a thread's lookup cache holds, so most lookups miss it.
+    let routes: Vec<String> = (0..1000).map(|i| format!("/route/{i}")).collect();
+    let route_statuses: Vec<String> = (0..1000).map(|i| (200 + i % 3).to_string()).collect();
+    g.bench_function("tsmon by value, 1000 series in turn", |b| {
+        let mut i = 0;
+        b.iter(|| {
+            i = (i + 1) % routes.len();
+            REQUESTS.inc((&routes[i], 200 + (i as i64) % 3));
+        })
+    });
+    g.bench_function("prometheus with_label_values, 1000 series in turn", |b| {
+        let mut i = 0;
+        b.iter(|| {
+            i = (i + 1) % routes.len();
+            prom.with_label_values(&[&routes[i], &route_statuses[i]])
+                .inc();
+        })
+    });
     g.bench_function("measured inc", |b| {
         b.iter(|| {
             measured.counters.inc(MeasuredLabels {

@@ -273,6 +273,90 @@ fn read_u32(b: &[u8], at: usize) -> u32 {
     u32::from_le_bytes(w)
 }
 
+/// The hash of series values: the same from the values ([`FieldSet::hash`]) and from an
+/// encoded key ([`hash_key`]), so the lookup cache and the maps share one hash.
+const HASH_START: u64 = MIX[3];
+
+#[inline(always)]
+fn hash_str(b: &[u8], h: u64) -> u64 {
+    let n = b.len();
+    let (lo, hi) = if n > 16 {
+        (hash_bytes(b), 0)
+    } else if n >= 8 {
+        (read_u64(b, 0), read_u64(b, n - 8))
+    } else if n >= 4 {
+        (u64::from(read_u32(b, 0)), u64::from(read_u32(b, n - 4)))
+    } else if n > 0 {
+        (
+            u64::from(b[0]) | u64::from(b[n / 2]) << 8,
+            u64::from(b[n - 1]),
+        )
+    } else {
+        (0, 0)
+    };
+    folded_multiply(lo ^ h ^ n as u64, hi ^ MIX[0])
+}
+
+#[inline(always)]
+fn hash_int(v: i64, h: u64) -> u64 {
+    folded_multiply(h ^ v as u64, MIX[1])
+}
+
+#[inline(always)]
+fn hash_bool(v: bool, h: u64) -> u64 {
+    folded_multiply(h ^ u64::from(v), MIX[2])
+}
+
+/// Mixes an explicit target into a hash of values (the default target, 0, leaves it as is).
+#[inline(always)]
+pub(crate) fn hash_with_target(h: u64, target: u32) -> u64 {
+    if target == 0 {
+        h
+    } else {
+        h ^ folded_multiply(u64::from(target), MIX[2] ^ MIX[1])
+    }
+}
+
+/// The hash of an encoded key (target, then the values of `fields`): equal to
+/// [`FieldSet::hash`] of the same values, mixed with the target. A malformed key (which tsmon
+/// never writes) hashes what it has.
+pub(crate) fn hash_key(fields: &[FieldDesc], key: &[u8]) -> u64 {
+    let (target, mut rest) = split_key(key);
+    if fields.is_empty() {
+        return hash_with_target(0, target);
+    }
+    let mut h = HASH_START;
+    for f in fields {
+        match f.ty {
+            FieldType::String => {
+                let mut pos = 0;
+                let Some(n) = get_varint(rest, &mut pos).and_then(|n| usize::try_from(n).ok())
+                else {
+                    break;
+                };
+                let Some(bytes) = rest.get(pos..pos.saturating_add(n)) else {
+                    break;
+                };
+                h = hash_str(bytes, h);
+                rest = &rest[pos + n..];
+            }
+            FieldType::Int => {
+                let Some(raw) = rest.get(..8).and_then(|b| <[u8; 8]>::try_from(b).ok()) else {
+                    break;
+                };
+                h = hash_int(i64::from_le_bytes(raw), h);
+                rest = &rest[8..];
+            }
+            FieldType::Bool => {
+                let Some(&b) = rest.first() else { break };
+                h = hash_bool(b != 0, h);
+                rest = &rest[1..];
+            }
+        }
+    }
+    hash_with_target(h, target)
+}
+
 #[cold]
 fn hash_bytes(b: &[u8]) -> u64 {
     foldhash::fast::FixedState::with_seed(MIX[0]).hash_one(b)
@@ -385,23 +469,7 @@ impl FieldMarker for Str {
     }
     #[inline(always)]
     fn hash(value: &str, h: u64) -> u64 {
-        let b = value.as_bytes();
-        let n = b.len();
-        let (lo, hi) = if n > 16 {
-            (hash_bytes(b), 0)
-        } else if n >= 8 {
-            (read_u64(b, 0), read_u64(b, n - 8))
-        } else if n >= 4 {
-            (u64::from(read_u32(b, 0)), u64::from(read_u32(b, n - 4)))
-        } else if n > 0 {
-            (
-                u64::from(b[0]) | u64::from(b[n / 2]) << 8,
-                u64::from(b[n - 1]),
-            )
-        } else {
-            (0, 0)
-        };
-        folded_multiply(lo ^ h ^ n as u64, hi ^ MIX[0])
+        hash_str(value.as_bytes(), h)
     }
     #[inline(always)]
     fn matches(value: &str, key: &[u8], pos: &mut usize) -> bool {
@@ -437,7 +505,7 @@ impl FieldMarker for Int {
     }
     #[inline(always)]
     fn hash(value: i64, h: u64) -> u64 {
-        folded_multiply(h ^ value as u64, MIX[1])
+        hash_int(value, h)
     }
     #[inline(always)]
     fn matches(value: i64, key: &[u8], pos: &mut usize) -> bool {
@@ -460,7 +528,7 @@ impl FieldMarker for Bool {
     }
     #[inline(always)]
     fn hash(value: bool, h: u64) -> u64 {
-        folded_multiply(h ^ u64::from(value), MIX[2])
+        hash_bool(value, h)
     }
     #[inline(always)]
     fn matches(value: bool, key: &[u8], pos: &mut usize) -> bool {
@@ -516,7 +584,7 @@ impl<A: FieldMarker> FieldSet for (A,) {
     }
     #[inline(always)]
     fn hash(value: Self::Values<'_>) -> u64 {
-        A::hash(value, MIX[3])
+        A::hash(value, HASH_START)
     }
     #[inline(always)]
     fn matches(value: Self::Values<'_>, fields: &[u8]) -> bool {
@@ -536,7 +604,7 @@ macro_rules! tuple_field_set {
             }
             #[inline(always)]
             fn hash(($($v,)+): Self::Values<'_>) -> u64 {
-                let h = MIX[3];
+                let h = HASH_START;
                 $(let h = $t::hash($v, h);)+
                 h
             }
@@ -673,5 +741,33 @@ mod tests {
             longer.push(0);
             assert!(!F::matches(*v, &longer));
         }
+    }
+
+    #[test]
+    fn a_key_hashes_as_its_values_do() {
+        type F = (Str, Int, Bool);
+        const FIELDS: &[FieldDesc] = &[
+            FieldDesc::new("s", FieldType::String),
+            FieldDesc::new("i", FieldType::Int),
+            FieldDesc::new("b", FieldType::Bool),
+        ];
+        let long = "z".repeat(300);
+        for v in [
+            ("", 0, false),
+            ("abc", -7, true),
+            ("0123456789abcdef!", 1 << 40, false),
+            (&long[..], i64::MAX, true),
+        ] {
+            assert_eq!(hash_key(FIELDS, &key::<F>(0, v)), F::hash(v), "{v:?}");
+            assert_eq!(
+                hash_key(FIELDS, &key::<F>(9, v)),
+                hash_with_target(F::hash(v), 9),
+                "{v:?}"
+            );
+            assert_ne!(hash_key(FIELDS, &key::<F>(9, v)), F::hash(v));
+        }
+        assert_eq!(hash_key(&[], &key::<()>(0, ())), <()>::hash(()));
+        const ONE: &[FieldDesc] = &[FieldDesc::new("i", FieldType::Int)];
+        assert_eq!(hash_key(ONE, &key::<(Int,)>(0, 42)), <(Int,)>::hash(42));
     }
 }

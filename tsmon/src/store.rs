@@ -29,7 +29,6 @@ pub(crate) mod cell;
 
 use std::cell::RefCell;
 use std::fmt;
-use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
 use std::sync::{Arc, OnceLock};
 
@@ -217,10 +216,6 @@ impl<C> fmt::Debug for MetricStore<C> {
     }
 }
 
-fn hasher() -> foldhash::fast::FixedState {
-    foldhash::fast::FixedState::with_seed(0x7473_6d6f_6e00)
-}
-
 /// The key of the series without fields under the default target.
 const FIELDLESS_KEY: &[u8] = &[0];
 /// The key of the overflow series: not a valid target varint followed by fields.
@@ -269,7 +264,7 @@ impl<C: CellType> MetricStore<C> {
         if key == FIELDLESS_KEY {
             return self.fieldless(clock, create).map(f);
         }
-        self.with_series_hashed(key, hasher().hash_one(key), clock, create, |s, _| f(s))
+        self.with_series_hashed(key, self.key_hash(key), clock, create, |s, _| f(s))
     }
 
     #[inline]
@@ -284,6 +279,11 @@ impl<C: CellType> MetricStore<C> {
             self.fieldless
                 .get_or_init(|| self.new_series(FIELDLESS_KEY, clock)),
         )
+    }
+
+    /// The hash of an encoded key, as the maps use it.
+    fn key_hash(&self, key: &[u8]) -> u64 {
+        crate::field::hash_key(self.desc.fields, key)
     }
 
     /// The map's lookup, with the key's hash; `f` learns whether it got the overflow series.
@@ -312,6 +312,39 @@ impl<C: CellType> MetricStore<C> {
         self.insert(shard, key, hash, clock, f)
     }
 
+    /// The map's lookup by values under the default target (with their hash, shared with the
+    /// lookup cache): the values are compared with the keys in place; a key is encoded only to
+    /// create the series.
+    #[inline]
+    fn find_by_values<F: FieldSet, R>(
+        &self,
+        values: F::Values<'_>,
+        hash: u64,
+        clock: &MonotonicClock,
+        create: bool,
+        f: impl FnOnce(&Arc<Series<C>>, bool) -> R,
+    ) -> Option<R> {
+        if F::TYPES.is_empty() {
+            return self.fieldless(clock, create).map(|s| f(s, false));
+        }
+        let shard = &self.shards[(hash >> 40) as usize % SHARDS];
+        {
+            let table = shard.read();
+            let found = table.find(hash, |s| {
+                s.key
+                    .split_first()
+                    .is_some_and(|(&t, fields)| t == 0 && F::matches(values, fields))
+            });
+            if let Some(s) = found {
+                return Some(f(s, false));
+            }
+        }
+        if !create {
+            return None;
+        }
+        with_key::<F, _>(0, values, |key| self.insert(shard, key, hash, clock, f))
+    }
+
     #[cold]
     fn insert<R>(
         &self,
@@ -335,7 +368,7 @@ impl<C: CellType> MetricStore<C> {
             }
             self.len.fetch_add(1, Relaxed);
             let series = self.new_series(key, clock);
-            table.insert_unique(hash, Arc::clone(&series), |s| hasher().hash_one(&*s.key));
+            table.insert_unique(hash, Arc::clone(&series), |s| self.key_hash(&s.key));
             series
         };
         // Listed after the shard's lock is released, so a snapshot walking the list does not
@@ -362,7 +395,7 @@ impl<C: CellType> MetricStore<C> {
             }
             return false;
         }
-        let hash = hasher().hash_one(key);
+        let hash = self.key_hash(key);
         let series = {
             let mut table = self.shards[(hash >> 40) as usize % SHARDS].write();
             match table.find_entry(hash, |s| &*s.key == key) {
@@ -750,27 +783,7 @@ impl Store {
             {
                 return f.take().map(|f| f(s));
             }
-            let slot = self.slot::<C>(desc)?;
-            with_key::<F, _>(0, values, |key| {
-                slot.with_series_hashed(
-                    key,
-                    hasher().hash_one(key),
-                    &self.clock,
-                    create,
-                    |s, overflow| {
-                        // The overflow series is not cached: each write to it is counted.
-                        if !overflow {
-                            *entry = CacheEntry {
-                                store: self.id,
-                                desc: d,
-                                hash,
-                                series: Some(Arc::clone(s)),
-                            };
-                        }
-                        f.take().map(|f| f(s))
-                    },
-                )
-            })?
+            self.lookup_miss::<C, F, R>(entry, desc, values, hash, create, &mut f)
         });
         match cached {
             Some(r) => r,
@@ -783,6 +796,35 @@ impl Store {
                 })?
             }
         }
+    }
+
+    /// A lookup that missed this thread's cache: the metric's map, then the cache entry is
+    /// refilled. Kept out of line so the hit path stays short.
+    #[cold]
+    #[inline(never)]
+    fn lookup_miss<C: StoreSlot, F: FieldSet, R>(
+        &self,
+        entry: &mut CacheEntry<C>,
+        desc: &'static MetricDesc,
+        values: F::Values<'_>,
+        hash: u64,
+        create: bool,
+        f: &mut Option<impl FnOnce(&Series<C>) -> R>,
+    ) -> Option<R> {
+        let slot = self.slot::<C>(desc)?;
+        let d = std::ptr::from_ref(desc) as usize;
+        slot.find_by_values::<F, _>(values, hash, &self.clock, create, |s, overflow| {
+            // The overflow series is not cached: each write to it is counted.
+            if !overflow {
+                *entry = CacheEntry {
+                    store: self.id,
+                    desc: d,
+                    hash,
+                    series: Some(Arc::clone(s)),
+                };
+            }
+            f.take().map(|f| f(s))
+        })?
     }
 
     #[inline]

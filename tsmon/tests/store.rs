@@ -476,3 +476,24 @@ fn a_write_from_inside_a_write_is_kept() {
     assert_eq!(BY_NAME.get("logged"), 6);
     assert_eq!(FROM_HOOK.get("logged"), 1);
 }
+
+#[test]
+fn handles_and_writes_by_value_share_their_series() {
+    let s = state();
+    let _g = s.enter();
+    // Created by value, then resolved; and the other way round.
+    MIXED.set(1, ("x", 7, true));
+    let h = MIXED.handle(("x", 7, true));
+    h.add(10);
+    assert_eq!(MIXED.get(("x", 7, true)), 11);
+    let first = MIXED.handle(("y", -7, false));
+    first.set(5);
+    MIXED.add(1, ("y", -7, false));
+    assert_eq!(first.get(), 6);
+    // Under another target, the same values are another series.
+    let other = Target::new("other", "job");
+    MIXED.handle_with_target(&other, ("x", 7, true)).set(100);
+    assert_eq!(MIXED.get(("x", 7, true)), 11);
+    let snap = s.snapshot();
+    assert_eq!(snap.metric("test/store/mixed").unwrap().cells().len(), 3);
+}
