@@ -54,7 +54,7 @@ pub use collector::Collector;
 
 use std::sync::Arc;
 
-use crate::field::{FieldDesc, FieldType, get_varint};
+use crate::field::{FieldDesc, RawValue, raw_values};
 use crate::metric::{MetricDesc, MetricKind, Units};
 use crate::store::{CellSnapshot, Snapshot, Store, Value};
 use crate::target::Target;
@@ -515,47 +515,15 @@ impl<'a> Encoder<'a> {
 
 /// Renders encoded field values as labels (`,name="value"` each), straight from the key bytes.
 /// A key cut short (which tsmon never writes) ends the labels rather than panicking.
-fn put_fields(out: &mut Vec<u8>, fields: &[FieldDesc], prefixes: &[Vec<u8>], mut key: &[u8]) {
-    for (f, prefix) in fields.iter().zip(prefixes) {
-        let rest = match f.ty {
-            FieldType::String => {
-                let (len, pos) = match key.first() {
-                    // Values shorter than 128 bytes: a one-byte length.
-                    Some(&n) if n < 0x80 => (usize::from(n), 1),
-                    _ => {
-                        let mut pos = 0;
-                        let Some(n) =
-                            get_varint(key, &mut pos).and_then(|n| usize::try_from(n).ok())
-                        else {
-                            return;
-                        };
-                        (n, pos)
-                    }
-                };
-                let Some(bytes) = key.get(pos..pos.saturating_add(len)) else {
-                    return;
-                };
-                put(out, prefix);
-                escape_bytes(out, bytes, true);
-                &key[pos + len..]
-            }
-            FieldType::Int => {
-                let Some(raw) = key.get(..8).and_then(|b| <[u8; 8]>::try_from(b).ok()) else {
-                    return;
-                };
-                put(out, prefix);
-                push_int(out, i64::from_le_bytes(raw));
-                &key[8..]
-            }
-            FieldType::Bool => {
-                let Some(&b) = key.first() else { return };
-                put(out, prefix);
-                put(out, if b != 0 { b"true" } else { b"false" });
-                &key[1..]
-            }
-        };
-        out.push(b'"');
-        key = rest;
+fn put_fields(out: &mut Vec<u8>, fields: &[FieldDesc], prefixes: &[Vec<u8>], key: &[u8]) {
+    for (value, prefix) in raw_values(fields, key).zip(prefixes) {
+        put(out, prefix);
+        match value {
+            RawValue::Str(bytes) => escape_bytes(out, bytes, true),
+            RawValue::Int(i) => push_int(out, i),
+            RawValue::Bool(b) => put(out, if b { b"true" } else { b"false" }),
+        }
+        put(out, b"\"");
     }
 }
 

@@ -321,39 +321,15 @@ pub(crate) fn hash_with_target(h: u64, target: u32) -> u64 {
 /// [`FieldSet::hash`] of the same values, mixed with the target. A malformed key (which tsmon
 /// never writes) hashes what it has.
 pub(crate) fn hash_key(fields: &[FieldDesc], key: &[u8]) -> u64 {
-    let (target, mut rest) = split_key(key);
+    let (target, rest) = split_key(key);
     if fields.is_empty() {
         return hash_with_target(0, target);
     }
-    let mut h = HASH_START;
-    for f in fields {
-        match f.ty {
-            FieldType::String => {
-                let mut pos = 0;
-                let Some(n) = get_varint(rest, &mut pos).and_then(|n| usize::try_from(n).ok())
-                else {
-                    break;
-                };
-                let Some(bytes) = rest.get(pos..pos.saturating_add(n)) else {
-                    break;
-                };
-                h = hash_str(bytes, h);
-                rest = &rest[pos + n..];
-            }
-            FieldType::Int => {
-                let Some(raw) = rest.get(..8).and_then(|b| <[u8; 8]>::try_from(b).ok()) else {
-                    break;
-                };
-                h = hash_int(i64::from_le_bytes(raw), h);
-                rest = &rest[8..];
-            }
-            FieldType::Bool => {
-                let Some(&b) = rest.first() else { break };
-                h = hash_bool(b != 0, h);
-                rest = &rest[1..];
-            }
-        }
-    }
+    let h = raw_values(fields, rest).fold(HASH_START, |h, v| match v {
+        RawValue::Str(b) => hash_str(b, h),
+        RawValue::Int(i) => hash_int(i, h),
+        RawValue::Bool(b) => hash_bool(b, h),
+    });
     hash_with_target(h, target)
 }
 
@@ -400,27 +376,58 @@ pub(crate) fn split_key(key: &[u8]) -> (u32, &[u8]) {
     )
 }
 
-/// Decodes the field values of a key, in declaration order.
-pub(crate) fn decode<'a>(
-    fields: &'static [FieldDesc],
+/// One field value as a key holds it: strings as their bytes (UTF-8, since keys are written
+/// from `&str`s).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum RawValue<'a> {
+    Str(&'a [u8]),
+    Int(i64),
+    Bool(bool),
+}
+
+/// The field values of an encoded key (the part after the target), in declaration order. It
+/// stops at a key cut short, which tsmon never writes; nothing panics on one.
+#[inline]
+pub(crate) fn raw_values<'a>(
+    fields: &'a [FieldDesc],
     mut bytes: &'a [u8],
-) -> impl Iterator<Item = FieldValue<'a>> + 'a {
+) -> impl Iterator<Item = RawValue<'a>> + 'a {
     fields.iter().map_while(move |f| {
         let (value, rest) = match f.ty {
             FieldType::String => {
-                let mut pos = 0;
-                let len = usize::try_from(get_varint(bytes, &mut pos)?).ok()?;
-                let s = std::str::from_utf8(bytes.get(pos..pos + len)?).ok()?;
-                (FieldValue::Str(s), &bytes[pos + len..])
+                let (len, pos) = match bytes.first() {
+                    // Values shorter than 128 bytes: a one-byte length.
+                    Some(&n) if n < 0x80 => (usize::from(n), 1),
+                    _ => {
+                        let mut pos = 0;
+                        (usize::try_from(get_varint(bytes, &mut pos)?).ok()?, pos)
+                    }
+                };
+                let s = bytes.get(pos..pos.checked_add(len)?)?;
+                (RawValue::Str(s), &bytes[pos + len..])
             }
             FieldType::Int => {
                 let raw: [u8; 8] = bytes.get(..8)?.try_into().ok()?;
-                (FieldValue::Int(i64::from_le_bytes(raw)), &bytes[8..])
+                (RawValue::Int(i64::from_le_bytes(raw)), &bytes[8..])
             }
-            FieldType::Bool => (FieldValue::Bool(*bytes.first()? != 0), &bytes[1..]),
+            FieldType::Bool => (RawValue::Bool(*bytes.first()? != 0), &bytes[1..]),
         };
         bytes = rest;
         Some(value)
+    })
+}
+
+/// Decodes the field values of a key, in declaration order.
+pub(crate) fn decode<'a>(
+    fields: &'static [FieldDesc],
+    bytes: &'a [u8],
+) -> impl Iterator<Item = FieldValue<'a>> + 'a {
+    raw_values(fields, bytes).map_while(|v| {
+        Some(match v {
+            RawValue::Str(b) => FieldValue::Str(std::str::from_utf8(b).ok()?),
+            RawValue::Int(i) => FieldValue::Int(i),
+            RawValue::Bool(b) => FieldValue::Bool(b),
+        })
     })
 }
 
