@@ -183,6 +183,23 @@ impl Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+
+    /// Sends it `signal` (a name such as `QUIT`) and waits until it has exited by itself, so
+    /// whatever it does on that signal is done (PostgreSQL takes its backends down on `QUIT`);
+    /// killed after 10 s.
+    pub fn stop_with(&mut self, signal: &str) {
+        let _ = Command::new("kill")
+            .args([&format!("-{signal}"), &self.pid().to_string()])
+            .status();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
+            if !matches!(self.child.try_wait(), Ok(None)) {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        self.kill();
+    }
 }
 
 impl Drop for Server {

@@ -105,11 +105,9 @@ async fn bad_setups_are_clear_errors_and_a_restarted_server_recovers() {
         .with_timeout(Duration::from_millis(800));
     let t = target();
     assert_eq!(a.notify_task_is_alive(&t, "x").await.unwrap(), 0);
-    // An immediate shutdown (SIGQUIT) takes the backends down with the server.
-    let _ = std::process::Command::new("kill")
-        .args(["-QUIT", &server.pid().to_string()])
-        .status();
-    server.kill();
+    // An immediate shutdown (SIGQUIT) takes the backends down with the server; the server is
+    // waited for, since killing it outright could leave a backend serving the open connection.
+    server.stop_with("QUIT");
     let started = std::time::Instant::now();
     assert!(matches!(
         a.notify_task_is_alive(&t, "x").await,
