@@ -536,6 +536,36 @@ fn run_postgres(postgres: &std::path::Path, dir: &std::path::Path, port: u16) ->
     server
 }
 
+/// Starts `n` tasks at once, task `i` heartbeating as `instance-i` through allocator
+/// `i % allocators.len()`, and gives back the numbers they got, sorted.
+///
+/// # Panics
+///
+/// When an allocator fails or a task panics.
+pub async fn race_for_numbers<A: tsmon::tasknum::TaskNumAllocator>(
+    allocators: &[std::sync::Arc<A>],
+    target: &tsmon::Target,
+    n: usize,
+) -> Vec<i32> {
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let a = allocators[i % allocators.len()].clone();
+            let target = target.clone();
+            tokio::spawn(async move {
+                a.notify_task_is_alive(&target, &format!("instance-{i}"))
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut nums = Vec::with_capacity(n);
+    for t in tasks {
+        nums.push(t.await.unwrap());
+    }
+    nums.sort_unstable();
+    nums
+}
+
 /// The allocator of the `fleet-worker` binary: Redis at `FLEET_REDIS` (`redis://…`), expiry
 /// `FLEET_EXPIRY_MS`.
 ///

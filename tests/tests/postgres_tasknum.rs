@@ -7,7 +7,7 @@ use std::time::Duration;
 use tsmon::Target;
 use tsmon::error::Error;
 use tsmon::tasknum::{PostgresAllocator, TaskNumAllocator};
-use tsmon_tests::start_postgres;
+use tsmon_tests::{race_for_numbers, start_postgres};
 
 fn target() -> Target {
     Target::new("fleet", "worker").with_data_center("dc1")
@@ -29,21 +29,7 @@ async fn fifty_racing_tasks_from_many_connections_get_exactly_0_to_49() {
     for c in connects {
         allocators.push(Arc::new(c.await.unwrap().unwrap()));
     }
-    let tasks: Vec<_> = (0..50)
-        .map(|i| {
-            let a = allocators[i % 10].clone();
-            tokio::spawn(async move {
-                a.notify_task_is_alive(&target(), &format!("instance-{i}"))
-                    .await
-                    .unwrap()
-            })
-        })
-        .collect();
-    let mut nums = Vec::new();
-    for t in tasks {
-        nums.push(t.await.unwrap());
-    }
-    nums.sort_unstable();
+    let nums = race_for_numbers(&allocators, &target(), 50).await;
     assert_eq!(nums, (0..50).collect::<Vec<_>>());
 }
 

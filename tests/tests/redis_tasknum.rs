@@ -7,7 +7,7 @@ use tsmon::error::Error;
 use tsmon::monitor::FakeMonitor;
 use tsmon::tasknum::{RedisAllocator, TaskNumAllocator};
 use tsmon::{State, Target};
-use tsmon_tests::start_redis;
+use tsmon_tests::{race_for_numbers, start_redis};
 
 tsmon::metric! {
     /// Work.
@@ -58,21 +58,7 @@ async fn fifty_racing_tasks_get_exactly_0_to_49() {
         return;
     };
     let a = alloc(&server.addr, Duration::from_secs(60)).await;
-    let tasks: Vec<_> = (0..50)
-        .map(|i| {
-            let a = a.clone();
-            tokio::spawn(async move {
-                a.notify_task_is_alive(&target(), &format!("instance-{i}"))
-                    .await
-                    .unwrap()
-            })
-        })
-        .collect();
-    let mut nums = Vec::new();
-    for t in tasks {
-        nums.push(t.await.unwrap());
-    }
-    nums.sort_unstable();
+    let nums = race_for_numbers(&[std::sync::Arc::new(a.clone())], &target(), 50).await;
     assert_eq!(nums, (0..50).collect::<Vec<_>>());
     // A second heartbeat keeps the number.
     let again = a
