@@ -350,6 +350,8 @@ pub(crate) mod ticks {
         quanta: quanta::Clock,
         /// Nanoseconds per 2^32 ticks.
         q32: u64,
+        /// Whether `now` reads the time-stamp counter (only x86_64 has the choice).
+        #[cfg(target_arch = "x86_64")]
         tsc: bool,
     }
 
@@ -365,7 +367,12 @@ pub(crate) mod ticks {
             } else {
                 1 << 32
             };
-            Ticks { quanta, q32, tsc }
+            Ticks {
+                quanta,
+                q32,
+                #[cfg(target_arch = "x86_64")]
+                tsc,
+            }
         })
     }
 
