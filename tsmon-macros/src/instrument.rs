@@ -537,6 +537,9 @@ fn expand_fn(mut f: FnItem, args: &Args) -> TokenStream {
             let #call = #krate::instrument::Call::start(&#site, &#index, #early);
             #[allow(unreachable_code, clippy::needless_return)]
             let #ret: #ty = #label: #body;
+            // A body that diverges (`todo!()`, `panic!`) makes this unreachable: the lint
+            // warns once, on the first unreachable statement, which is this one.
+            #[allow(unreachable_code)]
             #call.finish(#outcome);
             #ret
         }
