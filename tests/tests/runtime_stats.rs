@@ -98,7 +98,9 @@ fn flushes_report_only_when_the_settings_say_so() {
             .unwrap();
         // Something to flush either way.
         let s2 = state.clone();
-        state.register_callback(move || s2.in_scope(|| tsmon::settings::REFUSED.add(0, "none")));
+        state.register_callback(move || {
+            s2.in_scope(|| tsmon::settings::REFUSED.add(0, ("none", "none")))
+        });
         tsmon::runtime::block_on(state.flush()).unwrap();
         let sent = fake.sent();
         let reported = sent.iter().any(|c| c.metric("presence/up").is_some());

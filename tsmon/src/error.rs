@@ -55,6 +55,10 @@ pub enum Error {
     /// A monitor could not send (a retry with backoff follows).
     #[error("tsmon monitor: {0}")]
     Monitor(String),
+    /// [`State::try_flush`](crate::State::try_flush) found another flush under way: nothing
+    /// was flushed.
+    #[error("another tsmon flush is under way; nothing was flushed")]
+    FlushInProgress,
     /// A flush took longer than the flush timeout.
     #[error("the tsmon flush timed out after {0:?}")]
     FlushTimeout(std::time::Duration),

@@ -29,11 +29,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::Error;
-use crate::monitor::{DebugMonitor, Monitor, NilMonitor, PullMonitor, PushgatewayMonitor};
-use crate::settings::{MonitorSpec, REFUSED, Settings};
+use crate::monitor::Monitor;
 use crate::state::{State, Weak};
 use crate::store::Snapshot;
-use crate::tasknum::TaskNumAllocator;
 
 crate::metric! {
     /// Flushes by outcome: ok, error, timeout, no_task_number.
@@ -49,285 +47,66 @@ pub const MAX_RETRY: Duration = Duration::from_secs(600);
 /// A flush is due this long before its time (Go's `epsilonT`).
 const EPSILON_MICROS: u64 = 100_000;
 
-/// What the settings and the builder configure.
-pub(crate) struct Control {
-    pub(crate) settings: Settings,
-    /// The layers under the file (embedded defaults and builder), to re-apply the file over.
-    base: Settings,
-    monitor: Arc<dyn Monitor>,
-    custom_monitor: Option<Arc<dyn Monitor>>,
-    pub(crate) allocator: Option<Arc<dyn TaskNumAllocator>>,
-    pub(crate) instance_id: String,
-    pub(crate) dev_mode: bool,
-    pub(crate) settings_file: Option<PathBuf>,
-    env: Vec<(String, String)>,
-    pull_addr: Option<std::net::SocketAddr>,
-}
-
-impl Control {
-    pub(crate) fn new(
-        base: Settings,
-        custom_monitor: Option<Arc<dyn Monitor>>,
-        allocator: Option<Arc<dyn TaskNumAllocator>>,
-        instance_id: String,
-        dev_mode: bool,
-        settings_file: Option<PathBuf>,
-        env: Vec<(String, String)>,
-    ) -> Self {
-        Control {
-            settings: base.clone(),
-            base,
-            monitor: Arc::new(NilMonitor),
-            custom_monitor,
-            allocator,
-            instance_id,
-            dev_mode,
-            settings_file,
-            env,
-            pull_addr: None,
-        }
-    }
-}
-
-impl Control {
-    /// Closes the monitor of a control block that is being replaced.
-    pub(crate) fn close_monitor(self) {
-        close_later(self.monitor);
-    }
-}
-
-/// The flush schedule (Go's `nextFlush`, `lastFlush`, `flushRetry`, `flushingNow`), in the
-/// State clock's microseconds.
+/// The flush schedule (Go's `nextFlush`, `lastFlush`, `flushRetry`), in the State clock's
+/// microseconds. "A flush under way" is the State's flush lock, held by a guard, so a flush
+/// whose future is dropped (an aborted loop, a timeout) cannot leave it set.
 #[derive(Debug)]
 pub(crate) struct Schedule {
-    flushing: bool,
     /// Cells in the snapshot of the flush under way (counted as dropped if it fails).
     cells: usize,
-    next: u64,
-    last_success: u64,
-    retry: Duration,
+    pub(crate) next: u64,
+    pub(crate) last_success: u64,
+    pub(crate) retry: Duration,
+    /// Successful flushes so far.
+    pub(crate) successes: u64,
+    /// Failed flushes since the last success.
+    pub(crate) failures: u32,
+    /// The last flush: when it ended, how long it took, its outcome and error.
+    pub(crate) last: Option<(u64, Duration, &'static str, Option<String>)>,
 }
 
 impl Default for Schedule {
     fn default() -> Self {
         Schedule {
-            flushing: false,
             cells: 0,
             next: 0,
             last_success: 0,
             retry: INITIAL_RETRY,
+            successes: 0,
+            failures: 0,
+            last: None,
         }
     }
 }
 
-/// Where the settings came from, for the refusal counter and the log.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SettingsSource {
-    /// The builder.
-    Builder,
-    /// The settings file.
-    File,
-    /// `TSMON_*` environment variables.
-    Environment,
-    /// [`State::apply_settings`].
-    Api,
-}
+impl Schedule {
+    /// Enabling: a flush as soon as possible, the retry delay reset (Go's `enableTSMon`).
+    pub(crate) fn enabled_at(&mut self, now: u64) {
+        self.next = now;
+        self.last_success = now;
+        self.retry = INITIAL_RETRY;
+    }
 
-impl SettingsSource {
-    fn as_str(self) -> &'static str {
-        match self {
-            SettingsSource::Builder => "builder",
-            SettingsSource::File => "file",
-            SettingsSource::Environment => "environment",
-            SettingsSource::Api => "api",
-        }
+    /// A new interval applies at once: the next flush comes within one new interval.
+    pub(crate) fn interval_changed(&mut self, now: u64, interval: Duration) {
+        self.next = self.next.min(now.saturating_add(micros(interval)));
     }
 }
+
+pub use crate::settings::SettingsSource;
 
 fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
 impl State {
-    /// Applies the file and environment layers over `base` and starts in the result.
-    pub(crate) fn start_with(&self, base: Settings) -> Result<(), Error> {
-        let mut settings = base;
-        let (file, env) = {
-            let c = self.inner.control.lock();
-            (c.settings_file.clone(), c.env.clone())
-        };
-        if let Some(path) = &file {
-            match settings.merge_file(path) {
-                Ok(s) => settings = s,
-                Err(e) => self.refuse(SettingsSource::File, &e),
-            }
-        }
-        if !env.is_empty() {
-            match settings.merge_env(env) {
-                Ok(s) => settings = s,
-                Err(e) => self.refuse(SettingsSource::Environment, &e),
-            }
-        }
-        // Start from "disabled" so that `enabled = true` goes through the enabling path.
-        {
-            let mut c = self.inner.control.lock();
-            c.settings.enabled = false;
-        }
-        self.inner.store.set_enabled(false);
-        self.install(settings)
-    }
-
-    fn refuse(&self, source: SettingsSource, e: &Error) {
-        tracing::error!("tsmon: refused settings from the {}: {e}", source.as_str());
-        self.in_scope(|| REFUSED.inc(source.as_str()));
-    }
-
-    /// The settings in force.
-    ///
-    /// ```
-    /// let state = tsmon::State::builder().build().unwrap();
-    /// assert!(state.settings().enabled);
-    /// ```
-    #[must_use]
-    pub fn settings(&self) -> Settings {
-        self.inner.control.lock().settings.clone()
-    }
-
-    /// This process's instance id.
-    #[must_use]
-    pub fn instance_id(&self) -> String {
-        self.inner.control.lock().instance_id.clone()
-    }
-
-    /// The pull endpoint's address, when the monitor is `pull`.
-    #[must_use]
-    pub fn pull_address(&self) -> Option<std::net::SocketAddr> {
-        self.inner.control.lock().pull_addr
-    }
-
-    /// Replaces the settings in force (the API source). Enabling starts a fresh store and
-    /// schedules a flush at once; disabling drops writes and closes the monitor; a new monitor
-    /// replaces the old one; interval, timeout and workers apply from the next flush.
-    ///
-    /// ```
-    /// use tsmon::settings::Settings;
-    /// let state = tsmon::State::builder().build().unwrap();
-    /// let bad = Settings { flush_workers: 0, ..state.settings() };
-    /// assert!(state.apply_settings(bad).is_err());
-    /// assert_eq!(state.settings().flush_workers, 4, "the previous settings stay in force");
-    /// state.apply_settings(Settings { enabled: false, ..state.settings() }).unwrap();
-    /// assert!(!state.store().is_enabled());
-    /// ```
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidSettings`] when they do not validate or the monitor they name cannot
-    /// start; they are refused, counted in `tsmon/settings/refused` and logged.
-    pub fn apply_settings(&self, settings: Settings) -> Result<(), Error> {
-        self.apply_from(settings, SettingsSource::Api)
-    }
-
-    pub(crate) fn apply_from(
-        &self,
-        settings: Settings,
-        source: SettingsSource,
-    ) -> Result<(), Error> {
-        let result = settings.validate().and_then(|()| self.install(settings));
-        if let Err(e) = &result {
-            self.refuse(source, e);
-        }
-        result
-    }
-
-    /// Puts validated settings in force.
-    fn install(&self, new: Settings) -> Result<(), Error> {
-        new.validate()?;
-        let mut c = self.inner.control.lock();
-        let old = c.settings.clone();
-        let rebuild = new.enabled && (!old.enabled || old.monitor != new.monitor);
-        let mut retired: Option<Arc<dyn Monitor>> = None;
-        if rebuild {
-            let (monitor, addr) = match &c.custom_monitor {
-                Some(m) => (m.clone(), None),
-                None => self.build_monitor(&new.monitor)?,
-            };
-            c.pull_addr = addr;
-            retired = Some(std::mem::replace(&mut c.monitor, monitor));
-        } else if !new.enabled && old.enabled {
-            retired = Some(std::mem::replace(&mut c.monitor, Arc::new(NilMonitor)));
-            c.pull_addr = None;
-        }
-        if old.max_series != new.max_series {
-            self.inner.store.set_default_max_series(new.max_series);
-        }
-        let has_allocator = c.allocator.is_some() && !c.dev_mode;
-        c.settings = new.clone();
-        drop(c);
-        if new.enabled && !old.enabled {
-            // Go's enableTSMon: a fresh store (the default target without a number while an
-            // allocator decides), a flush as soon as possible, the retry delay reset.
-            let mut target = (*self.inner.store.default_target()).clone();
-            target.task_num = if has_allocator { -1 } else { 0 };
-            self.inner.store.set_default_target(target);
-            self.inner.store.set_enabled(true);
-            let now = self.inner.clock.now_micros();
-            let mut s = self.inner.schedule.lock();
-            s.next = now;
-            s.last_success = now;
-            s.retry = INITIAL_RETRY;
-        } else if !new.enabled && old.enabled {
-            self.inner.store.set_enabled(false);
-        }
-        if let Some(m) = retired
-            && !Arc::ptr_eq(&m, &self.monitor())
-        {
-            close_later(m);
-        }
-        Ok(())
-    }
-
-    fn build_monitor(
-        &self,
-        spec: &MonitorSpec,
-    ) -> Result<(Arc<dyn Monitor>, Option<std::net::SocketAddr>), Error> {
-        Ok(match spec {
-            MonitorSpec::None => (Arc::new(NilMonitor), None),
-            MonitorSpec::Debug { path: None } => (Arc::new(DebugMonitor::to_log()), None),
-            MonitorSpec::Debug { path: Some(p) } => (Arc::new(DebugMonitor::to_file(p)), None),
-            MonitorSpec::Pushgateway { url } => (Arc::new(PushgatewayMonitor::new(url)?), None),
-            MonitorSpec::RemoteWrite { url } => (
-                Arc::new(crate::monitor::RemoteWriteMonitor::new(url)?),
-                None,
-            ),
-            MonitorSpec::Pull { addr } => {
-                let weak = self.downgrade();
-                let scrape: crate::monitor::ScrapeFn = Arc::new(move |format, out| {
-                    if let Some(s) = weak.upgrade() {
-                        s.scrape_into(format, out);
-                    } else if format == crate::exposition::Format::OpenMetrics {
-                        out.extend_from_slice(b"# EOF\n");
-                    }
-                });
-                let m = PullMonitor::serve(*addr, scrape)
-                    .map_err(|e| Error::InvalidSettings(e.to_string()))?;
-                let bound = m.addr();
-                (Arc::new(m), Some(bound))
-            }
-        })
-    }
-
     /// A scrape: the runtime stats and callbacks, then the exposition of the store.
-    fn scrape_into(&self, format: crate::exposition::Format, out: &mut Vec<u8>) {
+    pub(crate) fn scrape_into(&self, format: crate::exposition::Format, out: &mut Vec<u8>) {
         if self.settings().report_runtime_stats {
             self.report_runtime_stats();
         }
         self.run_callbacks();
         self.encode_into(format, out);
-    }
-
-    /// The monitor in use.
-    pub(crate) fn monitor(&self) -> Arc<dyn Monitor> {
-        self.inner.control.lock().monitor.clone()
     }
 
     /// Registers a callback run before each flush and scrape, in registration order (Go's
@@ -361,17 +140,35 @@ impl State {
     /// Flushes now, whatever the schedule: task number, snapshot, send, under the flush
     /// timeout. The schedule is updated as for a scheduled flush.
     ///
+    /// One flush runs at a time. When one is under way (the periodic flush, say), this waits
+    /// for it to end and then flushes, so what was written before the call is sent either way;
+    /// [`try_flush`](Self::try_flush) returns [`Error::FlushInProgress`] instead of waiting.
+    /// Dropping the returned future mid-flush (a timeout around it, an aborted task) cancels
+    /// that flush and nothing else: the next flush runs normally.
+    ///
     /// # Errors
     ///
     /// [`Error::NoTaskNumber`], an allocator or monitor error, or [`Error::FlushTimeout`].
     pub async fn flush(&self) -> Result<(), Error> {
-        {
-            let mut s = self.inner.schedule.lock();
-            if s.flushing {
-                return Ok(());
-            }
-            s.flushing = true;
-        }
+        let _flushing = self.inner.flush_lock.lock().await;
+        self.flush_and_reschedule().await
+    }
+
+    /// As [`flush`](Self::flush), but without waiting for a flush under way.
+    ///
+    /// ```
+    /// let state = tsmon::State::builder().build().unwrap();
+    /// tsmon::runtime::block_on(state.try_flush()).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::FlushInProgress`] when another flush is under way (nothing was flushed), and
+    /// the errors of [`flush`](Self::flush).
+    pub async fn try_flush(&self) -> Result<(), Error> {
+        let Ok(_flushing) = self.inner.flush_lock.try_lock() else {
+            return Err(Error::FlushInProgress);
+        };
         self.flush_and_reschedule().await
     }
 
@@ -395,20 +192,23 @@ impl State {
             return None;
         }
         let now = self.inner.clock.now_micros();
-        {
-            let mut s = self.inner.schedule.lock();
-            if s.flushing || now + EPSILON_MICROS < s.next {
-                return Some(s.next);
-            }
-            s.flushing = true;
+        let next = self.inner.schedule.lock().next;
+        if now + EPSILON_MICROS < next {
+            return Some(next);
         }
+        let Ok(_flushing) = self.inner.flush_lock.try_lock() else {
+            return Some(next);
+        };
         // The outcome is logged and folded into the schedule.
         let _ = self.flush_and_reschedule().await;
         Some(self.inner.schedule.lock().next)
     }
 
+    /// A flush under the timeout, its outcome counted, reported and folded into the schedule.
+    /// The caller holds the flush lock.
     async fn flush_and_reschedule(&self) -> Result<(), Error> {
         let settings = self.settings();
+        let started = self.inner.clock.now_micros();
         let result =
             match tokio::time::timeout(settings.flush_timeout, self.flush_unscheduled()).await {
                 Ok(r) => r,
@@ -420,26 +220,32 @@ impl State {
             Ok(()) => "ok",
             Err(Error::NoTaskNumber) => "no_task_number",
             Err(Error::FlushTimeout(_)) => "timeout",
+            Err(Error::TaskNum(_)) => "allocator_error",
             Err(_) => "error",
         };
-        let dropped = {
-            let mut s = self.inner.schedule.lock();
-            std::mem::take(&mut s.cells)
-        };
+        let dropped = std::mem::take(&mut self.inner.schedule.lock().cells);
         self.in_scope(|| {
             FLUSHES.inc(outcome);
             if matches!(outcome, "timeout" | "error") && dropped > 0 {
                 DROPPED_CELLS.add(dropped as u64, ());
             }
         });
+        let has_allocator = self.inner.control.lock().allocator.is_some();
         let mut s = self.inner.schedule.lock();
-        s.flushing = false;
+        s.last = Some((
+            now,
+            Duration::from_micros(now.saturating_sub(started)),
+            outcome,
+            result.as_ref().err().map(ToString::to_string),
+        ));
         match &result {
             Ok(()) | Err(Error::NoTaskNumber) => {
                 s.retry = INITIAL_RETRY;
                 s.next = now.saturating_add(interval);
                 if result.is_ok() {
                     s.last_success = now;
+                    s.successes += 1;
+                    s.failures = 0;
                 } else {
                     tracing::warn!("skipping the tsmon flush: no task number assigned yet");
                 }
@@ -448,11 +254,21 @@ impl State {
                 s.next = now.saturating_add(micros(s.retry));
                 tracing::warn!("tsmon: flush failed, next try in {:?}: {e}", s.retry);
                 s.retry = (s.retry * 2).min(MAX_RETRY);
+                s.failures = s.failures.saturating_add(1);
             }
         }
         let silent = now.saturating_sub(s.last_success);
+        drop(s);
+        match &result {
+            Ok(()) => crate::report::resolved("flush"),
+            Err(Error::NoTaskNumber) => {}
+            Err(e) => {
+                // One line when the flushes start failing (or fail differently), not per retry.
+                crate::report::problem("flush", format_args!("flushes are failing: {e}"));
+            }
+        }
         if silent > interval.saturating_mul(5) {
-            let hint = if self.inner.control.lock().allocator.is_some() {
+            let hint = if has_allocator {
                 " (is the task-number allocator reachable?)"
             } else {
                 ""
@@ -524,23 +340,29 @@ impl State {
     #[doc(hidden)]
     #[must_use]
     pub fn schedule(&self) -> (u64, u64, Duration, bool) {
+        let flushing = self.inner.flush_lock.try_lock().is_err();
         let s = self.inner.schedule.lock();
-        (s.next, s.last_success, s.retry, s.flushing)
+        (s.next, s.last_success, s.retry, flushing)
     }
 
-    fn downgrade(&self) -> Weak {
+    pub(crate) fn downgrade(&self) -> Weak {
         Weak(Arc::downgrade(&self.inner))
     }
 }
 
 /// Background work started by [`State::start`]: stopped (with a final flush) by
 /// [`Background::shutdown`] or when dropped.
+///
+/// Stopping never cuts a flush short: a periodic flush under way is waited for (it is bounded
+/// by the flush timeout), then one final flush sends what was written since, then the monitor
+/// is closed. So a stop takes at most about twice the flush timeout.
 #[derive(Debug)]
 #[must_use = "dropping it stops the flush loop after a final flush"]
 pub struct Background {
     state: State,
-    stop: Arc<tokio::sync::Notify>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    stop: tokio::sync::watch::Sender<bool>,
+    flush_loop: Option<tokio::task::JoinHandle<()>>,
+    watcher: Option<tokio::task::JoinHandle<()>>,
     done: bool,
 }
 
@@ -549,58 +371,37 @@ impl State {
     /// background runtime. Keep the returned value alive; [`Background::shutdown`] (or dropping
     /// it) stops the loop and flushes one last time.
     pub fn start(&self) -> Background {
-        let stop = Arc::new(tokio::sync::Notify::new());
+        let (stop, stopped) = tokio::sync::watch::channel(false);
         let handle = crate::runtime::handle();
-        let mut tasks = vec![handle.spawn(flush_loop(self.clone(), stop.clone()))];
+        let flush_loop = Some(handle.spawn(flush_loop(self.clone(), stopped.clone())));
         let file = self.inner.control.lock().settings_file.clone();
-        if let Some(path) = file {
+        let watcher = file.map(|path| {
             // The file as it is now: a change from here on is applied, even one made before
             // the watcher's first look.
             let seen = file_stamp(&path);
-            tasks.push(handle.spawn(watch_loop(self.clone(), path, seen, stop.clone())));
-        }
+            handle.spawn(watch_loop(self.clone(), path, seen, stopped))
+        });
         Background {
             state: self.clone(),
             stop,
-            tasks,
+            flush_loop,
+            watcher,
             done: false,
-        }
-    }
-
-    /// Re-reads the settings file, if there is one, and applies it over the builder's settings
-    /// (and the environment over that). A missing, empty, half-written or invalid file is
-    /// refused: the settings in force stay, and the log says why.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidSettings`] when the file was refused.
-    pub fn reload_settings_file(&self) -> Result<(), Error> {
-        let (path, base, env) = {
-            let c = self.inner.control.lock();
-            (c.settings_file.clone(), c.base.clone(), c.env.clone())
-        };
-        let Some(path) = path else {
-            return Ok(());
-        };
-        let merged = base.merge_file(&path).and_then(|s| {
-            if env.is_empty() {
-                Ok(s)
-            } else {
-                s.merge_env(env)
-            }
-        });
-        match merged {
-            Ok(settings) => self.apply_from(settings, SettingsSource::File),
-            Err(e) => {
-                self.refuse(SettingsSource::File, &e);
-                Err(e)
-            }
         }
     }
 }
 
 impl Background {
-    /// Stops the loop, flushes one last time (under the flush timeout) and closes the monitor.
+    /// Stops the loop, waits for a flush under way (within the flush timeout), flushes one
+    /// last time (under the flush timeout) and closes the monitor.
+    ///
+    /// ```
+    /// let fake = tsmon::monitor::FakeMonitor::new();
+    /// let state = tsmon::State::builder().with_monitor(fake.clone()).build().unwrap();
+    /// let background = state.start();
+    /// tsmon::runtime::block_on(background.shutdown()).unwrap();
+    /// assert!(!fake.sent().is_empty(), "the final flush");
+    /// ```
     ///
     /// # Errors
     ///
@@ -614,9 +415,17 @@ impl Background {
             return Ok(());
         }
         self.done = true;
-        self.stop.notify_waiters();
-        for t in self.tasks.drain(..) {
-            t.abort();
+        let _ = self.stop.send(true);
+        if let Some(w) = self.watcher.take() {
+            w.abort();
+        }
+        if let Some(mut l) = self.flush_loop.take() {
+            // The loop ends after the flush it may be in; that flush is bounded by its
+            // timeout, and a second is the margin.
+            let bound = self.state.settings().flush_timeout + Duration::from_secs(1);
+            if tokio::time::timeout(bound, &mut l).await.is_err() {
+                l.abort();
+            }
         }
         let result = if self.state.settings().enabled {
             self.state.flush().await
@@ -639,7 +448,8 @@ impl Drop for Background {
         let mut this = Background {
             state: self.state.clone(),
             stop: self.stop.clone(),
-            tasks: std::mem::take(&mut self.tasks),
+            flush_loop: self.flush_loop.take(),
+            watcher: self.watcher.take(),
             done: false,
         };
         self.done = true;
@@ -648,9 +458,13 @@ impl Drop for Background {
             let _ = tx.send(r);
         });
         match rx.recv() {
-            Ok(Err(e)) => tracing::warn!("tsmon: the final flush failed: {e}"),
+            Ok(Err(e)) => {
+                crate::report::problem("final flush", format_args!("the final flush failed: {e}"));
+            }
             Ok(Ok(())) => {}
-            Err(_) => tracing::warn!("tsmon: the final flush did not finish"),
+            Err(_) => {
+                crate::report::problem("final flush", "the final flush did not finish");
+            }
         }
     }
 }
@@ -663,12 +477,15 @@ impl Drop for Background {
 pub struct Running {
     background: Arc<parking_lot::Mutex<Option<Background>>>,
     signals: tokio::task::JoinHandle<()>,
+    /// Told when a signal's final flush is over (the process then exits).
+    signal_done: std::sync::mpsc::Receiver<()>,
 }
 
 /// Installs the global State from `builder` (reading the environment too, as
 /// [`StateBuilder::with_env`](crate::StateBuilder::with_env) says), starts its flush loop, and
-/// handles ctrl-c and SIGTERM: a final flush, then exit with status 130 or 143. What
-/// `#[tsmon::main]` calls; for services that write their own `main`.
+/// handles ctrl-c and SIGTERM: the flush under way finishes, a final flush follows, then the
+/// process exits with status 130 or 143. What `#[tsmon::main]` calls; for services that write
+/// their own `main`.
 ///
 /// ```no_run
 /// let _tsmon = tsmon::flush::start_main(
@@ -685,6 +502,7 @@ pub fn start_main(builder: crate::StateBuilder) -> Result<Running, Error> {
     let state = builder.with_env().install_global()?;
     let background = Arc::new(parking_lot::Mutex::new(Some(state.start())));
     let on_signal = background.clone();
+    let (done_tx, signal_done) = std::sync::mpsc::channel();
     // The handlers are registered before this returns, so a signal that comes right after is
     // caught.
     let signals = Signals::register();
@@ -694,13 +512,15 @@ pub fn start_main(builder: crate::StateBuilder) -> Result<Running, Error> {
         if let Some(b) = taken
             && let Err(e) = b.shutdown().await
         {
-            tracing::warn!("tsmon: the final flush failed: {e}");
+            crate::report::problem("final flush", format_args!("the final flush failed: {e}"));
         }
+        let _ = done_tx.send(());
         std::process::exit(code);
     });
     Ok(Running {
         background,
         signals,
+        signal_done,
     })
 }
 
@@ -760,16 +580,27 @@ impl Signals {
 
 impl Drop for Running {
     fn drop(&mut self) {
-        self.signals.abort();
         let taken = self.background.lock().take();
-        drop(taken);
+        if taken.is_some() {
+            self.signals.abort();
+            drop(taken);
+        } else if !self.signals.is_finished() {
+            // A signal is being handled: its final flush is under way, and the process exits
+            // when it ends. Returning now would let `main` end the process first.
+            let _ = self.signal_done.recv_timeout(Duration::from_secs(600));
+        }
     }
 }
 
 /// Go's `FlushPeriodically`: flush when due, then sleep until the next is due (at least 1 s;
-/// 1 s while disabled, so an enabling is noticed quickly).
-async fn flush_loop(state: State, stop: Arc<tokio::sync::Notify>) {
+/// 1 s while disabled, so an enabling is noticed quickly). A settings change that moves the
+/// next flush (a new interval, an enabling) wakes it at once. A stop is seen between flushes:
+/// a flush under way is never cut short.
+async fn flush_loop(state: State, mut stop: tokio::sync::watch::Receiver<bool>) {
     loop {
+        if *stop.borrow_and_update() {
+            return;
+        }
         let next = state.flush_if_needed().await;
         let now = state.inner.clock.now_micros();
         let wait = next.map_or(Duration::from_secs(1), |n| {
@@ -777,7 +608,8 @@ async fn flush_loop(state: State, stop: Arc<tokio::sync::Notify>) {
         });
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
-            () = stop.notified() => return,
+            () = state.inner.wake.notified() => {}
+            _ = stop.changed() => return,
         }
     }
 }
@@ -788,12 +620,12 @@ async fn watch_loop(
     state: State,
     path: PathBuf,
     mut last: FileStamp,
-    stop: Arc<tokio::sync::Notify>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     loop {
         tokio::select! {
             () = tokio::time::sleep(Duration::from_secs(1)) => {}
-            () = stop.notified() => return,
+            _ = stop.changed() => return,
         }
         let now = file_stamp(&path);
         if now != last {
@@ -861,14 +693,4 @@ async fn first_done(
         std::task::Poll::Pending
     })
     .await
-}
-
-/// Closes a monitor that was replaced, on the background runtime (it may have a socket to
-/// release), logging errors.
-fn close_later(monitor: Arc<dyn Monitor>) {
-    crate::runtime::handle().spawn(async move {
-        if let Err(e) = monitor.close().await {
-            tracing::warn!("tsmon: closing the previous monitor: {e}");
-        }
-    });
 }

@@ -55,6 +55,7 @@ pub mod instrument;
 pub mod metric;
 pub mod monitor;
 pub mod registry;
+pub mod report;
 pub mod runtime;
 pub mod runtime_stats;
 pub mod settings;

@@ -3,19 +3,38 @@
 //! | key (file, JSON or TOML) | environment | default | meaning |
 //! |---|---|---|---|
 //! | `enabled` | `TSMON_ENABLED` | `true` | off: writes are dropped (one relaxed load each) and the monitor is closed |
-//! | `flush_interval_sec` | `TSMON_FLUSH_INTERVAL_SEC` | `60` | time between flushes, at least 1 |
-//! | `flush_timeout_sec` | `TSMON_FLUSH_TIMEOUT_SEC` | `5` | a flush's time limit, below the interval |
+//! | `flush_interval_sec` | `TSMON_FLUSH_INTERVAL_SEC` | `60` | time between flushes, 1 to 86,400 (one day) |
+//! | `flush_timeout_sec` | `TSMON_FLUSH_TIMEOUT_SEC` | the smaller of 5 and half the interval | a flush's time limit, above 0 and below the interval |
 //! | `num_flush_workers` | `TSMON_NUM_FLUSH_WORKERS` | `4` | chunks sent at once, 1 to 64 |
 //! | `report_runtime_stats` | `TSMON_REPORT_RUNTIME_STATS` | `true` | report process and runtime figures at each flush |
 //! | `monitor` | `TSMON_MONITOR` | `"none"` (`"debug"` in dev mode) | where metrics go: see [`MonitorSpec`] |
-//! | `max_series` | `TSMON_MAX_SERIES` | `10000` | the per-metric series cap for metrics that set none |
+//! | `max_series` | `TSMON_MAX_SERIES` | `10000` | the per-metric series cap for metrics that set none, 1 to 10,000,000 |
 //!
-//! Layers, each over the one before: the embedded defaults ([`Settings::default`], also given
-//! as the file [`DEFAULT_FILE`]), the builder, the settings file (`TSMON_SETTINGS_FILE`, watched
-//! for changes), the environment. [`State::apply_settings`](crate::State::apply_settings) replaces
-//! the settings in force at run time. Settings that do not validate are refused with an
-//! [`Error::InvalidSettings`] saying why; the previous ones stay in force, and the self-metric
-//! `tsmon/settings/refused` counts the refusal by source.
+//! # Layers and precedence
+//!
+//! Each source is a [`SettingsLayer`]: the keys it sets, and nothing about the others. From the
+//! lowest to the highest, **embedded defaults < builder < settings file < environment < API**
+//! ([`SettingsSource`]). A key's value is the one of the highest layer that sets it, and each
+//! layer keeps its keys until that same layer changes them: an edit of the watched file
+//! replaces the file layer only, so what the environment or
+//! [`State::apply_settings`](crate::State::apply_settings) set stays in force (the API layer
+//! holds the keys that calls changed; [`State::clear_api_settings`](crate::State::clear_api_settings)
+//! drops it). A key that a file edit removes falls back to the layer below.
+//!
+//! # Refusals
+//!
+//! Every key is checked on its own: one bad value (a typo in `TSMON_NUM_FLUSH_WORKERS`, an
+//! interval of `1e19`) refuses that key alone, with the reason; the layer's other keys apply,
+//! and the refused key keeps the value that layer had given it before (or the layer below's).
+//! A file that cannot be read or parsed is refused whole, and its previous contents stay in
+//! force. An unknown key in the file or an unknown `TSMON_*` variable is refused by name, with
+//! the nearest known one. A default follows the values the user set (the timeout defaults to
+//! the smaller of 5 s and half the interval), so only a conflict between two values that
+//! layers set is refused, naming both; the key of the layer being applied is the one refused.
+//! The API is all or nothing: [`State::apply_settings`](crate::State::apply_settings) returns
+//! an error and changes nothing if any key it changes is refused. Every refusal is counted in
+//! `tsmon/settings/refused{source,key}`, logged, written once to stderr when no `tracing`
+//! subscriber would show it, and listed in [`State::health`](crate::State::health).
 //!
 //! ```
 //! use tsmon::settings::{MonitorSpec, Settings};
@@ -26,14 +45,15 @@
 //! assert_eq!(s.monitor, MonitorSpec::Debug { path: None });
 //! // A timeout not below the interval is refused.
 //! assert!(s.merge_toml("flush_timeout_sec = 30").is_err());
+//! // An interval of one second alone is fine: the default timeout follows it.
+//! let fast = Settings::default().merge_toml("flush_interval_sec = 1").unwrap();
+//! assert_eq!(fast.flush_timeout.as_millis(), 500);
 //! ```
 
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
-
-use serde::Deserialize;
 
 use crate::error::Error;
 use crate::store::DEFAULT_MAX_SERIES;
@@ -42,12 +62,21 @@ use crate::store::DEFAULT_MAX_SERIES;
 pub const DEFAULT_FILE: &str = r#"# tsmon settings (TOML; JSON with the same keys works too).
 enabled = true
 flush_interval_sec = 60
-flush_timeout_sec = 5
+# flush_timeout_sec: by default the smaller of 5 and half of flush_interval_sec.
 num_flush_workers = 4
 report_runtime_stats = true
 monitor = "none"
 max_series = 10000
 "#;
+
+/// The longest flush interval accepted: one day.
+pub const MAX_FLUSH_INTERVAL: Duration = Duration::from_secs(86_400);
+/// The flush timeout when no layer sets one and the interval is 10 s or more.
+pub const DEFAULT_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
+/// The most flush workers accepted.
+pub const MAX_FLUSH_WORKERS: usize = 64;
+/// The largest per-metric series cap accepted.
+pub const MAX_MAX_SERIES: usize = 10_000_000;
 
 /// Where flushed metrics go.
 ///
@@ -179,7 +208,7 @@ impl Default for Settings {
         Settings {
             enabled: true,
             flush_interval: Duration::from_secs(60),
-            flush_timeout: Duration::from_secs(5),
+            flush_timeout: DEFAULT_FLUSH_TIMEOUT,
             flush_workers: 4,
             report_runtime_stats: true,
             monitor: MonitorSpec::None,
@@ -188,26 +217,764 @@ impl Default for Settings {
     }
 }
 
-/// The file form: every key optional, unknown keys refused (a typo is an error, not a default).
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Layer {
-    enabled: Option<bool>,
-    flush_interval_sec: Option<f64>,
-    flush_timeout_sec: Option<f64>,
-    num_flush_workers: Option<usize>,
-    report_runtime_stats: Option<bool>,
-    monitor: Option<String>,
-    max_series: Option<usize>,
+/// The flush timeout that follows an interval no layer gave a timeout for: the smaller of
+/// [`DEFAULT_FLUSH_TIMEOUT`] and half the interval.
+///
+/// ```
+/// use std::time::Duration;
+/// use tsmon::settings::default_flush_timeout;
+/// assert_eq!(default_flush_timeout(Duration::from_secs(60)), Duration::from_secs(5));
+/// assert_eq!(default_flush_timeout(Duration::from_secs(4)), Duration::from_secs(2));
+/// ```
+#[must_use]
+pub fn default_flush_timeout(interval: Duration) -> Duration {
+    DEFAULT_FLUSH_TIMEOUT.min(interval / 2)
 }
 
-fn seconds(key: &str, v: f64) -> Result<Duration, Error> {
-    Duration::try_from_secs_f64(v)
-        .map_err(|_| Error::InvalidSettings(format!("{key} = {v}: not a number of seconds")))
+/// A settings key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Key {
+    /// `enabled`.
+    Enabled,
+    /// `flush_interval_sec`.
+    FlushInterval,
+    /// `flush_timeout_sec`.
+    FlushTimeout,
+    /// `num_flush_workers`.
+    FlushWorkers,
+    /// `report_runtime_stats`.
+    ReportRuntimeStats,
+    /// `monitor`.
+    Monitor,
+    /// `max_series`.
+    MaxSeries,
+}
+
+impl Key {
+    /// Every key, in the order of the settings table.
+    pub const ALL: [Key; 7] = [
+        Key::Enabled,
+        Key::FlushInterval,
+        Key::FlushTimeout,
+        Key::FlushWorkers,
+        Key::ReportRuntimeStats,
+        Key::Monitor,
+        Key::MaxSeries,
+    ];
+
+    /// The key's name in a settings file.
+    ///
+    /// ```
+    /// assert_eq!(tsmon::settings::Key::FlushInterval.name(), "flush_interval_sec");
+    /// ```
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Key::Enabled => "enabled",
+            Key::FlushInterval => "flush_interval_sec",
+            Key::FlushTimeout => "flush_timeout_sec",
+            Key::FlushWorkers => "num_flush_workers",
+            Key::ReportRuntimeStats => "report_runtime_stats",
+            Key::Monitor => "monitor",
+            Key::MaxSeries => "max_series",
+        }
+    }
+
+    /// The environment variable that sets the key.
+    ///
+    /// ```
+    /// assert_eq!(tsmon::settings::Key::Monitor.env_var(), "TSMON_MONITOR");
+    /// ```
+    #[must_use]
+    pub fn env_var(self) -> &'static str {
+        match self {
+            Key::Enabled => "TSMON_ENABLED",
+            Key::FlushInterval => "TSMON_FLUSH_INTERVAL_SEC",
+            Key::FlushTimeout => "TSMON_FLUSH_TIMEOUT_SEC",
+            Key::FlushWorkers => "TSMON_NUM_FLUSH_WORKERS",
+            Key::ReportRuntimeStats => "TSMON_REPORT_RUNTIME_STATS",
+            Key::Monitor => "TSMON_MONITOR",
+            Key::MaxSeries => "TSMON_MAX_SERIES",
+        }
+    }
+
+    fn from_name(name: &str) -> Option<Key> {
+        Key::ALL.into_iter().find(|k| k.name() == name)
+    }
+}
+
+impl fmt::Display for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The `TSMON_*` variables tsmon reads besides the settings keys (the target, the instance, the
+/// settings file): none of them is refused as unknown.
+pub const OTHER_ENV_VARS: &[&str] = &[
+    "TSMON_SETTINGS_FILE",
+    "TSMON_DEV_MODE",
+    "TSMON_INSTANCE_ID",
+    "TSMON_TASK_NUM",
+    "TSMON_SERVICE",
+    "TSMON_JOB",
+    "TSMON_DATA_CENTER",
+    "TSMON_HOST",
+    "TSMON_GIT_COMMIT",
+];
+
+/// Where settings came from, lowest precedence first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum SettingsSource {
+    /// The embedded defaults (and dev mode's debug monitor).
+    Default,
+    /// The builder ([`StateBuilder::with_settings`](crate::StateBuilder::with_settings)).
+    Builder,
+    /// The settings file.
+    File,
+    /// `TSMON_*` environment variables.
+    Environment,
+    /// [`State::apply_settings`](crate::State::apply_settings) and
+    /// [`State::apply_layer`](crate::State::apply_layer).
+    Api,
+}
+
+impl SettingsSource {
+    /// Every source, lowest precedence first.
+    pub const ALL: [SettingsSource; 5] = [
+        SettingsSource::Default,
+        SettingsSource::Builder,
+        SettingsSource::File,
+        SettingsSource::Environment,
+        SettingsSource::Api,
+    ];
+
+    /// The name used in logs and in the `source` field of `tsmon/settings/refused`.
+    ///
+    /// ```
+    /// assert_eq!(tsmon::settings::SettingsSource::Environment.as_str(), "environment");
+    /// ```
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SettingsSource::Default => "default",
+            SettingsSource::Builder => "builder",
+            SettingsSource::File => "file",
+            SettingsSource::Environment => "environment",
+            SettingsSource::Api => "api",
+        }
+    }
+
+    pub(crate) fn index(self) -> usize {
+        match self {
+            SettingsSource::Default => 0,
+            SettingsSource::Builder => 1,
+            SettingsSource::File => 2,
+            SettingsSource::Environment => 3,
+            SettingsSource::Api => 4,
+        }
+    }
+}
+
+impl fmt::Display for SettingsSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A setting that was refused, and why.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Refusal {
+    /// Where it came from.
+    pub source: SettingsSource,
+    /// The key, as that source names it (`num_flush_workers`, `TSMON_NUM_FLUSH_WORKERS`), or
+    /// the file's path when the whole file was refused.
+    pub key: String,
+    /// The value given, as written.
+    pub value: String,
+    /// Why it was refused.
+    pub reason: String,
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.value.is_empty() {
+            write!(f, "{} {}: {}", self.source, self.key, self.reason)
+        } else {
+            write!(
+                f,
+                "{} {} = {}: {}",
+                self.source, self.key, self.value, self.reason
+            )
+        }
+    }
+}
+
+/// One layer of settings: the keys it sets, `None` for the others (see the
+/// [module docs](self) for how layers combine).
+///
+/// ```
+/// use std::time::Duration;
+/// use tsmon::settings::{Settings, SettingsLayer, SettingsSource};
+/// let (layer, refused) = SettingsLayer::from_env(
+///     [
+///         ("TSMON_FLUSH_INTERVAL_SEC".to_string(), "1".to_string()),
+///         ("TSMON_NUM_FLUSH_WORKERS".to_string(), "0".to_string()),
+///     ],
+/// );
+/// assert_eq!(layer.flush_interval, Some(Duration::from_secs(1)));
+/// assert_eq!(layer.flush_workers, None, "the bad variable refuses only itself");
+/// assert_eq!(refused[0].key, "TSMON_NUM_FLUSH_WORKERS");
+/// assert_eq!(refused[0].source, SettingsSource::Environment);
+/// let s = layer.over(&Settings::default());
+/// assert_eq!(s.flush_interval, Duration::from_secs(1));
+/// ```
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SettingsLayer {
+    /// `enabled`.
+    pub enabled: Option<bool>,
+    /// `flush_interval_sec`.
+    pub flush_interval: Option<Duration>,
+    /// `flush_timeout_sec`.
+    pub flush_timeout: Option<Duration>,
+    /// `num_flush_workers`.
+    pub flush_workers: Option<usize>,
+    /// `report_runtime_stats`.
+    pub report_runtime_stats: Option<bool>,
+    /// `monitor`.
+    pub monitor: Option<MonitorSpec>,
+    /// `max_series`.
+    pub max_series: Option<usize>,
+}
+
+/// A value as a file or variable gives it, before it is checked against its key.
+enum Raw {
+    Bool(bool),
+    Number(f64),
+    Text(String),
+    Other(String),
+}
+
+impl Raw {
+    fn shown(&self) -> String {
+        match self {
+            Raw::Bool(b) => b.to_string(),
+            Raw::Number(n) => n.to_string(),
+            Raw::Text(s) => format!("{s:?}"),
+            Raw::Other(s) => s.clone(),
+        }
+    }
+
+    fn from_toml(v: &toml::Value) -> Raw {
+        match v {
+            toml::Value::Boolean(b) => Raw::Bool(*b),
+            #[allow(clippy::cast_precision_loss)]
+            toml::Value::Integer(i) => Raw::Number(*i as f64),
+            toml::Value::Float(f) => Raw::Number(*f),
+            toml::Value::String(s) => Raw::Text(s.clone()),
+            toml::Value::Datetime(d) => Raw::Other(d.to_string()),
+            toml::Value::Array(_) => Raw::Other("an array".into()),
+            toml::Value::Table(_) => Raw::Other("a table".into()),
+        }
+    }
+
+    fn from_json(v: &serde_json::Value) -> Raw {
+        match v {
+            serde_json::Value::Bool(b) => Raw::Bool(*b),
+            serde_json::Value::Number(n) => {
+                n.as_f64().map_or(Raw::Other(n.to_string()), Raw::Number)
+            }
+            serde_json::Value::String(s) => Raw::Text(s.clone()),
+            other => Raw::Other(other.to_string()),
+        }
+    }
+
+    /// An environment variable's text, read as the key's type wants it.
+    fn from_env(key: Key, text: &str) -> Raw {
+        let t = text.trim();
+        match key {
+            Key::Enabled | Key::ReportRuntimeStats => match t.to_ascii_lowercase().as_str() {
+                "1" | "true" | "yes" | "on" => Raw::Bool(true),
+                "0" | "false" | "no" | "off" => Raw::Bool(false),
+                _ => Raw::Text(text.to_owned()),
+            },
+            Key::Monitor => Raw::Text(text.to_owned()),
+            _ => t
+                .parse()
+                .map_or_else(|_| Raw::Text(text.to_owned()), Raw::Number),
+        }
+    }
+}
+
+fn check_interval(d: Duration) -> Result<Duration, String> {
+    if d < Duration::from_secs(1) || d > MAX_FLUSH_INTERVAL {
+        Err("it must be between 1 and 86400 seconds (one day)".into())
+    } else {
+        Ok(d)
+    }
+}
+
+fn check_timeout(d: Duration) -> Result<Duration, String> {
+    if d.is_zero() || d >= MAX_FLUSH_INTERVAL {
+        Err("it must be above 0 and below the flush interval".into())
+    } else {
+        Ok(d)
+    }
+}
+
+fn check_workers(n: usize) -> Result<usize, String> {
+    if (1..=MAX_FLUSH_WORKERS).contains(&n) {
+        Ok(n)
+    } else {
+        Err(format!("it must be between 1 and {MAX_FLUSH_WORKERS}"))
+    }
+}
+
+fn check_max_series(n: usize) -> Result<usize, String> {
+    if (1..=MAX_MAX_SERIES).contains(&n) {
+        Ok(n)
+    } else {
+        Err(format!("it must be between 1 and {MAX_MAX_SERIES}"))
+    }
+}
+
+fn seconds(raw: &Raw) -> Result<Duration, String> {
+    match raw {
+        Raw::Number(v) => Duration::try_from_secs_f64(*v)
+            .map_err(|_| "expected a non-negative number of seconds".to_owned()),
+        _ => Err("expected a number of seconds".into()),
+    }
+}
+
+fn count(raw: &Raw) -> Result<usize, String> {
+    match raw {
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        Raw::Number(v) if v.fract() == 0.0 && *v >= 0.0 && *v <= 1e15 => Ok(*v as usize),
+        _ => Err("expected a whole number".into()),
+    }
+}
+
+fn boolean(raw: &Raw) -> Result<bool, String> {
+    match raw {
+        Raw::Bool(b) => Ok(*b),
+        _ => Err("expected true or false".into()),
+    }
+}
+
+/// The known name nearest to `name` (by edit distance), if it is near enough to be a typo.
+fn nearest<'a>(name: &str, known: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    fn distance(a: &str, b: &str) -> usize {
+        let b: Vec<char> = b.chars().collect();
+        let mut row: Vec<usize> = (0..=b.len()).collect();
+        for (i, ca) in a.chars().enumerate() {
+            let mut prev = row[0];
+            row[0] = i + 1;
+            for (j, cb) in b.iter().enumerate() {
+                let cur = row[j + 1];
+                row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+                prev = cur;
+            }
+        }
+        row[b.len()]
+    }
+    known
+        .map(|k| {
+            (
+                distance(&name.to_ascii_lowercase(), &k.to_ascii_lowercase()),
+                k,
+            )
+        })
+        .filter(|(d, k)| *d <= (k.len() / 3).max(2))
+        .min()
+        .map(|(_, k)| k)
+}
+
+fn unknown_reason(name: &str, known: impl Iterator<Item = &'static str>) -> String {
+    match nearest(name, known) {
+        Some(k) => format!("unknown; did you mean {k}?"),
+        None => "unknown".into(),
+    }
+}
+
+impl SettingsLayer {
+    /// The layer that sets every key to the value of `settings` (the timeout included).
+    #[must_use]
+    pub fn all_of(settings: &Settings) -> Self {
+        SettingsLayer {
+            enabled: Some(settings.enabled),
+            flush_interval: Some(settings.flush_interval),
+            flush_timeout: Some(settings.flush_timeout),
+            flush_workers: Some(settings.flush_workers),
+            report_runtime_stats: Some(settings.report_runtime_stats),
+            monitor: Some(settings.monitor.clone()),
+            max_series: Some(settings.max_series),
+        }
+    }
+
+    /// The keys whose values differ between `from` and `to`, with `to`'s values: what a change
+    /// from `from` to `to` sets.
+    ///
+    /// ```
+    /// use tsmon::settings::{Settings, SettingsLayer};
+    /// let to = Settings { flush_workers: 8, ..Settings::default() };
+    /// let layer = SettingsLayer::changes(&Settings::default(), &to);
+    /// assert_eq!(layer, SettingsLayer { flush_workers: Some(8), ..SettingsLayer::default() });
+    /// ```
+    #[must_use]
+    pub fn changes(from: &Settings, to: &Settings) -> Self {
+        fn differ<T: PartialEq + Clone>(a: &T, b: &T) -> Option<T> {
+            (a != b).then(|| b.clone())
+        }
+        SettingsLayer {
+            enabled: differ(&from.enabled, &to.enabled),
+            flush_interval: differ(&from.flush_interval, &to.flush_interval),
+            flush_timeout: differ(&from.flush_timeout, &to.flush_timeout),
+            flush_workers: differ(&from.flush_workers, &to.flush_workers),
+            report_runtime_stats: differ(&from.report_runtime_stats, &to.report_runtime_stats),
+            monitor: differ(&from.monitor, &to.monitor),
+            max_series: differ(&from.max_series, &to.max_series),
+        }
+    }
+
+    /// Whether the layer sets `key`.
+    #[must_use]
+    pub fn sets(&self, key: Key) -> bool {
+        match key {
+            Key::Enabled => self.enabled.is_some(),
+            Key::FlushInterval => self.flush_interval.is_some(),
+            Key::FlushTimeout => self.flush_timeout.is_some(),
+            Key::FlushWorkers => self.flush_workers.is_some(),
+            Key::ReportRuntimeStats => self.report_runtime_stats.is_some(),
+            Key::Monitor => self.monitor.is_some(),
+            Key::MaxSeries => self.max_series.is_some(),
+        }
+    }
+
+    /// Whether the layer sets no key.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        Key::ALL.iter().all(|k| !self.sets(*k))
+    }
+
+    /// The value of `key` as text, if the layer sets it.
+    #[must_use]
+    pub fn shown(&self, key: Key) -> Option<String> {
+        let secs = |d: &Duration| d.as_secs_f64().to_string();
+        match key {
+            Key::Enabled => self.enabled.map(|v| v.to_string()),
+            Key::FlushInterval => self.flush_interval.as_ref().map(secs),
+            Key::FlushTimeout => self.flush_timeout.as_ref().map(secs),
+            Key::FlushWorkers => self.flush_workers.map(|v| v.to_string()),
+            Key::ReportRuntimeStats => self.report_runtime_stats.map(|v| v.to_string()),
+            Key::Monitor => self
+                .monitor
+                .as_ref()
+                .map(|m| format!("{:?}", m.to_string())),
+            Key::MaxSeries => self.max_series.map(|v| v.to_string()),
+        }
+    }
+
+    /// Removes `key` from the layer.
+    pub fn unset(&mut self, key: Key) {
+        match key {
+            Key::Enabled => self.enabled = None,
+            Key::FlushInterval => self.flush_interval = None,
+            Key::FlushTimeout => self.flush_timeout = None,
+            Key::FlushWorkers => self.flush_workers = None,
+            Key::ReportRuntimeStats => self.report_runtime_stats = None,
+            Key::Monitor => self.monitor = None,
+            Key::MaxSeries => self.max_series = None,
+        }
+    }
+
+    /// Copies `key` from `other` (set or not).
+    pub(crate) fn copy_key(&mut self, other: &SettingsLayer, key: Key) {
+        match key {
+            Key::Enabled => self.enabled = other.enabled,
+            Key::FlushInterval => self.flush_interval = other.flush_interval,
+            Key::FlushTimeout => self.flush_timeout = other.flush_timeout,
+            Key::FlushWorkers => self.flush_workers = other.flush_workers,
+            Key::ReportRuntimeStats => self.report_runtime_stats = other.report_runtime_stats,
+            Key::Monitor => self.monitor.clone_from(&other.monitor),
+            Key::MaxSeries => self.max_series = other.max_series,
+        }
+    }
+
+    /// `other`'s keys over this layer's.
+    #[must_use]
+    pub fn merged(&self, other: &SettingsLayer) -> SettingsLayer {
+        let mut out = self.clone();
+        for key in Key::ALL {
+            if other.sets(key) {
+                out.copy_key(other, key);
+            }
+        }
+        out
+    }
+
+    /// Sets `key` from a raw value, checked on its own.
+    fn set(&mut self, key: Key, raw: &Raw) -> Result<(), String> {
+        match key {
+            Key::Enabled => self.enabled = Some(boolean(raw)?),
+            Key::ReportRuntimeStats => self.report_runtime_stats = Some(boolean(raw)?),
+            Key::FlushInterval => self.flush_interval = Some(check_interval(seconds(raw)?)?),
+            Key::FlushTimeout => self.flush_timeout = Some(check_timeout(seconds(raw)?)?),
+            Key::FlushWorkers => self.flush_workers = Some(check_workers(count(raw)?)?),
+            Key::MaxSeries => self.max_series = Some(check_max_series(count(raw)?)?),
+            Key::Monitor => match raw {
+                Raw::Text(s) => {
+                    self.monitor = Some(MonitorSpec::parse(s).map_err(|e| match e {
+                        Error::InvalidSettings(m) => m,
+                        other => other.to_string(),
+                    })?);
+                }
+                _ => return Err("expected a string such as \"pull\" or \"none\"".into()),
+            },
+        }
+        Ok(())
+    }
+
+    /// Each key's value checked on its own (for layers made in code): the keys that are out
+    /// of range, with the reasons.
+    #[must_use]
+    pub fn check(&self) -> Vec<(Key, String)> {
+        let mut bad = Vec::new();
+        let mut note = |key: Key, r: Result<(), String>| {
+            if let Err(why) = r {
+                bad.push((key, why));
+            }
+        };
+        if let Some(v) = self.flush_interval {
+            note(Key::FlushInterval, check_interval(v).map(drop));
+        }
+        if let Some(v) = self.flush_timeout {
+            note(Key::FlushTimeout, check_timeout(v).map(drop));
+        }
+        if let Some(v) = self.flush_workers {
+            note(Key::FlushWorkers, check_workers(v).map(drop));
+        }
+        if let Some(v) = self.max_series {
+            note(Key::MaxSeries, check_max_series(v).map(drop));
+        }
+        bad
+    }
+
+    /// Reads a settings file's text: JSON if it (trimmed) starts with `{`, TOML otherwise. Each
+    /// key is checked on its own: a bad or unknown key is refused alone (in the returned list,
+    /// with [`SettingsSource::File`]) and left out of the layer.
+    ///
+    /// ```
+    /// use tsmon::settings::SettingsLayer;
+    /// let (layer, refused) = SettingsLayer::from_text("num_flush_workers = 8\nflush_intervall_sec = 3").unwrap();
+    /// assert_eq!(layer.flush_workers, Some(8));
+    /// assert!(refused[0].reason.contains("did you mean flush_interval_sec"), "{}", refused[0]);
+    /// assert!(SettingsLayer::from_text("enabled = ").is_err());
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidSettings`] for an empty text or one that does not parse (then nothing of
+    /// it applies).
+    pub fn from_text(text: &str) -> Result<(SettingsLayer, Vec<Refusal>), Error> {
+        let trimmed = text.trim();
+        if trimmed.is_empty() {
+            return Err(Error::InvalidSettings("the file is empty".into()));
+        }
+        let entries: Vec<(String, Raw)> = if trimmed.starts_with('{') {
+            let map: serde_json::Map<String, serde_json::Value> = serde_json::from_str(trimmed)
+                .map_err(|e| Error::InvalidSettings(format!("JSON: {e}")))?;
+            map.iter()
+                .map(|(k, v)| (k.clone(), Raw::from_json(v)))
+                .collect()
+        } else {
+            let table: toml::Table = toml::from_str(text)
+                .map_err(|e| Error::InvalidSettings(format!("TOML: {}", e.message())))?;
+            table
+                .iter()
+                .map(|(k, v)| (k.clone(), Raw::from_toml(v)))
+                .collect()
+        };
+        let mut layer = SettingsLayer::default();
+        let mut refused = Vec::new();
+        for (name, raw) in entries {
+            let outcome = match Key::from_name(&name) {
+                Some(key) => layer.set(key, &raw),
+                None => Err(unknown_reason(&name, Key::ALL.iter().map(|k| k.name()))),
+            };
+            if let Err(reason) = outcome {
+                refused.push(Refusal {
+                    source: SettingsSource::File,
+                    key: name,
+                    value: raw.shown(),
+                    reason,
+                });
+            }
+        }
+        Ok((layer, refused))
+    }
+
+    /// Reads the `TSMON_*` variables of `vars` (pass `std::env::vars()` for the process
+    /// environment). Each variable is checked on its own: a bad one, or an unknown `TSMON_*`
+    /// name, is refused alone (in the returned list) and left out of the layer. The
+    /// variables of [`OTHER_ENV_VARS`] are not settings and are skipped.
+    pub fn from_env(
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> (SettingsLayer, Vec<Refusal>) {
+        let mut layer = SettingsLayer::default();
+        let mut refused = Vec::new();
+        for (name, value) in vars {
+            if !name.starts_with("TSMON_") || OTHER_ENV_VARS.contains(&name.as_str()) {
+                continue;
+            }
+            let outcome = match Key::ALL.into_iter().find(|k| k.env_var() == name) {
+                Some(key) => layer.set(key, &Raw::from_env(key, &value)),
+                None => Err(unknown_reason(
+                    &name,
+                    Key::ALL
+                        .iter()
+                        .map(|k| k.env_var())
+                        .chain(OTHER_ENV_VARS.iter().copied()),
+                )),
+            };
+            if let Err(reason) = outcome {
+                refused.push(Refusal {
+                    source: SettingsSource::Environment,
+                    key: name,
+                    value: format!("{value:?}"),
+                    reason,
+                });
+            }
+        }
+        (layer, refused)
+    }
+
+    /// `base` with this layer's keys over it. When the layer sets the interval and not the
+    /// timeout, a timeout of `base` that was the default for its interval, or that is not
+    /// below the new interval, follows the new interval ([`default_flush_timeout`]).
+    #[must_use]
+    pub fn over(&self, base: &Settings) -> Settings {
+        let mut s = base.clone();
+        if let Some(v) = self.enabled {
+            s.enabled = v;
+        }
+        if let Some(v) = self.flush_interval {
+            let was_default = s.flush_timeout == default_flush_timeout(s.flush_interval);
+            s.flush_interval = v;
+            if self.flush_timeout.is_none() && (was_default || s.flush_timeout >= v) {
+                s.flush_timeout = default_flush_timeout(v);
+            }
+        }
+        if let Some(v) = self.flush_timeout {
+            s.flush_timeout = v;
+        }
+        if let Some(v) = self.flush_workers {
+            s.flush_workers = v;
+        }
+        if let Some(v) = self.report_runtime_stats {
+            s.report_runtime_stats = v;
+        }
+        if let Some(v) = &self.monitor {
+            s.monitor = v.clone();
+        }
+        if let Some(v) = self.max_series {
+            s.max_series = v;
+        }
+        s
+    }
+}
+
+/// The settings a stack of layers gives (lowest first; the first is the defaults), with the
+/// source of each key and the refusals of conflicting keys. `incoming` is the layer being
+/// applied, whose keys are the ones refused in a conflict; `previous` is what that layer held
+/// before, which a refused key goes back to.
+pub(crate) fn resolve(
+    layers: &mut [SettingsLayer; 5],
+    incoming: SettingsSource,
+    previous: &SettingsLayer,
+) -> (Settings, [SettingsSource; 7], Vec<Refusal>) {
+    let mut refused = Vec::new();
+    let mut reverted: Vec<Key> = Vec::new();
+    loop {
+        let top = |key: Key| {
+            (0..layers.len())
+                .rev()
+                .find(|&i| layers[i].sets(key))
+                .unwrap_or(0)
+        };
+        let ii = top(Key::FlushInterval);
+        let interval = layers[ii].flush_interval.unwrap_or(Duration::from_secs(60));
+        let ti = top(Key::FlushTimeout);
+        let conflict = layers[ti]
+            .flush_timeout
+            .filter(|t| *t >= interval)
+            .map(|t| (t, ti));
+        let Some((timeout, ti)) = conflict else {
+            let mut s = Settings {
+                flush_timeout: default_flush_timeout(interval),
+                ..Settings::default()
+            };
+            let mut origins = [SettingsSource::Default; 7];
+            for (n, key) in Key::ALL.into_iter().enumerate() {
+                let i = top(key);
+                if layers[i].sets(key) {
+                    let mut one = SettingsLayer::default();
+                    one.copy_key(&layers[i], key);
+                    // Keys one at a time, so no timeout is derived from an interval here.
+                    let keep = s.flush_timeout;
+                    s = one.over(&s);
+                    if key != Key::FlushTimeout {
+                        s.flush_timeout = keep;
+                    }
+                    origins[n] = SettingsSource::ALL[i];
+                }
+            }
+            return (s, origins, refused);
+        };
+        let source = |i: usize| SettingsSource::ALL[i];
+        let inc = incoming.index();
+        let timeout_key = ti == inc || (ii != inc && ti >= ii);
+        let (layer, key) = if timeout_key {
+            (ti, Key::FlushTimeout)
+        } else {
+            (ii, Key::FlushInterval)
+        };
+        let (name, env) = (key.name(), key.env_var());
+        let shown_key = if source(layer) == SettingsSource::Environment {
+            env.to_owned()
+        } else {
+            name.to_owned()
+        };
+        let reason = if timeout_key {
+            format!(
+                "the flush timeout must be below flush_interval_sec = {} (from the {})",
+                interval.as_secs_f64(),
+                source(ii)
+            )
+        } else {
+            format!(
+                "the flush interval must be above flush_timeout_sec = {} (from the {})",
+                timeout.as_secs_f64(),
+                source(ti)
+            )
+        };
+        refused.push(Refusal {
+            source: source(layer),
+            key: shown_key,
+            value: layers[layer].shown(key).unwrap_or_default(),
+            reason,
+        });
+        if layer == inc && !reverted.contains(&key) && previous.sets(key) {
+            reverted.push(key);
+            layers[layer].copy_key(previous, key);
+        } else {
+            layers[layer].unset(key);
+        }
+    }
 }
 
 impl Settings {
-    /// Checks the settings.
+    /// Checks the settings: each key's range, and the timeout below the interval.
     ///
     /// ```
     /// let mut s = tsmon::settings::Settings::default();
@@ -217,70 +984,56 @@ impl Settings {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidSettings`] with the first problem found.
+    /// [`Error::InvalidSettings`] with every problem found.
     pub fn validate(&self) -> Result<(), Error> {
-        let bad = |why: String| Err(Error::InvalidSettings(why));
-        if self.flush_interval < Duration::from_secs(1) {
-            return bad(format!(
-                "flush_interval_sec = {}: it must be at least 1",
-                self.flush_interval.as_secs_f64()
-            ));
-        }
-        if self.flush_timeout.is_zero() || self.flush_timeout >= self.flush_interval {
-            return bad(format!(
-                "flush_timeout_sec = {}: it must be above 0 and below flush_interval_sec ({})",
+        let mut problems: Vec<String> = SettingsLayer::all_of(self)
+            .check()
+            .into_iter()
+            .map(|(key, why)| {
+                format!(
+                    "{key} = {}: {why}",
+                    SettingsLayer::all_of(self).shown(key).unwrap_or_default()
+                )
+            })
+            .collect();
+        if self.flush_timeout >= self.flush_interval {
+            problems.push(format!(
+                "flush_timeout_sec = {}: it must be below flush_interval_sec ({})",
                 self.flush_timeout.as_secs_f64(),
                 self.flush_interval.as_secs_f64()
             ));
         }
-        if !(1..=64).contains(&self.flush_workers) {
-            return bad(format!(
-                "num_flush_workers = {}: it must be between 1 and 64",
-                self.flush_workers
-            ));
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::InvalidSettings(problems.join("; ")))
         }
-        if self.max_series == 0 {
-            return bad("max_series = 0: it must be at least 1".into());
-        }
-        Ok(())
     }
 
-    fn apply(mut self, layer: Layer) -> Result<Self, Error> {
-        if let Some(v) = layer.enabled {
-            self.enabled = v;
+    fn with_layer(&self, layer: &SettingsLayer, refused: Vec<Refusal>) -> Result<Self, Error> {
+        if !refused.is_empty() {
+            let all: Vec<String> = refused.iter().map(ToString::to_string).collect();
+            return Err(Error::InvalidSettings(all.join("; ")));
         }
-        if let Some(v) = layer.flush_interval_sec {
-            self.flush_interval = seconds("flush_interval_sec", v)?;
-        }
-        if let Some(v) = layer.flush_timeout_sec {
-            self.flush_timeout = seconds("flush_timeout_sec", v)?;
-        }
-        if let Some(v) = layer.num_flush_workers {
-            self.flush_workers = v;
-        }
-        if let Some(v) = layer.report_runtime_stats {
-            self.report_runtime_stats = v;
-        }
-        if let Some(v) = layer.monitor {
-            self.monitor = MonitorSpec::parse(&v)?;
-        }
-        if let Some(v) = layer.max_series {
-            self.max_series = v;
-        }
-        self.validate()?;
-        Ok(self)
+        let s = layer.over(self);
+        s.validate()?;
+        Ok(s)
     }
 
-    /// These settings with the keys of a TOML document applied over them, validated.
+    /// These settings with the keys of a TOML document applied over them, validated (strictly:
+    /// any refused key is an error).
     ///
     /// # Errors
     ///
     /// [`Error::InvalidSettings`] for a syntax error, an unknown key, a value of the wrong type
     /// or settings that do not validate.
     pub fn merge_toml(&self, text: &str) -> Result<Self, Error> {
-        let layer: Layer = toml::from_str(text)
-            .map_err(|e| Error::InvalidSettings(format!("TOML: {}", e.message())))?;
-        self.clone().apply(layer)
+        if text.trim_start().starts_with('{') {
+            return Err(Error::InvalidSettings(
+                "TOML: expected a key, found {".into(),
+            ));
+        }
+        self.merge_text(text)
     }
 
     /// These settings with the keys of a JSON object applied over them, validated.
@@ -294,9 +1047,10 @@ impl Settings {
     ///
     /// As [`merge_toml`](Self::merge_toml).
     pub fn merge_json(&self, text: &str) -> Result<Self, Error> {
-        let layer: Layer =
-            serde_json::from_str(text).map_err(|e| Error::InvalidSettings(format!("JSON: {e}")))?;
-        self.clone().apply(layer)
+        if !text.trim_start().starts_with('{') {
+            return Err(Error::InvalidSettings("JSON: expected an object".into()));
+        }
+        self.merge_text(text)
     }
 
     /// These settings with a settings file applied: JSON if the file (trimmed) starts with `{`,
@@ -319,19 +1073,13 @@ impl Settings {
     ///
     /// As [`merge_toml`](Self::merge_toml); an empty text is an error too.
     pub fn merge_text(&self, text: &str) -> Result<Self, Error> {
-        let trimmed = text.trim();
-        if trimmed.is_empty() {
-            return Err(Error::InvalidSettings("the file is empty".into()));
-        }
-        if trimmed.starts_with('{') {
-            self.merge_json(trimmed)
-        } else {
-            self.merge_toml(text)
-        }
+        let (layer, refused) = SettingsLayer::from_text(text)?;
+        self.with_layer(&layer, refused)
     }
 
     /// These settings with the `TSMON_*` variables of `vars` applied (pass
-    /// `std::env::vars()` for the process environment).
+    /// `std::env::vars()` for the process environment), strictly: any refused variable is an
+    /// error. (A State reads the environment per variable instead: see [`SettingsLayer::from_env`].)
     ///
     /// ```
     /// let vars = [("TSMON_FLUSH_INTERVAL_SEC".to_string(), "15".to_string())];
@@ -346,46 +1094,14 @@ impl Settings {
         &self,
         vars: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, Error> {
-        let mut layer = Layer::default();
-        for (key, value) in vars {
-            let bad = |why: &str| {
-                Error::InvalidSettings(format!("environment variable {key}={value:?}: {why}"))
-            };
-            let boolean = || match value.trim().to_ascii_lowercase().as_str() {
-                "1" | "true" | "yes" | "on" => Ok(true),
-                "0" | "false" | "no" | "off" => Ok(false),
-                _ => Err(bad("expected true or false")),
-            };
-            match key.as_str() {
-                "TSMON_ENABLED" => layer.enabled = Some(boolean()?),
-                "TSMON_REPORT_RUNTIME_STATS" => layer.report_runtime_stats = Some(boolean()?),
-                "TSMON_FLUSH_INTERVAL_SEC" => {
-                    layer.flush_interval_sec =
-                        Some(value.trim().parse().map_err(|_| bad("expected seconds"))?);
-                }
-                "TSMON_FLUSH_TIMEOUT_SEC" => {
-                    layer.flush_timeout_sec =
-                        Some(value.trim().parse().map_err(|_| bad("expected seconds"))?);
-                }
-                "TSMON_NUM_FLUSH_WORKERS" => {
-                    layer.num_flush_workers =
-                        Some(value.trim().parse().map_err(|_| bad("expected a number"))?);
-                }
-                "TSMON_MAX_SERIES" => {
-                    layer.max_series =
-                        Some(value.trim().parse().map_err(|_| bad("expected a number"))?);
-                }
-                "TSMON_MONITOR" => layer.monitor = Some(value.clone()),
-                _ => {}
-            }
-        }
-        self.clone().apply(layer)
+        let (layer, refused) = SettingsLayer::from_env(vars);
+        self.with_layer(&layer, refused)
     }
 }
 
 crate::metric! {
-    /// Settings refused because they did not validate, by where they came from (builder, file, environment, api).
-    pub static REFUSED: Counter(source: String) = "tsmon/settings/refused";
+    /// Settings refused, by where they came from (builder, file, environment, api) and the key (or variable, or file) refused.
+    pub static REFUSED: Counter(source: String, key: String) = "tsmon/settings/refused";
 }
 
 #[cfg(test)]
@@ -407,13 +1123,19 @@ mod tests {
             ("", "empty"),
             ("enabled = ", "TOML"),
             ("{\"enabled\": tru", "JSON"),
-            ("flush_interval = 10", "unknown field"),
-            ("flush_interval_sec = 0.5", "at least 1"),
+            ("flush_interval = 10", "did you mean flush_interval_sec"),
+            ("flush_interval_sec = 0.5", "between 1 and 86400"),
+            ("flush_interval_sec = 1e19", "between 1 and 86400"),
+            ("flush_timeout_sec = 0", "above 0"),
+            ("num_flush_workers = 0", "between 1 and 64"),
+            ("num_flush_workers = 2.5", "whole number"),
+            ("max_series = 100000000", "between 1 and"),
+            ("enabled = \"yes\"", "true or false"),
             ("flush_interval_sec = 10\nflush_timeout_sec = 10", "below"),
             ("num_flush_workers = 100", "between 1 and 64"),
             ("monitor = \"carrier-pigeon\"", "expected none"),
             ("monitor = \"pull:not-an-address\"", "bad address"),
-            ("max_series = 0", "at least 1"),
+            ("max_series = 0", "between 1 and"),
             ("flush_interval_sec = -3", "seconds"),
         ] {
             let err = s.merge_text(text).unwrap_err().to_string();

@@ -25,13 +25,21 @@ use parking_lot::{Mutex, RwLock};
 use crate::clock::{MonotonicClock, SystemClock, TimeSource};
 use crate::error::Error;
 use crate::exposition::{self, Format};
-use crate::flush::{Control, Schedule};
+use crate::flush::Schedule;
 use crate::monitor::Monitor;
 use crate::registry;
-use crate::settings::Settings;
+use crate::settings::{Refusal, Settings, SettingsLayer, SettingsSource};
 use crate::store::{Snapshot, Store};
 use crate::target::Target;
 use crate::tasknum::TaskNumAllocator;
+
+mod control;
+mod health;
+mod scope;
+
+use control::{Control, ControlInit};
+pub use health::{FlushReport, Health};
+pub use scope::{Scoped, WithState};
 
 /// A flush callback: sets gauges just before each snapshot (Go's `RegisterCallback`).
 pub(crate) type Callback = Arc<dyn Fn() + Send + Sync>;
@@ -42,6 +50,11 @@ pub(crate) struct Inner {
     pub(crate) clock: Arc<dyn TimeSource>,
     pub(crate) control: Mutex<Control>,
     pub(crate) schedule: Mutex<Schedule>,
+    /// Held by the flush under way: one flush at a time, and no flag that a cancelled flush
+    /// could leave set.
+    pub(crate) flush_lock: tokio::sync::Mutex<()>,
+    /// Wakes the flush loop when the schedule changes (a new interval, an enabling).
+    pub(crate) wake: tokio::sync::Notify,
     pub(crate) callbacks: RwLock<Vec<Callback>>,
 }
 
@@ -87,9 +100,9 @@ pub struct StateBuilder {
     target: Option<Target>,
     max_series: Option<usize>,
     clock: Arc<dyn TimeSource>,
-    settings: Option<Settings>,
+    settings: SettingsLayer,
     settings_file: Option<std::path::PathBuf>,
-    env: bool,
+    env: Option<Vec<(String, String)>>,
     monitor: Option<Arc<dyn Monitor>>,
     allocator: Option<Arc<dyn TaskNumAllocator>>,
     instance_id: Option<String>,
@@ -102,9 +115,9 @@ impl Default for StateBuilder {
             target: None,
             max_series: None,
             clock: Arc::new(SystemClock),
-            settings: None,
+            settings: SettingsLayer::default(),
             settings_file: None,
-            env: false,
+            env: None,
             monitor: None,
             allocator: None,
             instance_id: None,
@@ -138,15 +151,35 @@ impl StateBuilder {
     /// ```
     #[must_use]
     pub fn with_max_series(mut self, n: usize) -> Self {
-        self.max_series = Some(n.max(1));
+        self.max_series = Some(n);
         self
     }
 
-    /// The settings, over the embedded defaults (see [`settings`](crate::settings)). A settings
-    /// file and the environment, if asked for, apply over these.
+    /// The settings, over the embedded defaults (see [`settings`](crate::settings)): the builder
+    /// layer is what differs from [`Settings::default`]. A settings file and the environment,
+    /// if asked for, apply over these.
     #[must_use]
     pub fn with_settings(mut self, settings: Settings) -> Self {
-        self.settings = Some(settings);
+        self.settings = SettingsLayer::changes(&Settings::default(), &settings);
+        self
+    }
+
+    /// Sets the keys of `layer` in the builder layer (over what earlier calls set).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let state = tsmon::State::builder()
+    ///     .with_settings_layer(tsmon::settings::SettingsLayer {
+    ///         flush_interval: Some(Duration::from_secs(1)),
+    ///         ..Default::default()
+    ///     })
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(state.settings().flush_timeout, Duration::from_millis(500));
+    /// ```
+    #[must_use]
+    pub fn with_settings_layer(mut self, layer: SettingsLayer) -> Self {
+        self.settings = self.settings.merged(&layer);
         self
     }
 
@@ -164,7 +197,37 @@ impl StateBuilder {
     /// `#[tsmon::main]` turns this on.
     #[must_use]
     pub fn with_env(mut self) -> Self {
-        self.env = true;
+        self.env = Some(
+            std::env::vars()
+                .filter(|(k, _)| k.starts_with("TSMON_"))
+                .collect(),
+        );
+        self
+    }
+
+    /// As [`with_env`](Self::with_env), from these variables instead of the process
+    /// environment (for tests, and for programs that keep their configuration elsewhere).
+    ///
+    /// ```
+    /// let state = tsmon::State::builder()
+    ///     .with_env_from([("TSMON_FLUSH_INTERVAL_SEC", "1"), ("TSMON_NUM_FLUSH_WORKERS", "0")])
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(state.settings().flush_interval.as_secs(), 1);
+    /// assert_eq!(state.settings().flush_workers, 4, "the bad variable alone is refused");
+    /// assert_eq!(state.health().refusals[0].key, "TSMON_NUM_FLUSH_WORKERS");
+    /// ```
+    #[must_use]
+    pub fn with_env_from<K: Into<String>, V: Into<String>>(
+        mut self,
+        vars: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        self.env = Some(
+            vars.into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .filter(|(k, _)| k.starts_with("TSMON_"))
+                .collect(),
+        );
         self
     }
 
@@ -212,8 +275,9 @@ impl StateBuilder {
     ///
     /// The first catalog error ([`Error::DuplicateMetric`], [`Error::PrometheusNameClash`]; all
     /// of them are logged), or [`Error::InvalidSettings`] for builder settings that do not
-    /// validate or a monitor that cannot start. A settings file or environment that does not
-    /// validate is logged and counted, and the layers below it stay in force.
+    /// validate or a builder monitor that cannot start. A bad key of the settings file or the
+    /// environment refuses only itself: it is reported (see [`settings`](crate::settings)),
+    /// counted and listed in [`State::health`], and the rest applies.
     pub fn build(self) -> Result<State, Error> {
         if let Err(mut errors) = registry::validate() {
             for e in &errors {
@@ -226,12 +290,9 @@ impl StateBuilder {
 
     pub(crate) fn build_unchecked(mut self) -> Result<State, Error> {
         static IDS: AtomicU64 = AtomicU64::new(1);
-        let (base, target, control) = self.resolve()?;
-        let store = Store::new(
-            target,
-            MonotonicClock::new(self.clock.clone()),
-            base.max_series,
-        );
+        let (target, control) = self.resolve()?;
+        let max_series = control.settings.max_series;
+        let store = Store::new(target, MonotonicClock::new(self.clock.clone()), max_series);
         let state = State {
             inner: Arc::new(Inner {
                 id: IDS.fetch_add(1, Ordering::Relaxed),
@@ -239,10 +300,12 @@ impl StateBuilder {
                 clock: self.clock.clone(),
                 control: Mutex::new(control),
                 schedule: Mutex::new(Schedule::default()),
+                flush_lock: tokio::sync::Mutex::new(()),
+                wake: tokio::sync::Notify::new(),
                 callbacks: RwLock::new(Vec::new()),
             }),
         };
-        state.start_with(base)?;
+        state.start_settings()?;
         Ok(state)
     }
 
@@ -277,29 +340,23 @@ impl StateBuilder {
             return Ok(State::global());
         }
         let global = State::global();
-        let (base, target, control) = self.resolve()?;
+        let (target, control) = self.resolve()?;
         global.inner.store.set_default_target(target);
         let previous = std::mem::replace(&mut *global.inner.control.lock(), control);
         previous.close_monitor();
-        global.start_with(base)?;
+        global.start_settings()?;
         Ok(global)
     }
 
-    /// The settings under the file and environment, the target and the control block.
-    fn resolve(&mut self) -> Result<(Settings, Target, Control), Error> {
+    /// The target and the control block (the default and builder layers, the environment).
+    fn resolve(&mut self) -> Result<(Target, Control), Error> {
         crate::instrument::check_sites();
         crate::instrument::warm_up();
-        let mut base = self.settings.take().unwrap_or_default();
+        let mut builder = std::mem::take(&mut self.settings);
         if let Some(n) = self.max_series {
-            base.max_series = n;
+            builder.max_series = Some(n);
         }
-        let env: Vec<(String, String)> = if self.env {
-            std::env::vars()
-                .filter(|(k, _)| k.starts_with("TSMON_"))
-                .collect()
-        } else {
-            Vec::new()
-        };
+        let env = self.env.take().unwrap_or_default();
         let var = |k: &str| env.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
         if self.settings_file.is_none() {
             self.settings_file = var("TSMON_SETTINGS_FILE").map(Into::into);
@@ -307,10 +364,11 @@ impl StateBuilder {
         if let Some(v) = var("TSMON_DEV_MODE") {
             self.dev_mode = matches!(v.trim(), "1" | "true" | "yes" | "on");
         }
-        if self.dev_mode && base.monitor == crate::settings::MonitorSpec::None {
-            base.monitor = crate::settings::MonitorSpec::Debug { path: None };
+        let mut defaults = SettingsLayer::all_of(&Settings::default());
+        defaults.flush_timeout = None;
+        if self.dev_mode {
+            defaults.monitor = Some(crate::settings::MonitorSpec::Debug { path: None });
         }
-        base.validate()?;
         if let Some(v) = var("TSMON_INSTANCE_ID") {
             self.instance_id = Some(v);
         }
@@ -327,22 +385,38 @@ impl StateBuilder {
         if let Some(v) = var("TSMON_HOST") {
             target.host_name = v;
         }
-        if var("TSMON_TASK_NUM").is_some()
-            && let Some(fixed) = crate::tasknum::FixedAllocator::from_env()?
-        {
-            self.allocator = Some(Arc::new(fixed));
+        let mut startup_refusals = Vec::new();
+        if let Some(v) = var("TSMON_TASK_NUM") {
+            match crate::tasknum::FixedAllocator::parse(&v) {
+                Some(fixed) => self.allocator = Some(Arc::new(fixed)),
+                None => {
+                    // Task 0 could merge this task's streams with another's: no number at all
+                    // (nothing is flushed) until the variable is fixed, and the refusal says so.
+                    startup_refusals.push(Refusal {
+                        source: SettingsSource::Environment,
+                        key: "TSMON_TASK_NUM".into(),
+                        value: format!("{v:?}"),
+                        reason: "expected a non-negative number; the task has no number, so \
+                                 nothing is flushed"
+                            .into(),
+                    });
+                    self.allocator = Some(Arc::new(crate::tasknum::Unassigned));
+                }
+            }
         }
         let instance_id = self.instance_id.take().unwrap_or_else(default_instance_id);
-        let control = Control::new(
-            base.clone(),
-            self.monitor.take(),
-            self.allocator.take(),
+        let control = Control::new(ControlInit {
+            defaults,
+            builder,
+            custom_monitor: self.monitor.take(),
+            allocator: self.allocator.take(),
             instance_id,
-            self.dev_mode,
-            self.settings_file.take(),
+            dev_mode: self.dev_mode,
+            settings_file: self.settings_file.take(),
             env,
-        );
-        Ok((base, target, control))
+            startup_refusals,
+        });
+        Ok((target, control))
     }
 }
 
@@ -387,7 +461,6 @@ impl State {
                 Err(e) => {
                     tracing::error!("tsmon: the default global State: {e}");
                     StateBuilder::default()
-                        .with_settings(Settings::default())
                         .build_unchecked()
                         .unwrap_or_else(|e| unreachable!("the default settings are valid: {e}"))
                 }

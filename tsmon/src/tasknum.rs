@@ -259,23 +259,51 @@ impl FixedAllocator {
     /// [`Error::InvalidSettings`] when `TSMON_TASK_NUM` is set but not a non-negative number.
     pub fn from_env() -> Result<Option<Self>, Error> {
         if let Ok(v) = std::env::var("TSMON_TASK_NUM") {
-            return v
-                .trim()
-                .parse::<i32>()
-                .ok()
-                .filter(|n| *n >= 0)
-                .map(|n| Some(FixedAllocator(n)))
-                .ok_or_else(|| {
-                    Error::InvalidSettings(format!(
-                        "TSMON_TASK_NUM={v:?}: expected a non-negative number"
-                    ))
-                });
+            return Self::parse(&v).map(Some).ok_or_else(|| {
+                Error::InvalidSettings(format!(
+                    "TSMON_TASK_NUM={v:?}: expected a non-negative number"
+                ))
+            });
         }
         let host = std::env::var("HOSTNAME")
             .ok()
             .or_else(crate::target::hostname)
             .unwrap_or_default();
         Ok(Self::from_host_name(&host))
+    }
+}
+
+impl FixedAllocator {
+    /// The allocator for a number written as text (`TSMON_TASK_NUM`'s form): `None` unless it
+    /// is a non-negative number.
+    ///
+    /// ```
+    /// use tsmon::tasknum::FixedAllocator;
+    /// assert_eq!(FixedAllocator::parse(" 4 ").map(|a| a.num()), Some(4));
+    /// assert!(FixedAllocator::parse("-1").is_none());
+    /// ```
+    #[must_use]
+    pub fn parse(text: &str) -> Option<Self> {
+        text.trim()
+            .parse::<i32>()
+            .ok()
+            .filter(|n| *n >= 0)
+            .map(FixedAllocator)
+    }
+}
+
+/// The allocator of a task whose number was refused (a bad `TSMON_TASK_NUM`): never a number,
+/// so nothing is flushed under a number another task may hold.
+#[derive(Debug)]
+pub(crate) struct Unassigned;
+
+impl TaskNumAllocator for Unassigned {
+    fn notify_task_is_alive<'a>(
+        &'a self,
+        _: &'a Target,
+        _: &'a str,
+    ) -> BoxFuture<'a, Result<i32, Error>> {
+        Box::pin(async { Err(Error::NoTaskNumber) })
     }
 }
 

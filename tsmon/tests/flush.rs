@@ -383,6 +383,26 @@ fn workers_bound_the_sends_in_flight() {
     assert_eq!(counting.peak.load(std::sync::atomic::Ordering::SeqCst), 3);
 }
 
+/// The refusals counted for `source`, over every key.
+fn refused(state: &State, source: &str) -> i64 {
+    let snap = state.snapshot();
+    let Some(m) = snap.metric("tsmon/settings/refused") else {
+        return 0;
+    };
+    m.cells()
+        .iter()
+        .filter(|c| {
+            m.field_values(c)
+                .next()
+                .is_some_and(|v| v == tsmon::field::FieldValue::Str(source))
+        })
+        .map(|c| match c.value() {
+            Value::Int(n) => *n,
+            _ => -1,
+        })
+        .sum()
+}
+
 #[test]
 fn a_settings_file_is_applied_and_bad_ones_are_refused() {
     let dir = std::env::temp_dir().join(format!("tsmon-settings-{}", std::process::id()));
@@ -397,24 +417,10 @@ fn a_settings_file_is_applied_and_bad_ones_are_refused() {
     assert_eq!(state.settings().flush_interval, Duration::from_secs(45));
     assert_eq!(state.settings().monitor, MonitorSpec::Debug { path: None });
 
-    let refused = |state: &State| {
-        state
-            .snapshot()
-            .metric("tsmon/settings/refused")
-            .and_then(|m| m.find(&[tsmon::field::FieldValue::Str("file")]))
-            .map_or(0, |c| match c.value() {
-                Value::Int(n) => *n,
-                _ => -1,
-            })
-    };
-    for (i, bad) in [
-        "",
-        "flush_interval_sec = ",
-        "flush_interval_sec = 1\nflush_timeout_sec = 5",
-        "colour = 1",
-    ]
-    .iter()
-    .enumerate()
+    // A file that does not parse is refused whole: the file's previous settings stay.
+    for (i, bad) in ["", "flush_interval_sec = ", "{\"enabled\": tru"]
+        .iter()
+        .enumerate()
     {
         std::fs::write(&path, bad).unwrap();
         assert!(state.reload_settings_file().is_err(), "{bad:?}");
@@ -423,14 +429,34 @@ fn a_settings_file_is_applied_and_bad_ones_are_refused() {
             Duration::from_secs(45),
             "{bad:?}"
         );
-        assert_eq!(refused(&state), i64::try_from(i).unwrap() + 1);
+        assert_eq!(state.settings().monitor, MonitorSpec::Debug { path: None });
+        assert_eq!(refused(&state, "file"), i64::try_from(i).unwrap() + 1);
     }
+    // A file that parses is applied key by key: the conflicting timeout alone is refused, and
+    // the interval applies with the timeout that follows it.
+    std::fs::write(&path, "flush_interval_sec = 2\nflush_timeout_sec = 5").unwrap();
+    let err = state.reload_settings_file().unwrap_err().to_string();
+    assert!(
+        err.contains("flush_timeout_sec") && err.contains("flush_interval_sec = 2"),
+        "{err}"
+    );
+    assert_eq!(state.settings().flush_interval, Duration::from_secs(2));
+    assert_eq!(state.settings().flush_timeout, Duration::from_secs(1));
+    assert_eq!(refused(&state, "file"), 4);
+    // An unknown key is refused by name; the keys the file no longer sets fall back to the
+    // layers below it.
+    std::fs::write(&path, "colour = 1").unwrap();
+    let err = state.reload_settings_file().unwrap_err().to_string();
+    assert!(err.contains("colour"), "{err}");
+    assert_eq!(state.settings().flush_interval, Duration::from_secs(60));
+    assert_eq!(state.settings().monitor, MonitorSpec::None);
+    assert_eq!(refused(&state, "file"), 5);
     std::fs::remove_file(&path).unwrap();
     assert!(
         state.reload_settings_file().is_err(),
         "a missing file is refused"
     );
-    assert_eq!(state.settings().flush_interval, Duration::from_secs(45));
+    assert_eq!(state.settings().flush_interval, Duration::from_secs(60));
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -1,0 +1,636 @@
+//! The settings in force: the layers (defaults, builder, file, environment, API), the refusals
+//! of each, and putting a change into effect (monitor, store, schedule). See
+//! [`settings`](crate::settings) for the precedence and the refusal rules.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::error::Error;
+use crate::monitor::{DebugMonitor, Monitor, NilMonitor, PullMonitor, PushgatewayMonitor};
+use crate::report;
+use crate::settings::{
+    Key, MonitorSpec, REFUSED, Refusal, Settings, SettingsLayer, SettingsSource, resolve,
+};
+use crate::state::State;
+use crate::tasknum::TaskNumAllocator;
+
+/// What the settings and the builder configure.
+pub(crate) struct Control {
+    /// The layers, lowest first (indexed by [`SettingsSource::index`]).
+    layers: [SettingsLayer; 5],
+    /// The refusals made the last time each source was applied.
+    refusals: [Vec<Refusal>; 5],
+    /// The monitor the settings ask for but that could not be built.
+    monitor_refusal: Option<Refusal>,
+    /// Where each key's value in force comes from (in [`Key::ALL`] order).
+    pub(crate) origins: [SettingsSource; 7],
+    /// The settings in force.
+    pub(crate) settings: Settings,
+    pub(crate) monitor: Arc<dyn Monitor>,
+    /// What `monitor` was built from (`None` for the nil monitor).
+    monitor_spec: MonitorSpec,
+    custom_monitor: Option<Arc<dyn Monitor>>,
+    pub(crate) allocator: Option<Arc<dyn TaskNumAllocator>>,
+    pub(crate) instance_id: String,
+    pub(crate) dev_mode: bool,
+    pub(crate) settings_file: Option<PathBuf>,
+    env: Vec<(String, String)>,
+    pull_addr: Option<std::net::SocketAddr>,
+    /// Problems found while resolving the builder's inputs (a bad `TSMON_TASK_NUM`).
+    pub(crate) startup_refusals: Vec<Refusal>,
+}
+
+/// What the builder hands over.
+pub(crate) struct ControlInit {
+    pub(crate) defaults: SettingsLayer,
+    pub(crate) builder: SettingsLayer,
+    pub(crate) custom_monitor: Option<Arc<dyn Monitor>>,
+    pub(crate) allocator: Option<Arc<dyn TaskNumAllocator>>,
+    pub(crate) instance_id: String,
+    pub(crate) dev_mode: bool,
+    pub(crate) settings_file: Option<PathBuf>,
+    pub(crate) env: Vec<(String, String)>,
+    pub(crate) startup_refusals: Vec<Refusal>,
+}
+
+impl Control {
+    pub(crate) fn new(init: ControlInit) -> Self {
+        let mut layers: [SettingsLayer; 5] = Default::default();
+        layers[SettingsSource::Default.index()] = init.defaults;
+        let defaults = layers.clone();
+        let (settings, origins, _) = resolve(
+            &mut layers.clone(),
+            SettingsSource::Default,
+            &SettingsLayer::default(),
+        );
+        let mut c = Control {
+            layers: defaults,
+            refusals: Default::default(),
+            monitor_refusal: None,
+            origins,
+            settings,
+            monitor: Arc::new(NilMonitor),
+            monitor_spec: MonitorSpec::None,
+            custom_monitor: init.custom_monitor,
+            allocator: init.allocator,
+            instance_id: init.instance_id,
+            dev_mode: init.dev_mode,
+            settings_file: init.settings_file,
+            env: init.env,
+            pull_addr: None,
+            startup_refusals: init.startup_refusals,
+        };
+        c.layers[SettingsSource::Builder.index()] = init.builder;
+        c
+    }
+
+    /// Closes the monitor of a control block that is being replaced.
+    pub(crate) fn close_monitor(self) {
+        close_later(self.monitor);
+    }
+
+    /// Puts `layer` in place of `source`'s layer. Keys that `refused` names keep the value the
+    /// layer had before; conflicts are resolved (refusing the incoming layer's key). Returns
+    /// the settings wanted and the refusals of this application.
+    fn stage(
+        &mut self,
+        source: SettingsSource,
+        mut layer: SettingsLayer,
+        mut refused: Vec<Refusal>,
+    ) -> (Settings, Vec<Refusal>) {
+        let i = source.index();
+        let previous = self.layers[i].clone();
+        for r in &refused {
+            if let Some(key) = Key::ALL
+                .into_iter()
+                .find(|k| k.name() == r.key || k.env_var() == r.key)
+            {
+                layer.copy_key(&previous, key);
+            }
+        }
+        self.layers[i] = layer;
+        let (wanted, origins, conflicts) = resolve(&mut self.layers, source, &previous);
+        self.origins = origins;
+        refused.extend(conflicts);
+        (wanted, refused)
+    }
+
+    fn origin(&self, key: Key) -> SettingsSource {
+        let n = Key::ALL.iter().position(|k| *k == key).unwrap_or(0);
+        self.origins[n]
+    }
+
+    /// Every refusal in force.
+    pub(crate) fn all_refusals(&self) -> Vec<Refusal> {
+        let mut all: Vec<Refusal> = self.startup_refusals.clone();
+        all.extend(self.refusals.iter().flatten().cloned());
+        all.extend(self.monitor_refusal.iter().cloned());
+        let mut unique: Vec<Refusal> = Vec::with_capacity(all.len());
+        for r in all {
+            if !unique.contains(&r) {
+                unique.push(r);
+            }
+        }
+        unique
+    }
+
+    /// The monitor in use, described.
+    pub(crate) fn monitor_description(&self) -> String {
+        match (&self.custom_monitor, self.settings.enabled) {
+            (_, false) => "none (disabled)".into(),
+            (Some(m), true) => format!("custom: {m:?}"),
+            (None, true) => match (&self.monitor_spec, self.pull_addr) {
+                (MonitorSpec::Pull { .. }, Some(bound)) => format!("pull:{bound}"),
+                (spec, _) => spec.to_string(),
+            },
+        }
+    }
+}
+
+/// What a change leaves to do once the control lock is released.
+#[derive(Default)]
+struct Effects {
+    retired: Option<Arc<dyn Monitor>>,
+    enabled_now: bool,
+    disabled_now: bool,
+    rescheduled: bool,
+    max_series: Option<usize>,
+    has_allocator: bool,
+    refused: Vec<Refusal>,
+    cleared: Vec<Refusal>,
+}
+
+impl State {
+    /// Applies the builder layer (refusals are errors), then the file and environment layers
+    /// (refusals are reported, the rest applies), and starts in the result.
+    pub(crate) fn start_settings(&self) -> Result<(), Error> {
+        let (file, env) = {
+            let c = self.inner.control.lock();
+            (c.settings_file.clone(), c.env.clone())
+        };
+        let mut c = self.inner.control.lock();
+        let builder = c.layers[SettingsSource::Builder.index()].clone();
+        let mut bad: Vec<String> = builder
+            .check()
+            .into_iter()
+            .map(|(k, why)| format!("{k} = {}: {why}", builder.shown(k).unwrap_or_default()))
+            .collect();
+        let (_, conflicts) = c.stage(SettingsSource::Builder, builder, Vec::new());
+        bad.extend(conflicts.iter().map(ToString::to_string));
+        if !bad.is_empty() {
+            return Err(Error::InvalidSettings(bad.join("; ")));
+        }
+        let mut refused = Vec::new();
+        if let Some(path) = &file {
+            let (layer, r) = read_file(path);
+            if let Some(layer) = layer {
+                let (_, r2) = c.stage(SettingsSource::File, layer, r);
+                refused.extend(r2);
+            } else {
+                refused.extend(r);
+            }
+        }
+        let (layer, r) = SettingsLayer::from_env(env);
+        let (wanted, r2) = c.stage(SettingsSource::Environment, layer, r);
+        c.refusals[SettingsSource::File.index()] = refused
+            .iter()
+            .filter(|r| r.source == SettingsSource::File)
+            .cloned()
+            .collect();
+        c.refusals[SettingsSource::Environment.index()] = r2.clone();
+        refused.extend(r2);
+        refused.extend(c.startup_refusals.iter().cloned());
+        // Start from "disabled" so that `enabled = true` goes through the enabling path.
+        c.settings.enabled = false;
+        self.inner.store.set_enabled(false);
+        let effects = self.install_locked(&mut c, wanted, SettingsSource::Environment);
+        drop(c);
+        let mut effects = effects?;
+        effects.refused.extend(refused);
+        self.after_change(effects);
+        Ok(())
+    }
+
+    /// The settings in force.
+    ///
+    /// ```
+    /// let state = tsmon::State::builder().build().unwrap();
+    /// assert!(state.settings().enabled);
+    /// ```
+    #[must_use]
+    pub fn settings(&self) -> Settings {
+        self.inner.control.lock().settings.clone()
+    }
+
+    /// Where each key's value in force comes from.
+    ///
+    /// ```
+    /// use tsmon::settings::{Key, Settings, SettingsSource};
+    /// let state = tsmon::State::builder()
+    ///     .with_settings(Settings { flush_workers: 2, ..Settings::default() })
+    ///     .build()
+    ///     .unwrap();
+    /// let origin = |k| state.settings_origins().into_iter().find(|(key, _)| *key == k).unwrap().1;
+    /// assert_eq!(origin(Key::FlushWorkers), SettingsSource::Builder);
+    /// assert_eq!(origin(Key::FlushInterval), SettingsSource::Default);
+    /// ```
+    #[must_use]
+    pub fn settings_origins(&self) -> Vec<(Key, SettingsSource)> {
+        let c = self.inner.control.lock();
+        Key::ALL.into_iter().zip(c.origins).collect()
+    }
+
+    /// This process's instance id.
+    #[must_use]
+    pub fn instance_id(&self) -> String {
+        self.inner.control.lock().instance_id.clone()
+    }
+
+    /// The pull endpoint's address, when the monitor is `pull`.
+    #[must_use]
+    pub fn pull_address(&self) -> Option<std::net::SocketAddr> {
+        self.inner.control.lock().pull_addr
+    }
+
+    /// Applies `settings` through the API layer, the highest (see
+    /// [`settings`](crate::settings)): the keys whose values differ from the settings in force
+    /// join the API layer and stay until an API call changes them again or
+    /// [`clear_api_settings`](Self::clear_api_settings) drops them; an edit of the settings
+    /// file does not undo them. Enabling starts a fresh store and schedules a flush at once;
+    /// disabling drops writes and closes the monitor; a new monitor replaces the old one; a
+    /// new interval applies at once (the next flush comes within one new interval).
+    ///
+    /// ```
+    /// use tsmon::settings::Settings;
+    /// let state = tsmon::State::builder().build().unwrap();
+    /// let bad = Settings { flush_workers: 0, ..state.settings() };
+    /// assert!(state.apply_settings(bad).is_err());
+    /// assert_eq!(state.settings().flush_workers, 4, "the previous settings stay in force");
+    /// state.apply_settings(Settings { enabled: false, ..state.settings() }).unwrap();
+    /// assert!(!state.store().is_enabled());
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidSettings`] when a changed key is out of range or conflicts with another
+    /// layer, or the monitor cannot start. Then nothing changes (the API is all or nothing);
+    /// the refusal is counted in `tsmon/settings/refused` and logged.
+    pub fn apply_settings(&self, settings: Settings) -> Result<(), Error> {
+        let changes = SettingsLayer::changes(&self.settings(), &settings);
+        self.apply_layer(changes)
+    }
+
+    /// Sets the keys of `layer` in the API layer (the others stay as they are), all or nothing.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tsmon::settings::SettingsLayer;
+    /// let state = tsmon::State::builder().build().unwrap();
+    /// state
+    ///     .apply_layer(SettingsLayer { flush_interval: Some(Duration::from_secs(2)), ..Default::default() })
+    ///     .unwrap();
+    /// assert_eq!(state.settings().flush_interval, Duration::from_secs(2));
+    /// assert_eq!(state.settings().flush_timeout, Duration::from_secs(1), "the default timeout follows");
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`apply_settings`](Self::apply_settings).
+    pub fn apply_layer(&self, layer: SettingsLayer) -> Result<(), Error> {
+        let refused: Vec<Refusal> = layer
+            .check()
+            .into_iter()
+            .map(|(key, reason)| Refusal {
+                source: SettingsSource::Api,
+                key: key.name().into(),
+                value: layer.shown(key).unwrap_or_default(),
+                reason,
+            })
+            .collect();
+        if !refused.is_empty() {
+            self.inner.control.lock().refusals[SettingsSource::Api.index()].clone_from(&refused);
+            return Err(self.refuse_api(refused));
+        }
+        let mut c = self.inner.control.lock();
+        let api = SettingsSource::Api.index();
+        let saved = (c.layers.clone(), c.origins);
+        let merged = c.layers[api].merged(&layer);
+        let (wanted, refused) = c.stage(SettingsSource::Api, merged, Vec::new());
+        let result = if refused.is_empty() {
+            self.install_locked(&mut c, wanted, SettingsSource::Api)
+                .map_err(|e| {
+                    vec![Refusal {
+                        source: SettingsSource::Api,
+                        key: Key::Monitor.name().into(),
+                        value: layer.shown(Key::Monitor).unwrap_or_default(),
+                        reason: e.to_string(),
+                    }]
+                })
+        } else {
+            Err(refused)
+        };
+        match result {
+            Ok(effects) => {
+                c.refusals[api].clear();
+                drop(c);
+                self.after_change(effects);
+                Ok(())
+            }
+            Err(refused) => {
+                (c.layers, c.origins) = saved;
+                c.refusals[api].clone_from(&refused);
+                drop(c);
+                Err(self.refuse_api(refused))
+            }
+        }
+    }
+
+    /// Drops the API layer: every key it held falls back to the environment, file, builder or
+    /// default.
+    ///
+    /// ```
+    /// use tsmon::settings::Settings;
+    /// let state = tsmon::State::builder().build().unwrap();
+    /// state.apply_settings(Settings { flush_workers: 9, ..state.settings() }).unwrap();
+    /// state.clear_api_settings();
+    /// assert_eq!(state.settings().flush_workers, 4);
+    /// ```
+    pub fn clear_api_settings(&self) {
+        let mut c = self.inner.control.lock();
+        let (wanted, refused) = c.stage(SettingsSource::Api, SettingsLayer::default(), Vec::new());
+        c.refusals[SettingsSource::Api.index()] = refused;
+        match self.install_locked(&mut c, wanted, SettingsSource::File) {
+            Ok(effects) => {
+                drop(c);
+                self.after_change(effects);
+            }
+            Err(e) => {
+                drop(c);
+                report::problem(
+                    "settings api",
+                    format_args!("clearing the API settings: {e}"),
+                );
+            }
+        }
+    }
+
+    fn refuse_api(&self, refused: Vec<Refusal>) -> Error {
+        let text: Vec<String> = refused.iter().map(ToString::to_string).collect();
+        self.count_refusals(&refused);
+        for r in &refused {
+            report::problem(&topic(r), format_args!("refused settings: {r}"));
+        }
+        Error::InvalidSettings(text.join("; "))
+    }
+
+    fn count_refusals(&self, refused: &[Refusal]) {
+        self.in_scope(|| {
+            for r in refused {
+                REFUSED.inc((r.source.as_str(), r.key.as_str()));
+            }
+        });
+    }
+
+    /// Re-reads the settings file, if there is one, and puts it in place of the file layer. A
+    /// missing, empty, half-written or unparsable file is refused whole (the file layer stays
+    /// as it was); otherwise each key is checked on its own, and the good ones apply. The
+    /// environment and API layers stay over it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidSettings`] listing what was refused (the rest of the file applied).
+    pub fn reload_settings_file(&self) -> Result<(), Error> {
+        let mut c = self.inner.control.lock();
+        let Some(path) = c.settings_file.clone() else {
+            return Ok(());
+        };
+        let (layer, mut refused) = read_file(&path);
+        let mut effects = None;
+        if let Some(layer) = layer {
+            let (wanted, r) = c.stage(SettingsSource::File, layer, refused);
+            refused = r;
+            match self.install_locked(&mut c, wanted, SettingsSource::File) {
+                Ok(mut e) => {
+                    refused.append(&mut e.refused);
+                    effects = Some(e);
+                }
+                Err(e) => refused.push(Refusal {
+                    source: SettingsSource::File,
+                    key: path.display().to_string(),
+                    value: String::new(),
+                    reason: e.to_string(),
+                }),
+            }
+        }
+        let file = SettingsSource::File.index();
+        let before = std::mem::replace(&mut c.refusals[file], refused.clone());
+        drop(c);
+        let mut effects = effects.unwrap_or_default();
+        effects.cleared = before
+            .into_iter()
+            .filter(|r| !refused.iter().any(|n| n.key == r.key))
+            .collect();
+        effects.refused.extend(refused.iter().cloned());
+        self.after_change(effects);
+        if refused.is_empty() {
+            Ok(())
+        } else {
+            let text: Vec<String> = refused.iter().map(ToString::to_string).collect();
+            Err(Error::InvalidSettings(text.join("; ")))
+        }
+    }
+
+    /// Puts the wanted settings in force, under the control lock. A monitor that cannot be
+    /// built is an error for the API (which then changes nothing); for other sources it is a
+    /// refusal, and the monitor in use stays.
+    fn install_locked(
+        &self,
+        c: &mut Control,
+        wanted: Settings,
+        source: SettingsSource,
+    ) -> Result<Effects, Error> {
+        let old = c.settings.clone();
+        let mut new = wanted;
+        let mut fx = Effects::default();
+        if new.enabled {
+            let rebuild =
+                !old.enabled || (c.custom_monitor.is_none() && new.monitor != c.monitor_spec);
+            if rebuild {
+                if let Some(m) = c.custom_monitor.clone() {
+                    fx.retired = Some(std::mem::replace(&mut c.monitor, m));
+                } else {
+                    match self.build_monitor(&new.monitor) {
+                        Ok((m, addr)) => {
+                            fx.retired = Some(std::mem::replace(&mut c.monitor, m));
+                            c.pull_addr = addr;
+                            c.monitor_spec = new.monitor.clone();
+                            if let Some(r) = c.monitor_refusal.take() {
+                                fx.cleared.push(r);
+                            }
+                        }
+                        // The API is all or nothing, and a builder's monitor is the code's
+                        // own choice: for those, an error.
+                        Err(e)
+                            if source == SettingsSource::Api
+                                || c.origin(Key::Monitor) == SettingsSource::Builder =>
+                        {
+                            return Err(e);
+                        }
+                        Err(e) => {
+                            let origin = c.origin(Key::Monitor);
+                            let refusal = Refusal {
+                                source: origin,
+                                key: if origin == SettingsSource::Environment {
+                                    Key::Monitor.env_var().into()
+                                } else {
+                                    Key::Monitor.name().into()
+                                },
+                                value: format!("{:?}", new.monitor.to_string()),
+                                reason: format!(
+                                    "the monitor cannot start ({e}); {} stays in use",
+                                    c.monitor_spec
+                                ),
+                            };
+                            fx.refused.push(refusal.clone());
+                            c.monitor_refusal = Some(refusal);
+                            if !old.enabled && c.monitor_spec != MonitorSpec::None {
+                                // Enabling again: the monitor that ran before, if it still can.
+                                match self.build_monitor(&c.monitor_spec) {
+                                    Ok((m, addr)) => {
+                                        fx.retired = Some(std::mem::replace(&mut c.monitor, m));
+                                        c.pull_addr = addr;
+                                    }
+                                    Err(_) => c.monitor_spec = MonitorSpec::None,
+                                }
+                            }
+                            new.monitor = c.monitor_spec.clone();
+                        }
+                    }
+                }
+            }
+        } else if old.enabled {
+            fx.retired = Some(std::mem::replace(&mut c.monitor, Arc::new(NilMonitor)));
+            c.pull_addr = None;
+        }
+        if old.max_series != new.max_series {
+            fx.max_series = Some(new.max_series);
+        }
+        fx.has_allocator = c.allocator.is_some() && !c.dev_mode;
+        fx.enabled_now = new.enabled && !old.enabled;
+        fx.disabled_now = !new.enabled && old.enabled;
+        fx.rescheduled = new.flush_interval != old.flush_interval;
+        if let Some(m) = &fx.retired
+            && Arc::ptr_eq(m, &c.monitor)
+        {
+            fx.retired = None;
+        }
+        c.settings = new;
+        Ok(fx)
+    }
+
+    /// The store, the schedule, the flush loop and the reports, after a change.
+    fn after_change(&self, fx: Effects) {
+        if let Some(n) = fx.max_series {
+            self.inner.store.set_default_max_series(n);
+        }
+        let interval = self.inner.control.lock().settings.flush_interval;
+        let now = self.inner.clock.now_micros();
+        if fx.enabled_now {
+            // Go's enableTSMon: a fresh store (the default target without a number while an
+            // allocator decides), a flush as soon as possible, the retry delay reset.
+            let mut target = (*self.inner.store.default_target()).clone();
+            target.task_num = if fx.has_allocator { -1 } else { 0 };
+            self.inner.store.set_default_target(target);
+            self.inner.store.set_enabled(true);
+            self.inner.schedule.lock().enabled_at(now);
+        } else if fx.disabled_now {
+            self.inner.store.set_enabled(false);
+        }
+        if fx.rescheduled {
+            self.inner.schedule.lock().interval_changed(now, interval);
+        }
+        if fx.enabled_now || fx.rescheduled {
+            self.inner.wake.notify_one();
+        }
+        if let Some(m) = fx.retired {
+            close_later(m);
+        }
+        for r in &fx.cleared {
+            report::resolved(&topic(r));
+        }
+        self.count_refusals(&fx.refused);
+        for r in &fx.refused {
+            report::problem(&topic(r), format_args!("refused settings: {r}"));
+        }
+    }
+
+    fn build_monitor(
+        &self,
+        spec: &MonitorSpec,
+    ) -> Result<(Arc<dyn Monitor>, Option<std::net::SocketAddr>), Error> {
+        Ok(match spec {
+            MonitorSpec::None => (Arc::new(NilMonitor), None),
+            MonitorSpec::Debug { path: None } => (Arc::new(DebugMonitor::to_log()), None),
+            MonitorSpec::Debug { path: Some(p) } => (Arc::new(DebugMonitor::to_file(p)), None),
+            MonitorSpec::Pushgateway { url } => (Arc::new(PushgatewayMonitor::new(url)?), None),
+            MonitorSpec::RemoteWrite { url } => (
+                Arc::new(crate::monitor::RemoteWriteMonitor::new(url)?),
+                None,
+            ),
+            MonitorSpec::Pull { addr } => {
+                let weak = self.downgrade();
+                let scrape: crate::monitor::ScrapeFn = Arc::new(move |format, out| {
+                    if let Some(s) = weak.upgrade() {
+                        s.scrape_into(format, out);
+                    } else if format == crate::exposition::Format::OpenMetrics {
+                        out.extend_from_slice(b"# EOF\n");
+                    }
+                });
+                let m = PullMonitor::serve(*addr, scrape)
+                    .map_err(|e| Error::InvalidSettings(e.to_string()))?;
+                let bound = m.addr();
+                (Arc::new(m), Some(bound))
+            }
+        })
+    }
+
+    /// The monitor in use.
+    pub(crate) fn monitor(&self) -> Arc<dyn Monitor> {
+        self.inner.control.lock().monitor.clone()
+    }
+}
+
+/// The stderr topic of a refusal: one line per source and key while its text stays the same.
+fn topic(r: &Refusal) -> String {
+    format!("settings {} {}", r.source, r.key)
+}
+
+/// The file's layer and its refusals; no layer when the file cannot be read or parsed.
+fn read_file(path: &std::path::Path) -> (Option<SettingsLayer>, Vec<Refusal>) {
+    let whole = |reason: String| Refusal {
+        source: SettingsSource::File,
+        key: path.display().to_string(),
+        value: String::new(),
+        reason,
+    };
+    match std::fs::read_to_string(path) {
+        Err(e) => (None, vec![whole(e.to_string())]),
+        Ok(text) => match SettingsLayer::from_text(&text) {
+            Ok((layer, refused)) => (Some(layer), refused),
+            Err(e) => (
+                None,
+                vec![whole(format!("{e}; the file's previous settings stay"))],
+            ),
+        },
+    }
+}
+
+/// Closes a monitor that was replaced, on the background runtime (it may have a socket to
+/// release), logging errors.
+pub(crate) fn close_later(monitor: Arc<dyn Monitor>) {
+    crate::runtime::handle().spawn(async move {
+        if let Err(e) = monitor.close().await {
+            tracing::warn!("tsmon: closing the previous monitor: {e}");
+        }
+    });
+}

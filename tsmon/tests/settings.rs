@@ -1,0 +1,335 @@
+//! Settings layers as a user meets them: what each source sets stays until that source changes
+//! it, one bad value refuses only itself, defaults follow the values that were set, and every
+//! refusal is in `State::health`.
+
+use std::time::Duration;
+
+use tsmon::State;
+use tsmon::monitor::FakeMonitor;
+use tsmon::settings::{Key, MonitorSpec, Settings, SettingsLayer, SettingsSource};
+
+fn temp_file(tag: &str, text: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("tsmon-settings-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("tsmon.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn origin(state: &State, key: Key) -> SettingsSource {
+    state
+        .settings_origins()
+        .into_iter()
+        .find(|(k, _)| *k == key)
+        .unwrap()
+        .1
+}
+
+#[test]
+fn an_unrelated_file_edit_keeps_the_monitor_the_api_set() {
+    let path = temp_file("api", "flush_interval_sec = 30\n");
+    let state = State::builder().with_settings_file(&path).build().unwrap();
+    state
+        .apply_settings(Settings {
+            monitor: MonitorSpec::parse("pull:127.0.0.1:0").unwrap(),
+            ..state.settings()
+        })
+        .unwrap();
+    let addr = state.pull_address().expect("the pull endpoint runs");
+    std::fs::write(&path, "flush_interval_sec = 20\n").unwrap();
+    state.reload_settings_file().unwrap();
+    assert_eq!(state.settings().flush_interval, Duration::from_secs(20));
+    assert_eq!(
+        state.pull_address(),
+        Some(addr),
+        "the API's monitor stays in force"
+    );
+    assert_eq!(origin(&state, Key::Monitor), SettingsSource::Api);
+    assert_eq!(origin(&state, Key::FlushInterval), SettingsSource::File);
+    // Dropping the API layer gives the file (and below) back its say.
+    state.clear_api_settings();
+    assert_eq!(state.pull_address(), None);
+    assert_eq!(state.settings().monitor, MonitorSpec::None);
+    std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+}
+
+#[test]
+fn precedence_is_default_builder_file_environment_api() {
+    let path = temp_file(
+        "order",
+        "flush_interval_sec = 30\nnum_flush_workers = 3\nmax_series = 300\n",
+    );
+    let state = State::builder()
+        .with_settings(Settings {
+            flush_interval: Duration::from_secs(40),
+            flush_workers: 2,
+            max_series: 200,
+            report_runtime_stats: false,
+            ..Settings::default()
+        })
+        .with_settings_file(&path)
+        .with_env_from([("TSMON_NUM_FLUSH_WORKERS", "5")])
+        .build()
+        .unwrap();
+    let s = state.settings();
+    assert_eq!(
+        s.flush_interval,
+        Duration::from_secs(30),
+        "file over builder"
+    );
+    assert_eq!(s.flush_workers, 5, "environment over file");
+    assert_eq!(s.max_series, 300);
+    assert!(
+        !s.report_runtime_stats,
+        "the builder's, which nothing above sets"
+    );
+    assert_eq!(
+        origin(&state, Key::ReportRuntimeStats),
+        SettingsSource::Builder
+    );
+    assert_eq!(origin(&state, Key::Enabled), SettingsSource::Default);
+    state
+        .apply_layer(SettingsLayer {
+            flush_workers: Some(7),
+            ..SettingsLayer::default()
+        })
+        .unwrap();
+    assert_eq!(state.settings().flush_workers, 7, "API over environment");
+    // A file edit of that key does not undo the API's value; removing a key from the file
+    // hands it back to the builder.
+    std::fs::write(&path, "num_flush_workers = 1\n").unwrap();
+    state.reload_settings_file().unwrap();
+    let s = state.settings();
+    assert_eq!(s.flush_workers, 7);
+    assert_eq!(s.flush_interval, Duration::from_secs(40));
+    assert_eq!(s.max_series, 200);
+    std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+}
+
+#[test]
+fn one_bad_variable_refuses_only_itself() {
+    let state = State::builder()
+        .with_env_from([
+            ("TSMON_NUM_FLUSH_WORKERS", "0"),
+            ("TSMON_MONITOR", "pull:127.0.0.1:0"),
+            ("TSMON_FLUSH_INTERVALL_SEC", "5"),
+        ])
+        .build()
+        .unwrap();
+    assert!(state.pull_address().is_some(), "TSMON_MONITOR applies");
+    assert_eq!(state.settings().flush_workers, 4);
+    let refusals = state.health().refusals;
+    assert_eq!(refusals.len(), 2, "{refusals:?}");
+    let workers = refusals
+        .iter()
+        .find(|r| r.key == "TSMON_NUM_FLUSH_WORKERS")
+        .unwrap();
+    assert!(workers.reason.contains("between 1 and 64"), "{workers}");
+    let typo = refusals
+        .iter()
+        .find(|r| r.key == "TSMON_FLUSH_INTERVALL_SEC")
+        .unwrap();
+    assert!(
+        typo.reason
+            .contains("did you mean TSMON_FLUSH_INTERVAL_SEC"),
+        "{typo}"
+    );
+    // Counted by source and key.
+    let snap = state.snapshot();
+    let m = snap.metric("tsmon/settings/refused").unwrap();
+    let cell = m
+        .find(&[
+            tsmon::field::FieldValue::Str("environment"),
+            tsmon::field::FieldValue::Str("TSMON_NUM_FLUSH_WORKERS"),
+        ])
+        .unwrap();
+    assert!(matches!(cell.value(), tsmon::store::Value::Int(1)));
+}
+
+#[test]
+fn the_timeout_follows_an_interval_set_alone() {
+    let fake = FakeMonitor::new();
+    let state = State::builder()
+        .with_monitor(fake.clone())
+        .with_env_from([("TSMON_FLUSH_INTERVAL_SEC", "1")])
+        .build()
+        .unwrap();
+    let s = state.settings();
+    assert_eq!(s.flush_interval, Duration::from_secs(1));
+    assert_eq!(s.flush_timeout, Duration::from_millis(500));
+    assert!(state.health().refusals.is_empty());
+    tsmon::runtime::block_on(state.flush()).unwrap();
+    assert_eq!(fake.sent().len(), 1, "it exports");
+}
+
+#[test]
+fn a_conflict_between_two_set_values_refuses_the_newer_naming_both() {
+    let state = State::builder()
+        .with_settings(Settings {
+            flush_interval: Duration::from_secs(10),
+            flush_timeout: Duration::from_secs(8),
+            ..Settings::default()
+        })
+        .with_env_from([("TSMON_FLUSH_INTERVAL_SEC", "5")])
+        .build()
+        .unwrap();
+    let s = state.settings();
+    assert_eq!(
+        s.flush_interval,
+        Duration::from_secs(10),
+        "the environment's interval is refused"
+    );
+    assert_eq!(s.flush_timeout, Duration::from_secs(8));
+    let r = &state.health().refusals[0];
+    assert_eq!(r.key, "TSMON_FLUSH_INTERVAL_SEC");
+    assert!(
+        r.reason.contains("flush_timeout_sec = 8") && r.reason.contains("builder"),
+        "{r}"
+    );
+}
+
+#[test]
+fn values_no_one_means_are_refused_with_the_reason() {
+    let state = State::builder().build().unwrap();
+    let before = state.settings();
+    for (layer, needle) in [
+        (
+            SettingsLayer {
+                flush_interval: Some(Duration::from_secs_f64(1e19)),
+                ..SettingsLayer::default()
+            },
+            "between 1 and 86400",
+        ),
+        (
+            SettingsLayer {
+                flush_timeout: Some(Duration::from_secs(60)),
+                ..SettingsLayer::default()
+            },
+            "below flush_interval_sec = 60",
+        ),
+        (
+            SettingsLayer {
+                flush_workers: Some(0),
+                ..SettingsLayer::default()
+            },
+            "between 1 and 64",
+        ),
+        (
+            SettingsLayer {
+                flush_workers: Some(100_000),
+                ..SettingsLayer::default()
+            },
+            "between 1 and 64",
+        ),
+        (
+            SettingsLayer {
+                max_series: Some(0),
+                ..SettingsLayer::default()
+            },
+            "between 1 and",
+        ),
+    ] {
+        let err = state.apply_layer(layer.clone()).unwrap_err().to_string();
+        assert!(err.contains(needle), "{layer:?}: {err}");
+        assert_eq!(state.settings(), before, "nothing changed for {layer:?}");
+    }
+    // The same values from the environment refuse only themselves.
+    let (layer, refused) = SettingsLayer::from_env([
+        ("TSMON_FLUSH_INTERVAL_SEC".to_string(), "1e19".to_string()),
+        ("TSMON_MAX_SERIES".to_string(), "0".to_string()),
+        ("TSMON_ENABLED".to_string(), "true".to_string()),
+    ]);
+    assert_eq!(refused.len(), 2);
+    assert_eq!(layer.enabled, Some(true));
+}
+
+#[test]
+fn a_monitor_that_cannot_start_is_refused_and_the_one_in_use_stays() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let path = temp_file("monitor", "monitor = \"pull:127.0.0.1:0\"\n");
+    let state = State::builder().with_settings_file(&path).build().unwrap();
+    let addr = state.pull_address().unwrap();
+    std::fs::write(&path, format!("monitor = \"pull:127.0.0.1:{port}\"\n")).unwrap();
+    let err = state.reload_settings_file().unwrap_err().to_string();
+    assert!(err.contains("cannot start"), "{err}");
+    assert_eq!(
+        state.pull_address(),
+        Some(addr),
+        "the endpoint in use stays"
+    );
+    let health = state.health();
+    assert!(
+        health.monitor.contains(&addr.to_string()),
+        "{}",
+        health.monitor
+    );
+    assert!(
+        health
+            .refusals
+            .iter()
+            .any(|r| r.reason.contains("cannot start")),
+        "{health}"
+    );
+    // Through the API, the same is an error and changes nothing.
+    let err = state
+        .apply_settings(Settings {
+            monitor: MonitorSpec::parse(&format!("pull:127.0.0.1:{port}")).unwrap(),
+            flush_workers: 9,
+            ..state.settings()
+        })
+        .unwrap_err();
+    assert!(err.to_string().contains("pull endpoint"), "{err}");
+    assert_eq!(state.settings().flush_workers, 4);
+    drop(taken);
+    std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+}
+
+#[test]
+fn a_bad_task_number_variable_is_refused_and_nothing_is_flushed_under_a_guess() {
+    let fake = FakeMonitor::new();
+    let state = State::builder()
+        .with_monitor(fake.clone())
+        .with_env_from([("TSMON_TASK_NUM", "web-x")])
+        .build()
+        .unwrap();
+    let result = tsmon::runtime::block_on(state.flush());
+    assert!(
+        matches!(result, Err(tsmon::Error::NoTaskNumber)),
+        "{result:?}"
+    );
+    assert!(fake.sent().is_empty());
+    let health = state.health();
+    assert_eq!(health.task_num, None);
+    assert!(
+        health.refusals.iter().any(|r| r.key == "TSMON_TASK_NUM"),
+        "{health}"
+    );
+}
+
+#[test]
+fn health_tells_the_last_flush_and_the_backoff() {
+    let fake = FakeMonitor::new();
+    let state = State::builder().with_monitor(fake.clone()).build().unwrap();
+    assert!(state.health().last_flush.is_none());
+    fake.fail_with("receiver down");
+    assert!(tsmon::runtime::block_on(state.flush()).is_err());
+    let h = state.health();
+    let last = h.last_flush.clone().unwrap();
+    assert_eq!(last.outcome, "error");
+    assert!(last.error.unwrap().contains("receiver down"));
+    assert_eq!(h.consecutive_failures, 1);
+    assert_eq!(
+        h.retry_delay,
+        Duration::from_secs(10),
+        "the next retry after 5 s doubles"
+    );
+    assert!(h.last_success.is_none());
+    assert!(h.to_string().contains("failing: 1 in a row"), "{h}");
+    fake.succeed();
+    tsmon::runtime::block_on(state.flush()).unwrap();
+    let h = state.health();
+    assert_eq!(h.last_flush.unwrap().outcome, "ok");
+    assert_eq!(h.consecutive_failures, 0);
+    assert!(h.last_success.is_some());
+}
