@@ -144,3 +144,29 @@ async fn tokio_postgres_connect(
     });
     (client, conn)
 }
+
+#[test]
+fn connected_on_a_current_thread_runtime_that_stops_being_driven_heartbeats_still_answer() {
+    let Some((_server, config)) = start_postgres("current-thread") else {
+        return;
+    };
+    let idle = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let a = idle
+        .block_on(PostgresAllocator::connect(&config))
+        .unwrap()
+        .with_timeout(Duration::from_secs(2));
+    let state = tsmon::State::builder()
+        .with_target(target())
+        .with_instance_id("current-thread")
+        .with_allocator(a)
+        .build()
+        .unwrap();
+    for _ in 0..3 {
+        tsmon::runtime::block_on(state.flush()).unwrap();
+    }
+    assert_eq!(state.health().task_num, Some(0));
+    drop(idle);
+}

@@ -188,3 +188,39 @@ async fn wrong_credentials_are_a_clear_error_at_start() {
     assert!(ok.is_ok());
     assert!(RedisAllocator::connect("not a url").await.is_err());
 }
+
+#[test]
+fn connected_on_a_current_thread_runtime_that_stops_being_driven_heartbeats_still_answer() {
+    let Some(server) = start_redis(None) else {
+        return;
+    };
+    // The service connects on its own current-thread runtime, then leaves it idle.
+    let idle = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let a = idle
+        .block_on(RedisAllocator::connect(&format!(
+            "redis://{}/",
+            server.addr
+        )))
+        .unwrap()
+        .with_timeout(Duration::from_secs(2));
+    let fake = FakeMonitor::new();
+    let state = State::builder()
+        .with_target(target())
+        .with_instance_id("current-thread")
+        .with_allocator(a)
+        .with_monitor(fake.clone())
+        .build()
+        .unwrap();
+    state.in_scope(|| WORK.inc(()));
+    // Flushes run elsewhere (tsmon's runtime, or another of the service's): every heartbeat
+    // answers although the runtime that connected is never polled again.
+    for _ in 0..3 {
+        tsmon::runtime::block_on(state.flush()).unwrap();
+    }
+    assert_eq!(fake.sent().len(), 3);
+    assert_eq!(state.health().task_num, Some(0));
+    drop(idle);
+}

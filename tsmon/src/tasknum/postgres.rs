@@ -85,21 +85,32 @@ fn pg_error(e: &tokio_postgres::Error) -> Error {
     }
 }
 
+/// Connects on tsmon's own runtime, whichever runtime calls: the socket is registered with
+/// the runtime that opens it, and the connection task runs there too, so neither may sit on a
+/// runtime that stops being polled (a current-thread runtime between uses).
 async fn open(config: &str) -> Result<Client, Error> {
-    let (client, connection) = tokio_postgres::connect(config, NoTls)
+    let config = config.to_owned();
+    crate::runtime::handle()
+        .spawn(async move {
+            let (client, connection) = tokio_postgres::connect(&config, NoTls)
+                .await
+                .map_err(|e| pg_error(&e))?;
+            tokio::spawn(async move {
+                if let Err(e) = connection.await {
+                    tracing::warn!("tsmon: the PostgreSQL connection ended: {e}");
+                }
+            });
+            Ok(client)
+        })
         .await
-        .map_err(|e| pg_error(&e))?;
-    tokio::spawn(async move {
-        if let Err(e) = connection.await {
-            tracing::warn!("tsmon: the PostgreSQL connection ended: {e}");
-        }
-    });
-    Ok(client)
+        .unwrap_or_else(|e| Err(Error::TaskNum(format!("PostgreSQL connect: {e}"))))
 }
 
 impl PostgresAllocator {
     /// Connects (`host=127.0.0.1 port=5432 user=tsmon dbname=tsmon`, or a `postgresql://` URL),
-    /// creates the tables if missing and checks their shape.
+    /// creates the tables if missing and checks their shape. The connection lives on tsmon's
+    /// background runtime, whatever runtime calls this, so heartbeats never wait on a runtime
+    /// that is not being driven.
     ///
     /// # Errors
     ///

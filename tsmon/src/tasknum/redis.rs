@@ -68,13 +68,25 @@ impl std::fmt::Debug for RedisAllocator {
 }
 
 impl RedisAllocator {
-    /// Connects to `url` (`redis://host:6379/0`).
+    /// Connects to `url` (`redis://host:6379/0`). The connection lives on tsmon's background
+    /// runtime, whatever runtime calls this (the connection manager drives and re-makes it
+    /// from a task of its own, which must not sit on a runtime that stops being polled, such
+    /// as a current-thread runtime between uses), and so do the heartbeats.
     ///
     /// # Errors
     ///
     /// [`Error::TaskNum`] for a bad URL or a server that cannot be reached, or that refuses the
     /// credentials, at start-up.
     pub async fn connect(url: &str) -> Result<Self, Error> {
+        let owned = url.to_owned();
+        crate::runtime::handle()
+            .spawn(async move { Self::connect_here(&owned).await })
+            .await
+            .unwrap_or_else(|e| Err(Error::TaskNum(format!("Redis at {url}: {e}"))))
+    }
+
+    /// Connects on the runtime this runs on.
+    async fn connect_here(url: &str) -> Result<Self, Error> {
         let client = redis::Client::open(url)
             .map_err(|e| Error::TaskNum(format!("Redis URL {url:?}: {e}")))?;
         let config = redis::aio::ConnectionManagerConfig::new()
@@ -118,7 +130,7 @@ impl RedisAllocator {
         let (tx, rx) = std::sync::mpsc::channel();
         let url = url.to_owned();
         crate::runtime::handle().spawn(async move {
-            let _ = tx.send(Self::connect(&url).await);
+            let _ = tx.send(Self::connect_here(&url).await);
         });
         rx.recv()
             .unwrap_or_else(|_| Err(Error::TaskNum("the background runtime stopped".into())))
@@ -189,6 +201,15 @@ impl TaskNumAllocator for RedisAllocator {
         target: &'a Target,
         instance_id: &'a str,
     ) -> BoxFuture<'a, Result<i32, Error>> {
-        Box::pin(self.heartbeat(target, instance_id))
+        // On tsmon's runtime, where the connection's tasks live (see `connect`).
+        let this = self.clone();
+        let target = target.clone();
+        let instance_id = instance_id.to_owned();
+        Box::pin(async move {
+            crate::runtime::handle()
+                .spawn(async move { this.heartbeat(&target, &instance_id).await })
+                .await
+                .unwrap_or_else(|e| Err(Error::TaskNum(format!("Redis heartbeat: {e}"))))
+        })
     }
 }
