@@ -52,6 +52,54 @@ pub fn run_with_stdin(program: &std::path::Path, args: &[&str], input: &[u8]) ->
     (out.status.success(), text)
 }
 
+/// A monitor whose every send takes a while: it appends `begin` to a file when a send starts,
+/// and `sent <work count>` when it ends (for the `worker-slow` binary).
+#[derive(Debug)]
+pub struct SlowFileMonitor {
+    path: std::path::PathBuf,
+    delay: std::time::Duration,
+}
+
+impl SlowFileMonitor {
+    /// Appends to `path`; each send takes `delay`.
+    #[must_use]
+    pub fn new(path: impl Into<std::path::PathBuf>, delay: std::time::Duration) -> Self {
+        SlowFileMonitor {
+            path: path.into(),
+            delay,
+        }
+    }
+
+    fn append(&self, line: &str) -> Result<(), tsmon::Error> {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+            .and_then(|mut f| writeln!(f, "{line}"))
+            .map_err(|e| tsmon::Error::Monitor(e.to_string()))
+    }
+}
+
+impl tsmon::monitor::Monitor for SlowFileMonitor {
+    fn send<'a>(
+        &'a self,
+        chunk: &'a tsmon::store::Snapshot,
+    ) -> tsmon::monitor::BoxFuture<'a, Result<(), tsmon::Error>> {
+        Box::pin(async move {
+            self.append("begin")?;
+            tokio::time::sleep(self.delay).await;
+            let work = chunk
+                .metric("test/worker/work")
+                .and_then(|m| m.cells().first())
+                .map_or(-1, |c| match c.value() {
+                    tsmon::store::Value::Int(n) => *n,
+                    _ => -2,
+                });
+            self.append(&format!("sent {work}"))
+        })
+    }
+}
+
 /// The body of the `worker-*` binaries: counts `n` units of work, says `ready` on stdout, then
 /// waits until stdin closes.
 pub mod worker {

@@ -90,3 +90,142 @@ fn returning_from_main_flushes_in_every_form() {
         assert_eq!(last_flushed(&w.out), Some(500), "{bin}");
     }
 }
+
+/// A worker whose every send takes 1.5 s, stopped while its first flush is sending.
+struct SlowWorker {
+    child: Child,
+    out: PathBuf,
+}
+
+impl SlowWorker {
+    fn start(tag: &str, n: u64) -> Self {
+        let dir = std::env::temp_dir().join(format!("tsmon-slow-{}-{tag}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let out = dir.join("sends.txt");
+        let _ = std::fs::remove_file(&out);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_worker-slow"))
+            .arg(n.to_string())
+            .env("WORKER_OUT", &out)
+            .env("TSMON_FLUSH_INTERVAL_SEC", "3600")
+            .env("TSMON_FLUSH_TIMEOUT_SEC", "5")
+            .env("TSMON_REPORT_RUNTIME_STATS", "false")
+            .env_remove("TSMON_SETTINGS_FILE")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "ready");
+        let w = SlowWorker { child, out };
+        // The flush at start is sending now.
+        tsmon_tests::poll_until(10, "the first send", || {
+            w.lines().iter().any(|l| l == "begin").then_some(())
+        });
+        w
+    }
+
+    fn lines(&self) -> Vec<String> {
+        std::fs::read_to_string(&self.out)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// The sends that finished, in order.
+    fn sent(&self) -> Vec<String> {
+        self.lines()
+            .into_iter()
+            .filter(|l| l.starts_with("sent "))
+            .collect()
+    }
+}
+
+#[test]
+fn sigterm_during_a_slow_flush_waits_for_it_then_flushes_the_rest() {
+    let mut w = SlowWorker::start("term", 321);
+    signal(&w.child, "-TERM");
+    let stdin = w.child.stdin.take();
+    let status = w.child.wait().unwrap();
+    drop(stdin);
+    assert_eq!(status.code(), Some(143), "{status}");
+    let sent = w.sent();
+    assert_eq!(
+        sent.len(),
+        2,
+        "the flush under way finished, then a final one: {:?}",
+        w.lines()
+    );
+    assert_eq!(sent[1], "sent 321");
+}
+
+#[test]
+fn main_returning_during_a_slow_flush_waits_for_it_then_flushes_the_rest() {
+    let mut w = SlowWorker::start("return", 55);
+    drop(w.child.stdin.take()); // main returns
+    let status = w.child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    let sent = w.sent();
+    assert_eq!(sent.len(), 2, "{:?}", w.lines());
+    assert_eq!(sent[1], "sent 55");
+}
+
+#[test]
+fn without_a_subscriber_each_refused_variable_is_one_stderr_line_and_the_rest_applies() {
+    let port = tsmon_tests::free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_worker-async"))
+        .arg("12")
+        .env("TSMON_NUM_FLUSH_WORKERS", "0")
+        .env("TSMON_FLUSH_INTERVALL_SEC", "3")
+        .env("TSMON_MONITOR", format!("pull:127.0.0.1:{port}"))
+        .env("TSMON_FLUSH_INTERVAL_SEC", "1")
+        .env_remove("TSMON_SETTINGS_FILE")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "ready");
+    // The valid TSMON_MONITOR applies: the endpoint serves the worker's count.
+    let addr = format!("127.0.0.1:{port}");
+    let (status, _, body) = tsmon_tests::http("GET", &addr, "/metrics", &[], "").unwrap();
+    assert_eq!(status, 200);
+    assert!(body.contains("test_worker_work_total{"), "{body}");
+    // A few flushes at the 1 s interval (no timeout refused for it), which must not add lines.
+    tsmon_tests::poll_until(20, "three flushes", || {
+        let (_, _, body) = tsmon_tests::http("GET", &addr, "/metrics", &[], "").ok()?;
+        let ok = body.lines().find(|l| {
+            l.starts_with("tsmon_flush_flushes_total{") && l.contains("outcome=\"ok\"")
+        })?;
+        let n: f64 = ok.rsplit(' ').next()?.parse().ok()?;
+        (n >= 3.0).then_some(())
+    });
+    drop(child.stdin.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(
+        lines.len(),
+        2,
+        "one line per refused variable, nothing else: {stderr}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("TSMON_NUM_FLUSH_WORKERS") && l.contains("between 1 and 64")),
+        "{stderr}"
+    );
+    assert!(
+        lines.iter().any(|l| l.contains("TSMON_FLUSH_INTERVALL_SEC")
+            && l.contains("did you mean TSMON_FLUSH_INTERVAL_SEC")),
+        "{stderr}"
+    );
+}
