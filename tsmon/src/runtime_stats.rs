@@ -19,6 +19,11 @@
 //! `#[tsmon::main]` watches the runtime it builds (or runs in) as `main`, and tsmon's own
 //! background runtime is watched as `tsmon`.
 //!
+//! **Platforms.** The `process/*` figures come from `/proc` and are reported on Linux only; on
+//! macOS, Windows and other systems those series are absent (not zero), and everything else
+//! is reported as on Linux: `presence/up`, build info, the tokio figures and, with the
+//! counting allocator, the heap figures.
+//!
 //! ```
 //! let state = tsmon::State::builder().build().unwrap();
 //! state.report_runtime_stats();
