@@ -107,6 +107,9 @@ pub use target::Target;
 #[cfg(feature = "macros")]
 #[cfg_attr(docsrs, doc(cfg(feature = "macros")))]
 pub use tsmon_macros::metric;
+// tsmon's own self-metrics are declared with `metric!`, with or without the feature.
+#[cfg(not(feature = "macros"))]
+pub(crate) use tsmon_macros::metric;
 
 /// Instruments a fn: every call is counted by outcome, timed, and tracked while in flight.
 ///
