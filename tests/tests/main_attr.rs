@@ -10,11 +10,26 @@ struct Worker {
     out: PathBuf,
 }
 
-fn spawn(bin: &str, n: u64, tag: &str) -> Worker {
-    let dir = std::env::temp_dir().join(format!("tsmon-main-{}-{tag}", std::process::id()));
+/// A path in a directory of this test run's own, with no file there yet.
+fn fresh_file(tag: &str, name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tsmon-{tag}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let out = dir.join("flushes.txt");
+    let out = dir.join(name);
     let _ = std::fs::remove_file(&out);
+    out
+}
+
+/// Waits for the worker's `ready` line.
+fn wait_ready(child: &mut Child) {
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "ready", "the worker started");
+}
+
+fn spawn(bin: &str, n: u64, tag: &str) -> Worker {
+    let out = fresh_file(&format!("main-{tag}"), "flushes.txt");
     let mut child = Command::new(bin)
         .arg(n.to_string())
         .env("TSMON_MONITOR", format!("debug:{}", out.display()))
@@ -26,11 +41,7 @@ fn spawn(bin: &str, n: u64, tag: &str) -> Worker {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert_eq!(line.trim(), "ready", "the worker started");
+    wait_ready(&mut child);
     Worker { child, out }
 }
 
@@ -99,10 +110,7 @@ struct SlowWorker {
 
 impl SlowWorker {
     fn start(tag: &str, n: u64) -> Self {
-        let dir = std::env::temp_dir().join(format!("tsmon-slow-{}-{tag}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let out = dir.join("sends.txt");
-        let _ = std::fs::remove_file(&out);
+        let out = fresh_file(&format!("slow-{tag}"), "sends.txt");
         let mut child = Command::new(env!("CARGO_BIN_EXE_worker-slow"))
             .arg(n.to_string())
             .env("WORKER_OUT", &out)
@@ -114,11 +122,7 @@ impl SlowWorker {
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.as_mut().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert_eq!(line.trim(), "ready");
+        wait_ready(&mut child);
         let w = SlowWorker { child, out };
         // The flush at start is sending now.
         tsmon_tests::poll_until(10, "the first send", || {
@@ -188,11 +192,7 @@ fn without_a_subscriber_each_refused_variable_is_one_stderr_line_and_the_rest_ap
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert_eq!(line.trim(), "ready");
+    wait_ready(&mut child);
     // The valid TSMON_MONITOR applies: the endpoint serves the worker's count.
     let addr = format!("127.0.0.1:{port}");
     let (status, _, body) = tsmon_tests::http("GET", &addr, "/metrics", &[], "").unwrap();

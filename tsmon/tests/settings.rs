@@ -333,3 +333,41 @@ fn health_tells_the_last_flush_and_the_backoff() {
     assert_eq!(h.consecutive_failures, 0);
     assert!(h.last_success.is_some());
 }
+
+/// An allocator whose store is down.
+#[derive(Debug)]
+struct Down;
+
+impl tsmon::tasknum::TaskNumAllocator for Down {
+    fn notify_task_is_alive<'a>(
+        &'a self,
+        _: &'a tsmon::Target,
+        _: &'a str,
+    ) -> tsmon::monitor::BoxFuture<'a, Result<i32, tsmon::Error>> {
+        Box::pin(async { Err(tsmon::Error::TaskNum("connection refused".into())) })
+    }
+}
+
+#[test]
+fn a_failing_allocator_shows_in_health_and_the_flush_counts() {
+    let fake = FakeMonitor::new();
+    let state = State::builder()
+        .with_monitor(fake.clone())
+        .with_allocator(Down)
+        .build()
+        .unwrap();
+    assert!(tsmon::runtime::block_on(state.flush()).is_err());
+    assert!(fake.sent().is_empty());
+    let h = state.health();
+    let last = h.last_flush.clone().unwrap();
+    assert_eq!(last.outcome, "allocator_error");
+    assert!(last.error.unwrap().contains("connection refused"));
+    assert_eq!(h.task_num, None);
+    assert!(h.allocator.unwrap().contains("Down"));
+    let snap = state.snapshot();
+    let flushes = snap.metric("tsmon/flush/flushes").unwrap();
+    let cell = flushes
+        .find(&[tsmon::field::FieldValue::Str("allocator_error")])
+        .unwrap();
+    assert!(matches!(cell.value(), tsmon::store::Value::Int(1)));
+}
