@@ -37,7 +37,7 @@ use crate::store::Snapshot;
 
 pub use debug::DebugMonitor;
 pub use pull::PullMonitor;
-pub(crate) use pull::ScrapeFn;
+pub(crate) use pull::{ScopeFn, ScrapeFn};
 pub use pushgateway::PushgatewayMonitor;
 pub use remote_write::{Label, RemoteWriteMonitor, Sample, TimeSeries, WriteRequest};
 

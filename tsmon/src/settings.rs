@@ -9,6 +9,10 @@
 //! | `report_runtime_stats` | `TSMON_REPORT_RUNTIME_STATS` | `true` | report process and runtime figures at each flush |
 //! | `monitor` | `TSMON_MONITOR` | `"none"` (`"debug"` in dev mode) | where metrics go: see [`MonitorSpec`] |
 //! | `max_series` | `TSMON_MAX_SERIES` | `10000` | the per-metric series cap for metrics that set none, 1 to 10,000,000 |
+//! | `pull_header_timeout_sec` | `TSMON_PULL_HEADER_TIMEOUT_SEC` | `10` | the pull endpoint closes a connection whose request headers take longer (slow clients) |
+//! | `pull_idle_timeout_sec` | `TSMON_PULL_IDLE_TIMEOUT_SEC` | `60` | the pull endpoint closes a keep-alive connection idle this long |
+//! | `pull_max_connections` | `TSMON_PULL_MAX_CONNECTIONS` | `256` | connections the pull endpoint serves at once (never more than a quarter of the open-file limit); more are closed at once |
+//! | `pull_catalog` | `TSMON_PULL_CATALOG` | `"auto"` | serve `/metrics/catalog`: `auto` on loopback addresses only, `true` everywhere, `false` nowhere |
 //!
 //! # Layers and precedence
 //!
@@ -67,6 +71,10 @@ num_flush_workers = 4
 report_runtime_stats = true
 monitor = "none"
 max_series = 10000
+pull_header_timeout_sec = 10
+pull_idle_timeout_sec = 60
+pull_max_connections = 256
+pull_catalog = "auto"
 "#;
 
 /// The longest flush interval accepted: one day.
@@ -77,6 +85,68 @@ pub const DEFAULT_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 pub const MAX_FLUSH_WORKERS: usize = 64;
 /// The largest per-metric series cap accepted.
 pub const MAX_MAX_SERIES: usize = 10_000_000;
+/// The most connections the pull endpoint may be told to serve at once.
+pub const MAX_PULL_CONNECTIONS: usize = 65_536;
+
+/// Where the pull endpoint serves `/metrics/catalog` (the catalog tells a stranger every
+/// metric, field and declaration site of the binary).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum CatalogExposure {
+    /// On a loopback address only (the default).
+    #[default]
+    Auto,
+    /// Everywhere.
+    On,
+    /// Nowhere.
+    Off,
+}
+
+impl CatalogExposure {
+    /// Whether the catalog is served on an endpoint listening at `addr`.
+    ///
+    /// ```
+    /// use tsmon::settings::CatalogExposure;
+    /// assert!(CatalogExposure::Auto.serves_on(&"127.0.0.1:9464".parse().unwrap()));
+    /// assert!(!CatalogExposure::Auto.serves_on(&"0.0.0.0:9464".parse().unwrap()));
+    /// ```
+    #[must_use]
+    pub fn serves_on(self, addr: &SocketAddr) -> bool {
+        match self {
+            CatalogExposure::Auto => addr.ip().is_loopback(),
+            CatalogExposure::On => true,
+            CatalogExposure::Off => false,
+        }
+    }
+}
+
+impl fmt::Display for CatalogExposure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CatalogExposure::Auto => "auto",
+            CatalogExposure::On => "true",
+            CatalogExposure::Off => "false",
+        })
+    }
+}
+
+/// How the pull endpoint treats its connections: the pull keys of [`Settings`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PullOptions {
+    /// `pull_header_timeout_sec`.
+    pub header_timeout: Duration,
+    /// `pull_idle_timeout_sec`.
+    pub idle_timeout: Duration,
+    /// `pull_max_connections`.
+    pub max_connections: usize,
+    /// `pull_catalog`.
+    pub catalog: CatalogExposure,
+}
+
+impl Default for PullOptions {
+    fn default() -> Self {
+        Settings::default().pull_options()
+    }
+}
 
 /// Where flushed metrics go.
 ///
@@ -201,6 +271,27 @@ pub struct Settings {
     pub monitor: MonitorSpec,
     /// The per-metric series cap for metrics whose declaration sets none.
     pub max_series: usize,
+    /// The pull endpoint's limit on the time to receive a request's headers.
+    pub pull_header_timeout: Duration,
+    /// The pull endpoint's limit on an idle keep-alive connection.
+    pub pull_idle_timeout: Duration,
+    /// Connections the pull endpoint serves at once.
+    pub pull_max_connections: usize,
+    /// Where the pull endpoint serves `/metrics/catalog`.
+    pub pull_catalog: CatalogExposure,
+}
+
+impl Settings {
+    /// The pull endpoint's options.
+    #[must_use]
+    pub fn pull_options(&self) -> PullOptions {
+        PullOptions {
+            header_timeout: self.pull_header_timeout,
+            idle_timeout: self.pull_idle_timeout,
+            max_connections: self.pull_max_connections,
+            catalog: self.pull_catalog,
+        }
+    }
 }
 
 impl Default for Settings {
@@ -213,6 +304,10 @@ impl Default for Settings {
             report_runtime_stats: true,
             monitor: MonitorSpec::None,
             max_series: DEFAULT_MAX_SERIES,
+            pull_header_timeout: Duration::from_secs(10),
+            pull_idle_timeout: Duration::from_secs(60),
+            pull_max_connections: 256,
+            pull_catalog: CatalogExposure::Auto,
         }
     }
 }
@@ -231,6 +326,9 @@ pub fn default_flush_timeout(interval: Duration) -> Duration {
     DEFAULT_FLUSH_TIMEOUT.min(interval / 2)
 }
 
+/// How many settings keys there are.
+pub const KEYS: usize = 11;
+
 /// A settings key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Key {
@@ -248,11 +346,19 @@ pub enum Key {
     Monitor,
     /// `max_series`.
     MaxSeries,
+    /// `pull_header_timeout_sec`.
+    PullHeaderTimeout,
+    /// `pull_idle_timeout_sec`.
+    PullIdleTimeout,
+    /// `pull_max_connections`.
+    PullMaxConnections,
+    /// `pull_catalog`.
+    PullCatalog,
 }
 
 impl Key {
     /// Every key, in the order of the settings table.
-    pub const ALL: [Key; 7] = [
+    pub const ALL: [Key; KEYS] = [
         Key::Enabled,
         Key::FlushInterval,
         Key::FlushTimeout,
@@ -260,6 +366,10 @@ impl Key {
         Key::ReportRuntimeStats,
         Key::Monitor,
         Key::MaxSeries,
+        Key::PullHeaderTimeout,
+        Key::PullIdleTimeout,
+        Key::PullMaxConnections,
+        Key::PullCatalog,
     ];
 
     /// The key's name in a settings file.
@@ -277,6 +387,10 @@ impl Key {
             Key::ReportRuntimeStats => "report_runtime_stats",
             Key::Monitor => "monitor",
             Key::MaxSeries => "max_series",
+            Key::PullHeaderTimeout => "pull_header_timeout_sec",
+            Key::PullIdleTimeout => "pull_idle_timeout_sec",
+            Key::PullMaxConnections => "pull_max_connections",
+            Key::PullCatalog => "pull_catalog",
         }
     }
 
@@ -295,6 +409,10 @@ impl Key {
             Key::ReportRuntimeStats => "TSMON_REPORT_RUNTIME_STATS",
             Key::Monitor => "TSMON_MONITOR",
             Key::MaxSeries => "TSMON_MAX_SERIES",
+            Key::PullHeaderTimeout => "TSMON_PULL_HEADER_TIMEOUT_SEC",
+            Key::PullIdleTimeout => "TSMON_PULL_IDLE_TIMEOUT_SEC",
+            Key::PullMaxConnections => "TSMON_PULL_MAX_CONNECTIONS",
+            Key::PullCatalog => "TSMON_PULL_CATALOG",
         }
     }
 
@@ -446,6 +564,14 @@ pub struct SettingsLayer {
     pub monitor: Option<MonitorSpec>,
     /// `max_series`.
     pub max_series: Option<usize>,
+    /// `pull_header_timeout_sec`.
+    pub pull_header_timeout: Option<Duration>,
+    /// `pull_idle_timeout_sec`.
+    pub pull_idle_timeout: Option<Duration>,
+    /// `pull_max_connections`.
+    pub pull_max_connections: Option<usize>,
+    /// `pull_catalog`.
+    pub pull_catalog: Option<CatalogExposure>,
 }
 
 /// A value as a file or variable gives it, before it is checked against its key.
@@ -494,11 +620,13 @@ impl Raw {
     fn from_env(key: Key, text: &str) -> Raw {
         let t = text.trim();
         match key {
-            Key::Enabled | Key::ReportRuntimeStats => match t.to_ascii_lowercase().as_str() {
-                "1" | "true" | "yes" | "on" => Raw::Bool(true),
-                "0" | "false" | "no" | "off" => Raw::Bool(false),
-                _ => Raw::Text(text.to_owned()),
-            },
+            Key::Enabled | Key::ReportRuntimeStats | Key::PullCatalog => {
+                match t.to_ascii_lowercase().as_str() {
+                    "1" | "true" | "yes" | "on" => Raw::Bool(true),
+                    "0" | "false" | "no" | "off" => Raw::Bool(false),
+                    _ => Raw::Text(text.to_owned()),
+                }
+            }
             Key::Monitor => Raw::Text(text.to_owned()),
             _ => t
                 .parse()
@@ -536,6 +664,31 @@ fn check_max_series(n: usize) -> Result<usize, String> {
         Ok(n)
     } else {
         Err(format!("it must be between 1 and {MAX_MAX_SERIES}"))
+    }
+}
+
+fn check_pull_timeout(d: Duration) -> Result<Duration, String> {
+    if d < Duration::from_millis(100) || d > Duration::from_secs(3600) {
+        Err("it must be between 0.1 and 3600 seconds".into())
+    } else {
+        Ok(d)
+    }
+}
+
+fn check_pull_connections(n: usize) -> Result<usize, String> {
+    if (1..=MAX_PULL_CONNECTIONS).contains(&n) {
+        Ok(n)
+    } else {
+        Err(format!("it must be between 1 and {MAX_PULL_CONNECTIONS}"))
+    }
+}
+
+fn exposure(raw: &Raw) -> Result<CatalogExposure, String> {
+    match raw {
+        Raw::Bool(true) => Ok(CatalogExposure::On),
+        Raw::Bool(false) => Ok(CatalogExposure::Off),
+        Raw::Text(t) if t.trim().eq_ignore_ascii_case("auto") => Ok(CatalogExposure::Auto),
+        _ => Err("expected true, false or \"auto\"".into()),
     }
 }
 
@@ -609,6 +762,10 @@ impl SettingsLayer {
             report_runtime_stats: Some(settings.report_runtime_stats),
             monitor: Some(settings.monitor.clone()),
             max_series: Some(settings.max_series),
+            pull_header_timeout: Some(settings.pull_header_timeout),
+            pull_idle_timeout: Some(settings.pull_idle_timeout),
+            pull_max_connections: Some(settings.pull_max_connections),
+            pull_catalog: Some(settings.pull_catalog),
         }
     }
 
@@ -634,6 +791,10 @@ impl SettingsLayer {
             report_runtime_stats: differ(&from.report_runtime_stats, &to.report_runtime_stats),
             monitor: differ(&from.monitor, &to.monitor),
             max_series: differ(&from.max_series, &to.max_series),
+            pull_header_timeout: differ(&from.pull_header_timeout, &to.pull_header_timeout),
+            pull_idle_timeout: differ(&from.pull_idle_timeout, &to.pull_idle_timeout),
+            pull_max_connections: differ(&from.pull_max_connections, &to.pull_max_connections),
+            pull_catalog: differ(&from.pull_catalog, &to.pull_catalog),
         }
     }
 
@@ -648,6 +809,10 @@ impl SettingsLayer {
             Key::ReportRuntimeStats => self.report_runtime_stats.is_some(),
             Key::Monitor => self.monitor.is_some(),
             Key::MaxSeries => self.max_series.is_some(),
+            Key::PullHeaderTimeout => self.pull_header_timeout.is_some(),
+            Key::PullIdleTimeout => self.pull_idle_timeout.is_some(),
+            Key::PullMaxConnections => self.pull_max_connections.is_some(),
+            Key::PullCatalog => self.pull_catalog.is_some(),
         }
     }
 
@@ -672,6 +837,10 @@ impl SettingsLayer {
                 .as_ref()
                 .map(|m| format!("{:?}", m.to_string())),
             Key::MaxSeries => self.max_series.map(|v| v.to_string()),
+            Key::PullHeaderTimeout => self.pull_header_timeout.as_ref().map(secs),
+            Key::PullIdleTimeout => self.pull_idle_timeout.as_ref().map(secs),
+            Key::PullMaxConnections => self.pull_max_connections.map(|v| v.to_string()),
+            Key::PullCatalog => self.pull_catalog.map(|v| v.to_string()),
         }
     }
 
@@ -685,6 +854,10 @@ impl SettingsLayer {
             Key::ReportRuntimeStats => self.report_runtime_stats = None,
             Key::Monitor => self.monitor = None,
             Key::MaxSeries => self.max_series = None,
+            Key::PullHeaderTimeout => self.pull_header_timeout = None,
+            Key::PullIdleTimeout => self.pull_idle_timeout = None,
+            Key::PullMaxConnections => self.pull_max_connections = None,
+            Key::PullCatalog => self.pull_catalog = None,
         }
     }
 
@@ -698,6 +871,10 @@ impl SettingsLayer {
             Key::ReportRuntimeStats => self.report_runtime_stats = other.report_runtime_stats,
             Key::Monitor => self.monitor.clone_from(&other.monitor),
             Key::MaxSeries => self.max_series = other.max_series,
+            Key::PullHeaderTimeout => self.pull_header_timeout = other.pull_header_timeout,
+            Key::PullIdleTimeout => self.pull_idle_timeout = other.pull_idle_timeout,
+            Key::PullMaxConnections => self.pull_max_connections = other.pull_max_connections,
+            Key::PullCatalog => self.pull_catalog = other.pull_catalog,
         }
     }
 
@@ -722,6 +899,16 @@ impl SettingsLayer {
             Key::FlushTimeout => self.flush_timeout = Some(check_timeout(seconds(raw)?)?),
             Key::FlushWorkers => self.flush_workers = Some(check_workers(count(raw)?)?),
             Key::MaxSeries => self.max_series = Some(check_max_series(count(raw)?)?),
+            Key::PullHeaderTimeout => {
+                self.pull_header_timeout = Some(check_pull_timeout(seconds(raw)?)?);
+            }
+            Key::PullIdleTimeout => {
+                self.pull_idle_timeout = Some(check_pull_timeout(seconds(raw)?)?);
+            }
+            Key::PullMaxConnections => {
+                self.pull_max_connections = Some(check_pull_connections(count(raw)?)?);
+            }
+            Key::PullCatalog => self.pull_catalog = Some(exposure(raw)?),
             Key::Monitor => match raw {
                 Raw::Text(s) => {
                     self.monitor = Some(MonitorSpec::parse(s).map_err(|e| match e {
@@ -756,6 +943,15 @@ impl SettingsLayer {
         }
         if let Some(v) = self.max_series {
             note(Key::MaxSeries, check_max_series(v).map(drop));
+        }
+        if let Some(v) = self.pull_header_timeout {
+            note(Key::PullHeaderTimeout, check_pull_timeout(v).map(drop));
+        }
+        if let Some(v) = self.pull_idle_timeout {
+            note(Key::PullIdleTimeout, check_pull_timeout(v).map(drop));
+        }
+        if let Some(v) = self.pull_max_connections {
+            note(Key::PullMaxConnections, check_pull_connections(v).map(drop));
         }
         bad
     }
@@ -880,6 +1076,18 @@ impl SettingsLayer {
         if let Some(v) = self.max_series {
             s.max_series = v;
         }
+        if let Some(v) = self.pull_header_timeout {
+            s.pull_header_timeout = v;
+        }
+        if let Some(v) = self.pull_idle_timeout {
+            s.pull_idle_timeout = v;
+        }
+        if let Some(v) = self.pull_max_connections {
+            s.pull_max_connections = v;
+        }
+        if let Some(v) = self.pull_catalog {
+            s.pull_catalog = v;
+        }
         s
     }
 }
@@ -892,7 +1100,7 @@ pub(crate) fn resolve(
     layers: &mut [SettingsLayer; 5],
     incoming: SettingsSource,
     previous: &SettingsLayer,
-) -> (Settings, [SettingsSource; 7], Vec<Refusal>) {
+) -> (Settings, [SettingsSource; KEYS], Vec<Refusal>) {
     let mut refused = Vec::new();
     let mut reverted: Vec<Key> = Vec::new();
     loop {
@@ -914,7 +1122,7 @@ pub(crate) fn resolve(
                 flush_timeout: default_flush_timeout(interval),
                 ..Settings::default()
             };
-            let mut origins = [SettingsSource::Default; 7];
+            let mut origins = [SettingsSource::Default; KEYS];
             for (n, key) in Key::ALL.into_iter().enumerate() {
                 let i = top(key);
                 if layers[i].sets(key) {

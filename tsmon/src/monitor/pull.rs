@@ -2,7 +2,11 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -14,7 +18,24 @@ use parking_lot::Mutex;
 use super::{BoxFuture, Monitor};
 use crate::error::Error;
 use crate::exposition::Format;
+use crate::settings::{CatalogExposure, PullOptions};
 use crate::store::Snapshot;
+
+crate::metric! {
+    /// Connections the pull endpoint holds open now.
+    pub static CONNECTIONS: IntGauge = "tsmon/pull/connections";
+    /// Connections the pull endpoint closed on its own, by reason: idle (no request for the idle timeout), header_timeout (a request's headers took too long), evicted_idle (the longest idle, to make room at the cap), over_capacity (closed at once: the cap was reached and every connection was busy).
+    pub static CLOSED: Counter(reason: String) = "tsmon/pull/closed_connections";
+    /// Errors accepting connections (out of file descriptors or memory: the endpoint backs off and retries).
+    pub static ACCEPT_ERRORS: Counter = "tsmon/pull/accept_errors";
+}
+
+/// Runs a closure with the endpoint's State current, so its self-metrics land there (a
+/// weak link: the endpoint does not keep its State alive).
+pub(crate) type ScopeFn = Arc<dyn Fn(&mut dyn FnMut()) + Send + Sync>;
+
+/// The largest request the endpoint reads: a scrape is a GET with a few headers.
+const MAX_REQUEST_BYTES: usize = 16 * 1024;
 
 /// What the endpoint serves at each scrape.
 /// Writes a scrape's body in a format.
@@ -22,8 +43,25 @@ pub(crate) type ScrapeFn = Arc<dyn Fn(Format, &mut Vec<u8>) + Send + Sync>;
 
 /// A Prometheus scrape endpoint. `GET /metrics` serves the State's series as they are, in the
 /// text format or OpenMetrics as the `Accept` header asks; `GET /metrics/catalog` serves the
-/// catalog as JSON. It listens on loopback unless told otherwise. Flushes send nothing to it:
-/// Prometheus pulls.
+/// catalog as JSON (on loopback addresses only, unless `pull_catalog` says otherwise). It
+/// listens on loopback unless told otherwise. Flushes send nothing to it: Prometheus pulls.
+///
+/// No client can knock it over (the `pull_*` [settings](crate::settings)):
+///
+/// - a request's headers must arrive within `pull_header_timeout_sec` (10 s), and a keep-alive
+///   connection with no request for `pull_idle_timeout_sec` (60 s) is closed (at most a
+///   quarter of the shorter timeout after the deadline: the watchdog looks that often);
+/// - at most `pull_max_connections` (256, and never more than a quarter of the process's
+///   open-file limit) are held at once; at the cap, the connection idle the longest makes room
+///   for a new one (so a scrape gets through a flood of idle connections), and when all are
+///   busy the new one is closed at once;
+/// - a request is read into at most 16 KiB (a larger one gets 431 and the connection closes);
+/// - when accepting fails (out of file descriptors or memory) the endpoint sleeps and retries,
+///   backing off from 10 ms to 1 s, instead of spinning: the service's own listeners keep
+///   their share of the process.
+///
+/// Each closing is counted in `tsmon/pull/closed_connections{reason}`, each accept error in
+/// `tsmon/pull/accept_errors`, and the open connections in `tsmon/pull/connections`.
 ///
 /// ```no_run
 /// // With `monitor = "pull:127.0.0.1:9464"` in the settings, the State starts one.
@@ -51,7 +89,12 @@ impl std::fmt::Debug for PullMonitor {
 
 impl PullMonitor {
     /// Listens on `addr` (port 0 picks a free one) on tsmon's background runtime.
-    pub(crate) fn serve(addr: SocketAddr, scrape: ScrapeFn) -> Result<Self, Error> {
+    pub(crate) fn serve(
+        addr: SocketAddr,
+        scrape: ScrapeFn,
+        scope: ScopeFn,
+        options: PullOptions,
+    ) -> Result<Self, Error> {
         let listener = std::net::TcpListener::bind(addr)
             .and_then(|l| l.set_nonblocking(true).map(|()| l))
             .map_err(|e| Error::Monitor(format!("pull endpoint on {addr}: {e}")))?;
@@ -64,7 +107,17 @@ impl PullMonitor {
             tokio::net::TcpListener::from_std(listener)
                 .map_err(|e| Error::Monitor(format!("pull endpoint on {addr}: {e}")))?
         };
-        let task = handle.spawn(accept_loop(listener, scrape));
+        let endpoint = Arc::new(Endpoint {
+            scrape,
+            scope,
+            catalog: options.catalog.serves_on(&addr),
+            exposure: options.catalog,
+            header_timeout: options.header_timeout,
+            idle_timeout: options.idle_timeout,
+            cap: connection_cap(options.max_connections),
+            live: Mutex::new(Live::default()),
+        });
+        let task = handle.spawn(accept_loop(listener, endpoint));
         Ok(PullMonitor {
             addr,
             task: Mutex::new(Some(task)),
@@ -78,29 +131,309 @@ impl PullMonitor {
     }
 }
 
-async fn accept_loop(listener: tokio::net::TcpListener, scrape: ScrapeFn) {
-    loop {
-        let stream = match listener.accept().await {
-            Ok((stream, _)) => stream,
-            Err(e) => {
-                tracing::warn!("tsmon pull endpoint: accept failed: {e}");
-                continue;
-            }
-        };
-        let scrape = scrape.clone();
-        tokio::spawn(async move {
-            let service = service_fn(move |req| {
-                let scrape = scrape.clone();
-                async move { Ok::<_, Infallible>(respond(&req, &scrape)) }
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
+/// The cap in force: the setting, but at most a quarter of the open-file limit, so the
+/// endpoint can never take the descriptors the service needs.
+fn connection_cap(setting: usize) -> usize {
+    let cap = match fd_limit() {
+        Some(limit) => setting.min((limit / 4).max(1)),
+        None => setting,
+    };
+    cap.max(1)
+}
+
+#[cfg(unix)]
+fn fd_limit() -> Option<usize> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `getrlimit` writes one `rlimit` into the struct it is given, which lives on
+    // this stack frame.
+    let ok = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &raw mut limit) } == 0;
+    (ok && limit.rlim_cur != libc::RLIM_INFINITY)
+        .then(|| usize::try_from(limit.rlim_cur).unwrap_or(usize::MAX))
+}
+
+#[cfg(not(unix))]
+fn fd_limit() -> Option<usize> {
+    None
+}
+
+/// What every connection of one endpoint shares.
+struct Endpoint {
+    scrape: ScrapeFn,
+    scope: ScopeFn,
+    catalog: bool,
+    exposure: CatalogExposure,
+    header_timeout: Duration,
+    idle_timeout: Duration,
+    cap: usize,
+    live: Mutex<Live>,
+}
+
+/// The connections being served, each with what it is doing and a way to close it.
+#[derive(Default)]
+struct Live {
+    next: u64,
+    conns: std::collections::HashMap<u64, (Arc<Activity>, Arc<tokio::sync::Notify>)>,
+}
+
+/// A connection's place among the live ones, given back when it ends.
+struct Slot {
+    id: u64,
+    endpoint: Arc<Endpoint>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.endpoint.live.lock().conns.remove(&self.id);
     }
 }
 
-fn respond(req: &Request<hyper::body::Incoming>, scrape: &ScrapeFn) -> Response<Full<Bytes>> {
+impl Endpoint {
+    fn record(&self, mut f: impl FnMut()) {
+        (self.scope)(&mut f);
+    }
+}
+
+/// Whether an accept error is the process running out of something (descriptors, memory,
+/// buffers): then retrying at once only spins.
+fn is_resource_error(e: &std::io::Error) -> bool {
+    !matches!(
+        e.kind(),
+        std::io::ErrorKind::ConnectionAborted
+            | std::io::ErrorKind::ConnectionReset
+            | std::io::ErrorKind::Interrupted
+            | std::io::ErrorKind::WouldBlock
+    )
+}
+
+async fn accept_loop(listener: tokio::net::TcpListener, endpoint: Arc<Endpoint>) {
+    let mut backoff = Duration::from_millis(10);
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => {
+                if backoff > Duration::from_millis(10) {
+                    crate::report::resolved("pull accept");
+                }
+                backoff = Duration::from_millis(10);
+                stream
+            }
+            Err(e) if is_resource_error(&e) => {
+                endpoint.record(|| ACCEPT_ERRORS.inc(()));
+                crate::report::problem(
+                    "pull accept",
+                    format_args!("the pull endpoint cannot accept ({e}); it backs off and retries"),
+                );
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+                continue;
+            }
+            Err(_) => continue,
+        };
+        let activity = Arc::new(Activity {
+            opened: Some(Instant::now()),
+            last_io: AtomicU64::new(1),
+            request_began: AtomicU64::new(0),
+        });
+        let Some((slot, close)) = admit(&endpoint, &activity) else {
+            // Closed at once: holding it would cost a descriptor the cap is there to keep.
+            // (Counted first, so whoever sees the close sees the count.)
+            endpoint.record(|| CLOSED.inc("over_capacity"));
+            drop(stream);
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        tokio::spawn(serve_connection(
+            stream,
+            endpoint.clone(),
+            slot,
+            activity,
+            close,
+        ));
+    }
+}
+
+/// A place for a new connection. At the cap, the connection idle the longest (none of its
+/// requests under way) is closed to make room, so a scrape gets through a flood of idle
+/// connections; when every connection is busy, there is no place.
+fn admit(
+    endpoint: &Arc<Endpoint>,
+    activity: &Arc<Activity>,
+) -> Option<(Slot, Arc<tokio::sync::Notify>)> {
+    let mut live = endpoint.live.lock();
+    if live.conns.len() >= endpoint.cap {
+        let idlest = live
+            .conns
+            .iter()
+            .filter(|(_, (a, _))| a.request_began.load(Ordering::Relaxed) == 0)
+            .min_by_key(|(_, (a, _))| {
+                a.opened
+                    .map(|o| o + Duration::from_millis(a.last_io.load(Ordering::Relaxed)))
+            })
+            .map(|(id, _)| *id)?;
+        if let Some((_, close)) = live.conns.remove(&idlest) {
+            close.notify_one();
+        }
+    }
+    let id = live.next;
+    live.next += 1;
+    let close = Arc::new(tokio::sync::Notify::new());
+    live.conns.insert(id, (activity.clone(), close.clone()));
+    drop(live);
+    Some((
+        Slot {
+            id,
+            endpoint: endpoint.clone(),
+        },
+        close,
+    ))
+}
+
+/// When a connection last moved bytes, and when the request being read began, in
+/// milliseconds since the connection opened (0: no request is being read).
+#[derive(Default)]
+struct Activity {
+    opened: Option<Instant>,
+    last_io: AtomicU64,
+    request_began: AtomicU64,
+}
+
+impl Activity {
+    fn now(&self) -> u64 {
+        self.opened
+            .map_or(0, |o| {
+                u64::try_from(o.elapsed().as_millis()).unwrap_or(u64::MAX)
+            })
+            .max(1)
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A connection's socket, noting its activity.
+    struct Watched {
+        #[pin]
+        io: tokio::net::TcpStream,
+        activity: Arc<Activity>,
+    }
+}
+
+impl tokio::io::AsyncRead for Watched {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.project();
+        let before = buf.filled().len();
+        let r = this.io.poll_read(cx, buf);
+        if buf.filled().len() > before {
+            let now = this.activity.now();
+            this.activity.last_io.store(now, Ordering::Relaxed);
+            // The first bytes of a request start its header clock.
+            if this.activity.request_began.load(Ordering::Relaxed) == 0 {
+                this.activity.request_began.store(now, Ordering::Relaxed);
+            }
+        }
+        r
+    }
+}
+
+impl tokio::io::AsyncWrite for Watched {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = self.project();
+        let r = this.io.poll_write(cx, data);
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+            this.activity
+                .last_io
+                .store(this.activity.now(), Ordering::Relaxed);
+        }
+        r
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        self.project().io.poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        self.project().io.poll_shutdown(cx)
+    }
+}
+
+/// Whether a connection is past a deadline: its request's headers took longer than the
+/// header timeout, or it has been idle longer than the idle timeout.
+fn overdue(activity: &Activity, endpoint: &Endpoint) -> Option<&'static str> {
+    let now = activity.now();
+    let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    let began = activity.request_began.load(Ordering::Relaxed);
+    if began != 0 {
+        (now >= began.saturating_add(ms(endpoint.header_timeout))).then_some("header_timeout")
+    } else {
+        let last = activity.last_io.load(Ordering::Relaxed);
+        (now >= last.saturating_add(ms(endpoint.idle_timeout))).then_some("idle")
+    }
+}
+
+async fn serve_connection(
+    stream: tokio::net::TcpStream,
+    endpoint: Arc<Endpoint>,
+    slot: Slot,
+    activity: Arc<Activity>,
+    close: Arc<tokio::sync::Notify>,
+) {
+    endpoint.record(|| CONNECTIONS.add(1, ()));
+    let io = TokioIo::new(Watched {
+        io: stream,
+        activity: activity.clone(),
+    });
+    let service = {
+        let endpoint = endpoint.clone();
+        let activity = activity.clone();
+        service_fn(move |req| {
+            // The headers are in: the header clock stops until the next request's first byte.
+            activity.request_began.store(0, Ordering::Relaxed);
+            let reply = respond(&req, &endpoint);
+            async move { Ok::<_, Infallible>(reply) }
+        })
+    };
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder.max_buf_size(MAX_REQUEST_BYTES).max_headers(64);
+    // Boxed, so that dropping it below closes the socket there.
+    let mut connection = Box::pin(builder.serve_connection(io, service));
+    // The watchdog looks a few times per timeout rather than re-arming a timer at every
+    // request, which would cost a timer-wheel insert on the hot path: a connection is closed
+    // between its deadline and a quarter of the timeout later.
+    let tick =
+        (endpoint.header_timeout.min(endpoint.idle_timeout) / 4).max(Duration::from_millis(25));
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + tick, tick);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let closed_by = loop {
+        tokio::select! {
+            _ = connection.as_mut() => break None,
+            _ = ticker.tick() => {
+                if let Some(reason) = overdue(&activity, &endpoint) {
+                    break Some(reason);
+                }
+            }
+            () = close.notified() => break Some("evicted_idle"),
+        }
+    };
+    // Counted before the socket closes, so whoever sees the close sees the count.
+    endpoint.record(|| {
+        CONNECTIONS.add(-1, ());
+        if let Some(reason) = closed_by {
+            CLOSED.inc(reason);
+        }
+    });
+    drop(connection);
+    drop(slot);
+}
+
+fn respond(req: &Request<hyper::body::Incoming>, endpoint: &Endpoint) -> Response<Full<Bytes>> {
     let reply = |status: StatusCode, content_type: &str, body: Vec<u8>| {
         let mut r = Response::new(Full::new(Bytes::from(body)));
         *r.status_mut() = status;
@@ -125,13 +458,23 @@ fn respond(req: &Request<hyper::body::Incoming>, scrape: &ScrapeFn) -> Response<
                 .unwrap_or("");
             let format = Format::from_accept(accept);
             let mut body = Vec::new();
-            scrape(format, &mut body);
+            (endpoint.scrape)(format, &mut body);
             reply(StatusCode::OK, format.content_type(), body)
         }
-        "/metrics/catalog" => reply(
+        "/metrics/catalog" if endpoint.catalog => reply(
             StatusCode::OK,
             "application/json",
             crate::registry::catalog_json().into_bytes(),
+        ),
+        "/metrics/catalog" => reply(
+            StatusCode::NOT_FOUND,
+            "text/plain",
+            format!(
+                "the catalog is not served here (pull_catalog = {}: on loopback addresses \
+                 only, unless set to true)\n",
+                endpoint.exposure
+            )
+            .into_bytes(),
         ),
         _ => reply(
             StatusCode::NOT_FOUND,

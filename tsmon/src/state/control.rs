@@ -23,12 +23,14 @@ pub(crate) struct Control {
     /// The monitor the settings ask for but that could not be built.
     monitor_refusal: Option<Refusal>,
     /// Where each key's value in force comes from (in [`Key::ALL`] order).
-    pub(crate) origins: [SettingsSource; 7],
+    pub(crate) origins: [SettingsSource; crate::settings::KEYS],
     /// The settings in force.
     pub(crate) settings: Settings,
     pub(crate) monitor: Arc<dyn Monitor>,
-    /// What `monitor` was built from (`None` for the nil monitor).
+    /// What `monitor` was built from (`None` for the nil monitor), and the pull options it
+    /// was built with.
     monitor_spec: MonitorSpec,
+    monitor_pull: crate::settings::PullOptions,
     custom_monitor: Option<Arc<dyn Monitor>>,
     pub(crate) allocator: Option<Arc<dyn TaskNumAllocator>>,
     pub(crate) instance_id: String,
@@ -71,6 +73,7 @@ impl Control {
             settings,
             monitor: Arc::new(NilMonitor),
             monitor_spec: MonitorSpec::None,
+            monitor_pull: crate::settings::PullOptions::default(),
             custom_monitor: init.custom_monitor,
             allocator: init.allocator,
             instance_id: init.instance_id,
@@ -453,17 +456,20 @@ impl State {
         let mut new = wanted;
         let mut fx = Effects::default();
         if new.enabled {
-            let rebuild =
-                !old.enabled || (c.custom_monitor.is_none() && new.monitor != c.monitor_spec);
+            let pull_changed = matches!(new.monitor, MonitorSpec::Pull { .. })
+                && new.pull_options() != c.monitor_pull;
+            let rebuild = !old.enabled
+                || (c.custom_monitor.is_none() && (new.monitor != c.monitor_spec || pull_changed));
             if rebuild {
                 if let Some(m) = c.custom_monitor.clone() {
                     fx.retired = Some(std::mem::replace(&mut c.monitor, m));
                 } else {
-                    match self.build_monitor(&new.monitor) {
+                    match self.build_monitor(&new.monitor, new.pull_options()) {
                         Ok((m, addr)) => {
                             fx.retired = Some(std::mem::replace(&mut c.monitor, m));
                             c.pull_addr = addr;
                             c.monitor_spec = new.monitor.clone();
+                            c.monitor_pull = new.pull_options();
                             if let Some(r) = c.monitor_refusal.take() {
                                 fx.cleared.push(r);
                             }
@@ -495,7 +501,7 @@ impl State {
                             c.monitor_refusal = Some(refusal);
                             if !old.enabled && c.monitor_spec != MonitorSpec::None {
                                 // Enabling again: the monitor that ran before, if it still can.
-                                match self.build_monitor(&c.monitor_spec) {
+                                match self.build_monitor(&c.monitor_spec, c.monitor_pull) {
                                     Ok((m, addr)) => {
                                         fx.retired = Some(std::mem::replace(&mut c.monitor, m));
                                         c.pull_addr = addr;
@@ -567,6 +573,7 @@ impl State {
     fn build_monitor(
         &self,
         spec: &MonitorSpec,
+        pull: crate::settings::PullOptions,
     ) -> Result<(Arc<dyn Monitor>, Option<std::net::SocketAddr>), Error> {
         Ok(match spec {
             MonitorSpec::None => (Arc::new(NilMonitor), None),
@@ -586,7 +593,13 @@ impl State {
                         out.extend_from_slice(b"# EOF\n");
                     }
                 });
-                let m = PullMonitor::serve(*addr, scrape)
+                let weak = self.downgrade();
+                let scope: crate::monitor::ScopeFn = Arc::new(move |f| {
+                    if let Some(s) = weak.upgrade() {
+                        s.in_scope(f);
+                    }
+                });
+                let m = PullMonitor::serve(*addr, scrape, scope, pull)
                     .map_err(|e| Error::InvalidSettings(e.to_string()))?;
                 let bound = m.addr();
                 (Arc::new(m), Some(bound))
