@@ -21,19 +21,68 @@
 //! assert!(text.contains("method=\"card\"} 1\n"));
 //! ```
 //!
+//! # A service
+//!
+//! `#[tsmon::main]` on `main` installs the global [`State`] for the target, reads the settings
+//! (builder, a watched file, `TSMON_*` variables), starts the flush loop and the runtime-stats
+//! reporter on tsmon's own thread, and flushes one last time when `main` returns or on SIGTERM /
+//! ctrl-c. `#[tsmon::instrument]` counts, times and tracks every call of a fn.
+//!
+//! ```no_run
+//! #[tsmon::instrument]
+//! async fn handle(order: u64) -> Result<u64, std::io::Error> {
+//!     Ok(order * 2)
+//! }
+//!
+//! #[tsmon::main(service = "shop", job = "frontend")]
+//! async fn main() {
+//!     let _ = handle(21).await;
+//! }
+//! ```
+//!
+//! # Serving `/metrics`
+//!
+//! Prometheus scrapes a pull endpoint that tsmon runs on its own thread: set the monitor to
+//! `pull` (`TSMON_MONITOR=pull:0.0.0.0:9464`, `monitor = "pull"` in the settings file, or in
+//! code as below). It serves the text format or OpenMetrics by the `Accept` header, with header
+//! and idle timeouts and a connection cap ([`monitor::PullMonitor`]). Or push: `pushgateway:URL`,
+//! `remote_write:URL` (see [`settings::MonitorSpec`]).
+//!
+//! ```
+//! use tsmon::settings::{MonitorSpec, Settings};
+//! let state = tsmon::State::builder()
+//!     .with_settings(Settings {
+//!         monitor: MonitorSpec::parse("pull:127.0.0.1:0").unwrap(),
+//!         ..Settings::default()
+//!     })
+//!     .build()
+//!     .unwrap();
+//! let addr = state.pull_address().unwrap();
+//! println!("curl http://{addr}/metrics");
+//! ```
+//!
 //! # How it fits together
 //!
 //! Data flows one way: a metric declared anywhere in the binary lands in the link-time
 //! [`registry`]; a [`State`] checks that catalog once and gives every metric a slot in its
 //! [`store`]; writes land there with relaxed atomics; a [`Snapshot`](store::Snapshot) copies the
 //! store, binding series to the current [`Target`]; [`exposition`] encodes it for Prometheus.
+//! Settings come in layers that each keep their keys ([`settings`]); what is in force and what
+//! went wrong is in [`State::health`].
 //!
 //! # Features
 //!
-//! - `macros` (default): the [`metric!`] declaration macro and the
-//!   [`#[instrument]`](macro@instrument) attribute.
-//! - `prometheus` (default): [`exposition::Collector`], the store as a
-//!   `prometheus::core::Collector`.
+//! | feature | default | what |
+//! |---|---|---|
+//! | `macros` | yes | [`metric!`], [`#[instrument]`](macro@instrument), [`#[main]`](macro@main) |
+//! | `prometheus` | yes | [`exposition::Collector`]: the store as a `prometheus::core::Collector` |
+//! | `tower` | yes | the HTTP server middleware (`http::HttpMetricsLayer`), a tower `Layer` for hyper, axum and tonic |
+//! | `axum` | no | route templates from axum's `MatchedPath` in the middleware |
+//! | `redis` | no | `tasknum::RedisAllocator` |
+//! | `postgres` | no | `tasknum::PostgresAllocator` |
+//!
+//! tsmon builds on Linux, macOS and Windows; the process figures of [`runtime_stats`] are read
+//! from `/proc` on Linux only.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc(test(attr(deny(warnings))))]
