@@ -356,3 +356,87 @@ fn memory_after_a_burst_of_two_thousand_connections_returns_near_its_baseline() 
         "RSS {after} kB after the burst, {baseline} kB before"
     );
 }
+
+fn with_auth(auth: &str) -> State {
+    State::builder()
+        .with_settings(Settings {
+            monitor: MonitorSpec::parse("pull:127.0.0.1:0").unwrap(),
+            pull_auth: tsmon::settings::PullAuth::parse(auth).unwrap(),
+            report_runtime_stats: false,
+            ..Settings::default()
+        })
+        .build()
+        .unwrap()
+}
+
+fn status(addr: &str, path: &str, authorization: Option<&str>) -> (u16, String) {
+    let headers: Vec<(&str, &str)> = authorization
+        .map(|a| ("Authorization", a))
+        .into_iter()
+        .collect();
+    let (status, head, _) = tsmon_tests::http("GET", addr, path, &headers, "").unwrap();
+    (status, head)
+}
+
+#[test]
+fn a_bearer_token_is_required_when_set_and_never_shown() {
+    let state = with_auth("bearer:s3cret-token");
+    let addr = state.pull_address().unwrap().to_string();
+    let (code, head) = status(&addr, "/metrics", None);
+    assert_eq!(code, 401);
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("www-authenticate: bearer"),
+        "{head}"
+    );
+    assert_eq!(status(&addr, "/metrics", Some("Bearer wrong")).0, 401);
+    assert_eq!(
+        status(&addr, "/metrics/catalog", Some("Bearer wrong")).0,
+        401
+    );
+    assert_eq!(
+        status(&addr, "/metrics", Some("Bearer s3cret-token")).0,
+        200
+    );
+    let snap = state.snapshot();
+    let refused = snap.metric("tsmon/pull/unauthorized").unwrap().cells()[0]
+        .value()
+        .clone();
+    assert!(
+        matches!(refused, tsmon::store::Value::Int(3)),
+        "{refused:?}"
+    );
+    let shown = format!("{} {:?}", state.health(), state.settings());
+    assert!(!shown.contains("s3cret"), "{shown}");
+}
+
+#[test]
+fn basic_auth_and_a_rotated_token_file() {
+    let state = with_auth("basic:prom:pa55");
+    let addr = state.pull_address().unwrap().to_string();
+    // "prom:pa55" and "prom:wrong" in base64.
+    assert_eq!(status(&addr, "/metrics", Some("Basic cHJvbTpwYTU1")).0, 200);
+    assert_eq!(
+        status(&addr, "/metrics", Some("Basic cHJvbTp3cm9uZw==")).0,
+        401
+    );
+
+    let dir = std::env::temp_dir().join(format!("tsmon-pull-auth-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("token");
+    std::fs::write(&file, "first\n").unwrap();
+    let state = with_auth(&format!("bearer_file:{}", file.display()));
+    let addr = state.pull_address().unwrap().to_string();
+    assert_eq!(status(&addr, "/metrics", Some("Bearer first")).0, 200);
+    std::fs::write(&file, "second\n").unwrap();
+    poll_until(10, "the rotated token", || {
+        (status(&addr, "/metrics", Some("Bearer second")).0 == 200).then_some(())
+    });
+    assert_eq!(status(&addr, "/metrics", Some("Bearer first")).0, 401);
+    // A credentials file that cannot be read refuses everything (failing closed).
+    std::fs::remove_file(&file).unwrap();
+    poll_until(10, "refusing without a file", || {
+        (status(&addr, "/metrics", Some("Bearer second")).0 == 401).then_some(())
+    });
+    std::fs::remove_dir_all(&dir).unwrap();
+}

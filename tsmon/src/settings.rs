@@ -12,6 +12,7 @@
 //! | `pull_header_timeout_sec` | `TSMON_PULL_HEADER_TIMEOUT_SEC` | `10` | the pull endpoint closes a connection whose request headers take longer (slow clients) |
 //! | `pull_idle_timeout_sec` | `TSMON_PULL_IDLE_TIMEOUT_SEC` | `60` | the pull endpoint closes a keep-alive connection idle this long |
 //! | `pull_max_connections` | `TSMON_PULL_MAX_CONNECTIONS` | `256` | connections the pull endpoint serves at once (never more than a quarter of the open-file limit); more are closed at once |
+//! | `pull_auth` | `TSMON_PULL_AUTH` | `"none"` | credentials the pull endpoint asks for: see [`PullAuth`] |
 //! | `pull_catalog` | `TSMON_PULL_CATALOG` | `"auto"` | serve `/metrics/catalog`: `auto` on loopback addresses only, `true` everywhere, `false` nowhere |
 //!
 //! # Layers and precedence
@@ -75,6 +76,7 @@ pull_header_timeout_sec = 10
 pull_idle_timeout_sec = 60
 pull_max_connections = 256
 pull_catalog = "auto"
+pull_auth = "none"
 "#;
 
 /// The longest flush interval accepted: one day.
@@ -129,8 +131,107 @@ impl fmt::Display for CatalogExposure {
     }
 }
 
+/// A secret: shown as `***` in `Debug`, `Display`, logs and [`State::health`](crate::State::health).
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The secret's text.
+    #[must_use]
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// The credentials the pull endpoint asks every request for (`pull_auth`). Without them, or
+/// with wrong ones, a request gets 401 (counted in `tsmon/pull/unauthorized`). File forms are
+/// re-read when the file changes (looked at once a second at most), so a rotated credential
+/// applies without a restart, as Prometheus' `credentials_file` does.
+///
+/// | text | meaning |
+/// |---|---|
+/// | `none` | no credentials asked (the default) |
+/// | `bearer:TOKEN` | `Authorization: Bearer TOKEN` |
+/// | `bearer_file:/path` | the token is the file's contents, trimmed |
+/// | `basic:USER:PASSWORD` | HTTP basic auth |
+/// | `basic_file:/path` | the file holds `USER:PASSWORD` |
+///
+/// ```
+/// use tsmon::settings::PullAuth;
+/// let auth = PullAuth::parse("bearer:s3cret").unwrap();
+/// assert_eq!(auth.to_string(), "bearer:***", "the secret is never shown");
+/// assert!(PullAuth::parse("basic:nopassword").is_err());
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
+pub enum PullAuth {
+    /// No credentials asked.
+    #[default]
+    None,
+    /// A bearer token.
+    Bearer(Secret),
+    /// A bearer token read from a file.
+    BearerFile(PathBuf),
+    /// A user and password.
+    Basic {
+        /// The user.
+        user: String,
+        /// The password.
+        password: Secret,
+    },
+    /// `USER:PASSWORD` read from a file.
+    BasicFile(PathBuf),
+}
+
+impl PullAuth {
+    /// Parses the text form (see the table above).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidSettings`] naming what is wrong (without the secret).
+    pub fn parse(text: &str) -> Result<Self, Error> {
+        let bad = |why: &str| Error::InvalidSettings(format!("pull_auth: {why}"));
+        let (kind, rest) = text.split_once(':').unwrap_or((text, ""));
+        match kind.trim() {
+            "none" if rest.is_empty() => Ok(PullAuth::None),
+            "bearer" if !rest.is_empty() => Ok(PullAuth::Bearer(Secret(rest.to_owned()))),
+            "bearer_file" if !rest.is_empty() => Ok(PullAuth::BearerFile(rest.into())),
+            "basic" => match rest.split_once(':') {
+                Some((user, password)) if !user.is_empty() && !password.is_empty() => {
+                    Ok(PullAuth::Basic {
+                        user: user.to_owned(),
+                        password: Secret(password.to_owned()),
+                    })
+                }
+                _ => Err(bad("expected basic:USER:PASSWORD")),
+            },
+            "basic_file" if !rest.is_empty() => Ok(PullAuth::BasicFile(rest.into())),
+            _ => Err(bad(
+                "expected none, bearer:TOKEN, bearer_file:PATH, basic:USER:PASSWORD or basic_file:PATH",
+            )),
+        }
+    }
+}
+
+impl fmt::Display for PullAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PullAuth::None => f.write_str("none"),
+            PullAuth::Bearer(_) => f.write_str("bearer:***"),
+            PullAuth::BearerFile(p) => write!(f, "bearer_file:{}", p.display()),
+            PullAuth::Basic { user, .. } => write!(f, "basic:{user}:***"),
+            PullAuth::BasicFile(p) => write!(f, "basic_file:{}", p.display()),
+        }
+    }
+}
+
 /// How the pull endpoint treats its connections: the pull keys of [`Settings`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PullOptions {
     /// `pull_header_timeout_sec`.
     pub header_timeout: Duration,
@@ -140,6 +241,8 @@ pub struct PullOptions {
     pub max_connections: usize,
     /// `pull_catalog`.
     pub catalog: CatalogExposure,
+    /// `pull_auth`.
+    pub auth: PullAuth,
 }
 
 impl Default for PullOptions {
@@ -279,6 +382,8 @@ pub struct Settings {
     pub pull_max_connections: usize,
     /// Where the pull endpoint serves `/metrics/catalog`.
     pub pull_catalog: CatalogExposure,
+    /// The credentials the pull endpoint asks for.
+    pub pull_auth: PullAuth,
 }
 
 impl Settings {
@@ -290,6 +395,7 @@ impl Settings {
             idle_timeout: self.pull_idle_timeout,
             max_connections: self.pull_max_connections,
             catalog: self.pull_catalog,
+            auth: self.pull_auth.clone(),
         }
     }
 }
@@ -308,6 +414,7 @@ impl Default for Settings {
             pull_idle_timeout: Duration::from_secs(60),
             pull_max_connections: 256,
             pull_catalog: CatalogExposure::Auto,
+            pull_auth: PullAuth::None,
         }
     }
 }
@@ -327,7 +434,7 @@ pub fn default_flush_timeout(interval: Duration) -> Duration {
 }
 
 /// How many settings keys there are.
-pub const KEYS: usize = 11;
+pub const KEYS: usize = 12;
 
 /// A settings key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -354,6 +461,8 @@ pub enum Key {
     PullMaxConnections,
     /// `pull_catalog`.
     PullCatalog,
+    /// `pull_auth`.
+    PullAuth,
 }
 
 impl Key {
@@ -370,6 +479,7 @@ impl Key {
         Key::PullIdleTimeout,
         Key::PullMaxConnections,
         Key::PullCatalog,
+        Key::PullAuth,
     ];
 
     /// The key's name in a settings file.
@@ -391,6 +501,7 @@ impl Key {
             Key::PullIdleTimeout => "pull_idle_timeout_sec",
             Key::PullMaxConnections => "pull_max_connections",
             Key::PullCatalog => "pull_catalog",
+            Key::PullAuth => "pull_auth",
         }
     }
 
@@ -413,6 +524,7 @@ impl Key {
             Key::PullIdleTimeout => "TSMON_PULL_IDLE_TIMEOUT_SEC",
             Key::PullMaxConnections => "TSMON_PULL_MAX_CONNECTIONS",
             Key::PullCatalog => "TSMON_PULL_CATALOG",
+            Key::PullAuth => "TSMON_PULL_AUTH",
         }
     }
 
@@ -572,6 +684,8 @@ pub struct SettingsLayer {
     pub pull_max_connections: Option<usize>,
     /// `pull_catalog`.
     pub pull_catalog: Option<CatalogExposure>,
+    /// `pull_auth`.
+    pub pull_auth: Option<PullAuth>,
 }
 
 /// A value as a file or variable gives it, before it is checked against its key.
@@ -627,7 +741,7 @@ impl Raw {
                     _ => Raw::Text(text.to_owned()),
                 }
             }
-            Key::Monitor => Raw::Text(text.to_owned()),
+            Key::Monitor | Key::PullAuth => Raw::Text(text.to_owned()),
             _ => t
                 .parse()
                 .map_or_else(|_| Raw::Text(text.to_owned()), Raw::Number),
@@ -766,6 +880,7 @@ impl SettingsLayer {
             pull_idle_timeout: Some(settings.pull_idle_timeout),
             pull_max_connections: Some(settings.pull_max_connections),
             pull_catalog: Some(settings.pull_catalog),
+            pull_auth: Some(settings.pull_auth.clone()),
         }
     }
 
@@ -795,6 +910,7 @@ impl SettingsLayer {
             pull_idle_timeout: differ(&from.pull_idle_timeout, &to.pull_idle_timeout),
             pull_max_connections: differ(&from.pull_max_connections, &to.pull_max_connections),
             pull_catalog: differ(&from.pull_catalog, &to.pull_catalog),
+            pull_auth: differ(&from.pull_auth, &to.pull_auth),
         }
     }
 
@@ -813,6 +929,7 @@ impl SettingsLayer {
             Key::PullIdleTimeout => self.pull_idle_timeout.is_some(),
             Key::PullMaxConnections => self.pull_max_connections.is_some(),
             Key::PullCatalog => self.pull_catalog.is_some(),
+            Key::PullAuth => self.pull_auth.is_some(),
         }
     }
 
@@ -841,6 +958,10 @@ impl SettingsLayer {
             Key::PullIdleTimeout => self.pull_idle_timeout.as_ref().map(secs),
             Key::PullMaxConnections => self.pull_max_connections.map(|v| v.to_string()),
             Key::PullCatalog => self.pull_catalog.map(|v| v.to_string()),
+            Key::PullAuth => self
+                .pull_auth
+                .as_ref()
+                .map(|v| format!("{:?}", v.to_string())),
         }
     }
 
@@ -858,6 +979,7 @@ impl SettingsLayer {
             Key::PullIdleTimeout => self.pull_idle_timeout = None,
             Key::PullMaxConnections => self.pull_max_connections = None,
             Key::PullCatalog => self.pull_catalog = None,
+            Key::PullAuth => self.pull_auth = None,
         }
     }
 
@@ -875,6 +997,7 @@ impl SettingsLayer {
             Key::PullIdleTimeout => self.pull_idle_timeout = other.pull_idle_timeout,
             Key::PullMaxConnections => self.pull_max_connections = other.pull_max_connections,
             Key::PullCatalog => self.pull_catalog = other.pull_catalog,
+            Key::PullAuth => self.pull_auth.clone_from(&other.pull_auth),
         }
     }
 
@@ -909,6 +1032,15 @@ impl SettingsLayer {
                 self.pull_max_connections = Some(check_pull_connections(count(raw)?)?);
             }
             Key::PullCatalog => self.pull_catalog = Some(exposure(raw)?),
+            Key::PullAuth => match raw {
+                Raw::Text(t) => {
+                    self.pull_auth = Some(PullAuth::parse(t).map_err(|e| match e {
+                        Error::InvalidSettings(m) => m,
+                        other => other.to_string(),
+                    })?);
+                }
+                _ => return Err("expected a string such as \"bearer_file:/path\"".into()),
+            },
             Key::Monitor => match raw {
                 Raw::Text(s) => {
                     self.monitor = Some(MonitorSpec::parse(s).map_err(|e| match e {
@@ -1087,6 +1219,9 @@ impl SettingsLayer {
         }
         if let Some(v) = self.pull_catalog {
             s.pull_catalog = v;
+        }
+        if let Some(v) = &self.pull_auth {
+            s.pull_auth = v.clone();
         }
         s
     }

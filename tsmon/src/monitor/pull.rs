@@ -18,7 +18,7 @@ use parking_lot::Mutex;
 use super::{BoxFuture, Monitor};
 use crate::error::Error;
 use crate::exposition::Format;
-use crate::settings::{CatalogExposure, PullOptions};
+use crate::settings::{CatalogExposure, PullAuth, PullOptions};
 use crate::store::Snapshot;
 
 crate::metric! {
@@ -28,6 +28,8 @@ crate::metric! {
     pub static CLOSED: Counter(reason: String) = "tsmon/pull/closed_connections";
     /// Errors accepting connections (out of file descriptors or memory: the endpoint backs off and retries).
     pub static ACCEPT_ERRORS: Counter = "tsmon/pull/accept_errors";
+    /// Requests refused with 401: no credentials, wrong ones, or a credentials file that cannot be read.
+    pub static UNAUTHORIZED: Counter = "tsmon/pull/unauthorized";
 }
 
 /// Runs a closure with the endpoint's State current, so its self-metrics land there (a
@@ -56,6 +58,7 @@ pub(crate) type ScrapeFn = Arc<dyn Fn(Format, &mut Vec<u8>) + Send + Sync>;
 ///   for a new one (so a scrape gets through a flood of idle connections), and when all are
 ///   busy the new one is closed at once;
 /// - a request is read into at most 16 KiB (a larger one gets 431 and the connection closes);
+/// - with `pull_auth` set ([`PullAuth`]), a request without the right credentials gets 401;
 /// - when accepting fails (out of file descriptors or memory) the endpoint sleeps and retries,
 ///   backing off from 10 ms to 1 s, instead of spinning: the service's own listeners keep
 ///   their share of the process.
@@ -116,6 +119,7 @@ impl PullMonitor {
             idle_timeout: options.idle_timeout,
             cap: connection_cap(options.max_connections),
             live: Mutex::new(Live::default()),
+            auth: Credentials::new(options.auth),
         });
         let task = handle.spawn(accept_loop(listener, endpoint));
         Ok(PullMonitor {
@@ -169,6 +173,100 @@ struct Endpoint {
     idle_timeout: Duration,
     cap: usize,
     live: Mutex<Live>,
+    auth: Credentials,
+}
+
+/// The `Authorization` header value a request must carry, if any. File forms are re-read when
+/// the file changed, looked at once a second at most.
+struct Credentials {
+    auth: PullAuth,
+    cached: Mutex<(Option<Instant>, Option<String>)>,
+}
+
+impl Credentials {
+    fn new(auth: PullAuth) -> Self {
+        Credentials {
+            auth,
+            cached: Mutex::new((None, None)),
+        }
+    }
+
+    fn basic(user_password: &str) -> String {
+        use base64::Engine as _;
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(user_password)
+        )
+    }
+
+    /// The expected header; `Err` when the credentials file cannot be read (every request
+    /// is then refused: failing closed).
+    fn expected(&self) -> Result<Option<String>, ()> {
+        let from_file = |path: &std::path::Path, basic: bool| -> Result<Option<String>, ()> {
+            let mut cached = self.cached.lock();
+            let fresh = cached
+                .0
+                .is_some_and(|at| at.elapsed() < Duration::from_secs(1));
+            if !fresh {
+                cached.1 = std::fs::read_to_string(path).ok().map(|t| {
+                    let t = t.trim();
+                    if basic {
+                        Self::basic(t)
+                    } else {
+                        format!("Bearer {t}")
+                    }
+                });
+                cached.0 = Some(Instant::now());
+                if cached.1.is_some() {
+                    crate::report::resolved("pull auth file");
+                } else {
+                    crate::report::problem(
+                        "pull auth file",
+                        format_args!(
+                            "the pull endpoint cannot read its credentials file {}; every \
+                             request is refused",
+                            path.display()
+                        ),
+                    );
+                }
+            }
+            cached.1.clone().map(Some).ok_or(())
+        };
+        match &self.auth {
+            PullAuth::None => Ok(None),
+            PullAuth::Bearer(token) => Ok(Some(format!("Bearer {}", token.expose()))),
+            PullAuth::Basic { user, password } => {
+                Ok(Some(Self::basic(&format!("{user}:{}", password.expose()))))
+            }
+            PullAuth::BearerFile(path) => from_file(path, false),
+            PullAuth::BasicFile(path) => from_file(path, true),
+        }
+    }
+
+    /// Whether a request with this `Authorization` header may pass.
+    fn allows(&self, given: Option<&[u8]>) -> bool {
+        match self.expected() {
+            Ok(None) => true,
+            Ok(Some(want)) => given.is_some_and(|g| constant_time_eq(g, want.as_bytes())),
+            Err(()) => false,
+        }
+    }
+
+    fn challenge(&self) -> &'static str {
+        match self.auth {
+            PullAuth::Basic { .. } | PullAuth::BasicFile(_) => "Basic realm=\"tsmon\"",
+            _ => "Bearer",
+        }
+    }
+}
+
+/// Compares without stopping at the first difference, so the time taken does not tell an
+/// attacker how much of a guess was right.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// The connections being served, each with what it is doing and a way to close it.
@@ -442,6 +540,22 @@ fn respond(req: &Request<hyper::body::Incoming>, endpoint: &Endpoint) -> Respons
         }
         r
     };
+    let given = req
+        .headers()
+        .get(hyper::header::AUTHORIZATION)
+        .map(hyper::header::HeaderValue::as_bytes);
+    if !endpoint.auth.allows(given) {
+        endpoint.record(|| UNAUTHORIZED.inc(()));
+        let mut r = reply(
+            StatusCode::UNAUTHORIZED,
+            "text/plain",
+            b"credentials required (pull_auth)\n".to_vec(),
+        );
+        if let Ok(v) = endpoint.auth.challenge().parse() {
+            r.headers_mut().insert(hyper::header::WWW_AUTHENTICATE, v);
+        }
+        return r;
+    }
     if req.method() != hyper::Method::GET {
         return reply(
             StatusCode::METHOD_NOT_ALLOWED,

@@ -501,7 +501,7 @@ impl State {
                             c.monitor_refusal = Some(refusal);
                             if !old.enabled && c.monitor_spec != MonitorSpec::None {
                                 // Enabling again: the monitor that ran before, if it still can.
-                                match self.build_monitor(&c.monitor_spec, c.monitor_pull) {
+                                match self.build_monitor(&c.monitor_spec, c.monitor_pull.clone()) {
                                     Ok((m, addr)) => {
                                         fx.retired = Some(std::mem::replace(&mut c.monitor, m));
                                         c.pull_addr = addr;
