@@ -39,7 +39,10 @@ pub use debug::DebugMonitor;
 pub use pull::PullMonitor;
 pub(crate) use pull::{ScopeFn, ScrapeFn};
 pub use pushgateway::PushgatewayMonitor;
-pub use remote_write::{Label, RemoteWriteMonitor, Sample, TimeSeries, WriteRequest};
+pub use remote_write::{
+    Label, MetricMetadata, NORMAL_NAN, RemoteWriteMonitor, STALE_NAN, Sample, TimeSeries,
+    WriteRequest,
+};
 
 /// A boxed future, as the [`Monitor`] methods return.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

@@ -1,5 +1,7 @@
 //! The remote-write monitor: Prometheus remote-write 1.0 (protobuf, snappy) to any receiver.
 
+use std::collections::HashMap;
+use std::hash::{Hash as _, Hasher as _};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -7,6 +9,7 @@ use http_body_util::{BodyExt as _, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use parking_lot::Mutex;
 use prost::Message as _;
 
 use super::{BoxFuture, Monitor};
@@ -21,7 +24,34 @@ pub struct WriteRequest {
     /// The series.
     #[prost(message, repeated, tag = "1")]
     pub timeseries: Vec<TimeSeries>,
+    /// The type, help and unit of each family in the request.
+    #[prost(message, repeated, tag = "3")]
+    pub metadata: Vec<MetricMetadata>,
 }
+
+/// `prometheus.MetricMetadata`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct MetricMetadata {
+    /// `prometheus.MetricMetadata.MetricType`: 1 counter, 2 gauge, 3 histogram, 4 gauge
+    /// histogram, 6 info.
+    #[prost(int32, tag = "1")]
+    pub r#type: i32,
+    /// The family's name (without `_total`, `_bucket`, …).
+    #[prost(string, tag = "2")]
+    pub metric_family_name: String,
+    /// The description.
+    #[prost(string, tag = "4")]
+    pub help: String,
+    /// The unit (`seconds`, `bytes`), or empty.
+    #[prost(string, tag = "5")]
+    pub unit: String,
+}
+
+/// The value Prometheus reads as "this series has ended" (`value.StaleNaN`).
+pub const STALE_NAN: u64 = 0x7ff0_0000_0000_0002;
+/// The NaN a written NaN is sent as (`value.NormalNaN`), so that it can never be read as a
+/// stale marker.
+pub const NORMAL_NAN: u64 = 0x7ff8_0000_0000_0001;
 
 /// `prometheus.TimeSeries`.
 #[derive(Clone, PartialEq, prost::Message)]
@@ -63,11 +93,32 @@ pub struct Sample {
 ///   (`_total`, `_bucket{le}`, `_sum`, `_count`, `_gsum` and `_gcount` for non-cumulative
 ///   distributions, `_info{value}`), with the target's labels, task number included.
 /// - Samples carry the snapshot's time, from the store's monotonic clock, in milliseconds.
-/// - Batches are bounded: at most [`chunk_size`](Monitor::chunk_size) cells per request
-///   (2,000 by default), sent by the flush's workers.
+/// - Requests are bounded by series, not cells: at most 2,000 series and 2 MiB (before
+///   compression) each ([`with_batch`](Self::with_batch)), sent in order. A histogram's
+///   buckets are series of their own and count as such.
+/// - A series sent by the previous flush and missing from this one (deleted, or relabelled by a
+///   new task number) is closed with a stale marker ([`STALE_NAN`]), so Prometheus ends it at
+///   once rather than five minutes later. A NaN the program wrote is sent as [`NORMAL_NAN`].
+/// - Labels with an empty value are left out (Prometheus treats them as absent); each request
+///   carries the type, help and unit of its families.
+/// - Requests carry `User-Agent: tsmon/VERSION`, `Content-Encoding: snappy` and
+///   `X-Prometheus-Remote-Write-Version: 0.1.0`.
 /// - A 5xx answer or a network error is retried, up to 3 attempts with backoff from 200 ms,
 ///   within the flush timeout; a 4xx answer (bad labels, samples too old) is not retried: its
 ///   message is returned and logged, and the other batches go on.
+///
+/// | remote-write 1.0 | tsmon |
+/// |---|---|
+/// | MUST: protobuf `WriteRequest`, snappy block format, `Content-Encoding: snappy`, `Content-Type: application/x-protobuf`, `X-Prometheus-Remote-Write-Version: 0.1.0` | yes |
+/// | MUST: a `User-Agent` | `tsmon/VERSION` |
+/// | MUST: `__name__` and labels sorted by name, no repeated names, valid names | yes (names are checked when the catalog is) |
+/// | MUST NOT: empty label values | left out |
+/// | MUST: samples of a series in time order | one sample per series per flush, flushes in order |
+/// | MUST: stale markers when a series ends | for series missing from the next flush |
+/// | MUST: retry 5xx and network errors with backoff, not 4xx | 3 attempts from 200 ms; 4xx not retried |
+/// | SHOULD: metadata | type, help and unit per family in each request |
+/// | SHOULD: not buffer unboundedly | one flush at a time; a failed flush's cells are dropped and counted (cumulative values catch up) |
+/// | MAY: exemplars, histograms (native) | not yet |
 ///
 /// ```
 /// use tsmon::monitor::RemoteWriteMonitor;
@@ -88,14 +139,19 @@ pub struct Sample {
 /// assert!(series.labels.iter().any(|l| l.name == "task_num"));
 /// assert!(series.labels.windows(2).all(|w| w[0].name < w[1].name), "sorted");
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct RemoteWriteMonitor {
     url: String,
     client: Client<HttpConnector, Full<Bytes>>,
-    chunk: usize,
+    max_series: usize,
+    max_bytes: usize,
+    /// The series the last flush sent (by a hash of their labels), to close the ones that
+    /// end with a stale marker.
+    previous: Mutex<HashMap<u64, Vec<Label>>>,
 }
 
 const ATTEMPTS: u32 = 3;
+const USER_AGENT: &str = concat!("tsmon/", env!("CARGO_PKG_VERSION"));
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 
 impl RemoteWriteMonitor {
@@ -113,15 +169,87 @@ impl RemoteWriteMonitor {
         Ok(RemoteWriteMonitor {
             url: url.to_owned(),
             client: Client::builder(TokioExecutor::new()).build_http(),
-            chunk: 2000,
+            max_series: 2000,
+            max_bytes: 2 << 20,
+            previous: Mutex::new(HashMap::new()),
         })
     }
 
-    /// At most `n` cells per request (at least 1).
+    /// At most `series` series and `bytes` bytes (before compression) per request (at least
+    /// one series each).
+    ///
+    /// ```
+    /// let m = tsmon::monitor::RemoteWriteMonitor::new("http://127.0.0.1:9090/api/v1/write")
+    ///     .unwrap()
+    ///     .with_batch(500, 1 << 20);
+    /// # drop(m);
+    /// ```
     #[must_use]
-    pub fn with_chunk_size(mut self, n: usize) -> Self {
-        self.chunk = n.max(1);
+    pub fn with_batch(mut self, series: usize, bytes: usize) -> Self {
+        self.max_series = series.max(1);
+        self.max_bytes = bytes.max(1);
         self
+    }
+
+    /// The requests for one flush: this flush's series, then a stale marker for each series
+    /// of the previous flush that is gone, in batches, each with its families' metadata.
+    fn requests(&self, snap: &Snapshot) -> (Vec<WriteRequest>, HashMap<u64, Vec<Label>>) {
+        let all = Self::write_request(snap);
+        let ts = i64::try_from(snap.now_micros() / 1000).unwrap_or(i64::MAX);
+        let mut current: HashMap<u64, Vec<Label>> = HashMap::with_capacity(all.timeseries.len());
+        for series in &all.timeseries {
+            current.insert(labels_hash(&series.labels), series.labels.clone());
+        }
+        let mut series = all.timeseries;
+        for (hash, labels) in self.previous.lock().iter() {
+            if !current.contains_key(hash) {
+                series.push(TimeSeries {
+                    labels: labels.clone(),
+                    samples: vec![Sample {
+                        value: f64::from_bits(STALE_NAN),
+                        timestamp: ts,
+                    }],
+                });
+            }
+        }
+        let metadata: HashMap<String, MetricMetadata> = all
+            .metadata
+            .into_iter()
+            .map(|m| (m.metric_family_name.clone(), m))
+            .collect();
+        let family_of = |s: &TimeSeries| -> Option<String> {
+            let name = s.labels.iter().find(|l| l.name == "__name__")?;
+            metadata
+                .keys()
+                .filter(|f| name.value.starts_with(f.as_str()))
+                .max_by_key(|f| f.len())
+                .cloned()
+        };
+        let mut requests = Vec::new();
+        let mut batch = WriteRequest::default();
+        let mut bytes = 0usize;
+        for s in series {
+            let size = s.encoded_len() + 8;
+            if !batch.timeseries.is_empty()
+                && (batch.timeseries.len() >= self.max_series || bytes + size > self.max_bytes)
+            {
+                requests.push(std::mem::take(&mut batch));
+                bytes = 0;
+            }
+            if let Some(f) = family_of(&s)
+                && !batch.metadata.iter().any(|m| m.metric_family_name == f)
+                && let Some(m) = metadata.get(&f)
+            {
+                bytes += m.encoded_len() + 8;
+                batch.metadata.push(m.clone());
+            }
+            bytes += size;
+            batch.timeseries.push(s);
+        }
+        if !batch.timeseries.is_empty() {
+            requests.push(batch);
+        }
+        (requests, current)
     }
 
     /// The request for a chunk.
@@ -129,9 +257,25 @@ impl RemoteWriteMonitor {
     pub fn write_request(chunk: &Snapshot) -> WriteRequest {
         let ts = i64::try_from(chunk.now_micros() / 1000).unwrap_or(i64::MAX);
         let mut out = Vec::new();
+        let mut metadata = Vec::new();
         for m in chunk.metrics() {
             let desc = m.desc();
             let base = desc.prometheus_name();
+            metadata.push(MetricMetadata {
+                r#type: match desc.kind {
+                    MetricKind::Counter | MetricKind::FloatCounter => 1,
+                    MetricKind::CumulativeDistribution => 3,
+                    MetricKind::NonCumulativeDistribution => 4,
+                    MetricKind::String => 6,
+                    _ => 2,
+                },
+                metric_family_name: base.clone(),
+                help: desc.description.to_owned(),
+                unit: desc
+                    .units
+                    .map(|u| u.prometheus().to_owned())
+                    .unwrap_or_default(),
+            });
             for cell in m.cells() {
                 let target = chunk.target(cell);
                 let mut labels: Vec<Label> = target
@@ -161,7 +305,15 @@ impl RemoteWriteMonitor {
                     let mut l = labels.clone();
                     l.push(label("__name__", &format!("{base}{suffix}")));
                     l.extend(extra);
+                    // Prometheus treats an empty value as no label at all.
+                    l.retain(|l| !l.value.is_empty());
                     l.sort_by(|a, b| a.name.cmp(&b.name));
+                    // A NaN the program wrote must never read as a stale marker.
+                    let value = if value.is_nan() {
+                        f64::from_bits(NORMAL_NAN)
+                    } else {
+                        value
+                    };
                     out.push(TimeSeries {
                         labels: l,
                         samples: vec![Sample {
@@ -200,7 +352,10 @@ impl RemoteWriteMonitor {
                 }
             }
         }
-        WriteRequest { timeseries: out }
+        WriteRequest {
+            timeseries: out,
+            metadata,
+        }
     }
 
     async fn post(&self, body: Bytes) -> Result<(), Error> {
@@ -211,6 +366,7 @@ impl RemoteWriteMonitor {
                 .header(hyper::header::CONTENT_TYPE, "application/x-protobuf")
                 .header(hyper::header::CONTENT_ENCODING, "snappy")
                 .header("X-Prometheus-Remote-Write-Version", "0.1.0")
+                .header(hyper::header::USER_AGENT, USER_AGENT)
                 .body(Full::new(body.clone()))
                 .map_err(|e| Error::Monitor(format!("remote-write request: {e}")))?;
             match self.client.request(request).await {
@@ -242,6 +398,16 @@ impl RemoteWriteMonitor {
     }
 }
 
+/// A hash of a sorted label set (names and values, each ended by a separator).
+fn labels_hash(labels: &[Label]) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for l in labels {
+        l.name.hash(&mut h);
+        l.value.hash(&mut h);
+    }
+    h.finish()
+}
+
 fn label(name: &str, value: &str) -> Label {
     Label {
         name: name.to_owned(),
@@ -259,17 +425,44 @@ fn number(v: &Value) -> f64 {
 }
 
 impl Monitor for RemoteWriteMonitor {
+    /// The whole snapshot at once: the monitor batches by series itself, and needs every
+    /// series of a flush to know which ones ended.
     fn chunk_size(&self) -> usize {
-        self.chunk
+        0
     }
 
     fn send<'a>(&'a self, chunk: &'a Snapshot) -> BoxFuture<'a, Result<(), Error>> {
-        let encoded = Self::write_request(chunk).encode_to_vec();
-        let compressed = snap::raw::Encoder::new().compress_vec(&encoded);
+        let (requests, current) = self.requests(chunk);
         Box::pin(async move {
-            let body =
-                compressed.map_err(|e| Error::Monitor(format!("remote-write snappy: {e}")))?;
-            self.post(Bytes::from(body)).await
+            let mut first_error = None;
+            let mut failed = 0usize;
+            for request in &requests {
+                let encoded = request.encode_to_vec();
+                let sent = match snap::raw::Encoder::new().compress_vec(&encoded) {
+                    Ok(body) => self.post(Bytes::from(body)).await,
+                    Err(e) => Err(Error::Monitor(format!("remote-write snappy: {e}"))),
+                };
+                if let Err(e) = sent {
+                    failed += 1;
+                    first_error.get_or_insert(e);
+                }
+            }
+            let mut previous = self.previous.lock();
+            if first_error.is_none() {
+                *previous = current;
+            } else {
+                // Keep every series known, so the ones that end still get their marker.
+                previous.extend(current);
+            }
+            drop(previous);
+            match first_error {
+                None => Ok(()),
+                Some(e) if requests.len() == 1 => Err(e),
+                Some(e) => Err(Error::Monitor(format!(
+                    "{failed} of {} remote-write requests failed; the first: {e}",
+                    requests.len()
+                ))),
+            }
         })
     }
 }
