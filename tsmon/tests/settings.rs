@@ -371,3 +371,24 @@ fn a_failing_allocator_shows_in_health_and_the_flush_counts() {
         .unwrap();
     assert!(matches!(cell.value(), tsmon::store::Value::Int(1)));
 }
+
+#[test]
+fn a_push_url_tsmon_cannot_serve_is_a_refusal_with_the_reason_not_a_dead_process() {
+    for spec in [
+        "pushgateway:https://127.0.0.1:9091",
+        "remote_write:https://127.0.0.1:9090/api/v1/write",
+    ] {
+        let state = State::builder()
+            .with_env_from([("TSMON_MONITOR", spec)])
+            .build()
+            .expect("the State starts");
+        let health = state.health();
+        let r = health
+            .refusals
+            .iter()
+            .find(|r| r.key == "TSMON_MONITOR")
+            .unwrap_or_else(|| panic!("{spec}: {health}"));
+        assert!(r.reason.contains("http://"), "{r}");
+        assert_eq!(state.settings().monitor, MonitorSpec::None);
+    }
+}
