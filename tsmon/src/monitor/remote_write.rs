@@ -194,54 +194,53 @@ impl RemoteWriteMonitor {
     /// The requests for one flush: this flush's series, then a stale marker for each series
     /// of the previous flush that is gone, in batches, each with its families' metadata.
     fn requests(&self, snap: &Snapshot) -> (Vec<WriteRequest>, HashMap<u64, Vec<Label>>) {
-        let all = Self::write_request(snap);
+        let (all, families) = Self::build(snap);
         let ts = i64::try_from(snap.now_micros() / 1000).unwrap_or(i64::MAX);
         let mut current: HashMap<u64, Vec<Label>> = HashMap::with_capacity(all.timeseries.len());
         for series in &all.timeseries {
             current.insert(labels_hash(&series.labels), series.labels.clone());
         }
-        let mut series = all.timeseries;
+        // Each series with its family's metadata (none for stale markers: their families'
+        // metadata went out with them before).
+        let mut series: Vec<(TimeSeries, Option<usize>)> = all
+            .timeseries
+            .into_iter()
+            .zip(families.into_iter().map(Some))
+            .collect();
         for (hash, labels) in self.previous.lock().iter() {
             if !current.contains_key(hash) {
-                series.push(TimeSeries {
+                let marker = TimeSeries {
                     labels: labels.clone(),
                     samples: vec![Sample {
                         value: f64::from_bits(STALE_NAN),
                         timestamp: ts,
                     }],
-                });
+                };
+                series.push((marker, None));
             }
         }
-        let metadata: HashMap<String, MetricMetadata> = all
-            .metadata
-            .into_iter()
-            .map(|m| (m.metric_family_name.clone(), m))
-            .collect();
-        let family_of = |s: &TimeSeries| -> Option<String> {
-            let name = s.labels.iter().find(|l| l.name == "__name__")?;
-            metadata
-                .keys()
-                .filter(|f| name.value.starts_with(f.as_str()))
-                .max_by_key(|f| f.len())
-                .cloned()
-        };
+        let metadata = all.metadata;
         let mut requests = Vec::new();
         let mut batch = WriteRequest::default();
         let mut bytes = 0usize;
-        for s in series {
+        // The family whose metadata the batch carries last: a family's series are adjacent.
+        let mut last_family = None;
+        for (s, family) in series {
             let size = s.encoded_len() + 8;
             if !batch.timeseries.is_empty()
                 && (batch.timeseries.len() >= self.max_series || bytes + size > self.max_bytes)
             {
                 requests.push(std::mem::take(&mut batch));
                 bytes = 0;
+                last_family = None;
             }
-            if let Some(f) = family_of(&s)
-                && !batch.metadata.iter().any(|m| m.metric_family_name == f)
-                && let Some(m) = metadata.get(&f)
+            if let Some(f) = family
+                && last_family != Some(f)
+                && let Some(m) = metadata.get(f)
             {
                 bytes += m.encoded_len() + 8;
                 batch.metadata.push(m.clone());
+                last_family = Some(f);
             }
             bytes += size;
             batch.timeseries.push(s);
@@ -255,8 +254,15 @@ impl RemoteWriteMonitor {
     /// The request for a chunk.
     #[must_use]
     pub fn write_request(chunk: &Snapshot) -> WriteRequest {
+        Self::build(chunk).0
+    }
+
+    /// The request for a chunk, and for each of its series the index of its family's
+    /// metadata.
+    fn build(chunk: &Snapshot) -> (WriteRequest, Vec<usize>) {
         let ts = i64::try_from(chunk.now_micros() / 1000).unwrap_or(i64::MAX);
         let mut out = Vec::new();
+        let mut families = Vec::new();
         let mut metadata = Vec::new();
         for m in chunk.metrics() {
             let desc = m.desc();
@@ -321,6 +327,7 @@ impl RemoteWriteMonitor {
                             timestamp: ts,
                         }],
                     });
+                    families.push(metadata.len() - 1);
                 };
                 match (desc.kind, cell.value()) {
                     (MetricKind::Counter | MetricKind::FloatCounter, v) => {
@@ -352,10 +359,13 @@ impl RemoteWriteMonitor {
                 }
             }
         }
-        WriteRequest {
-            timeseries: out,
-            metadata,
-        }
+        (
+            WriteRequest {
+                timeseries: out,
+                metadata,
+            },
+            families,
+        )
     }
 
     async fn post(&self, body: Bytes) -> Result<(), Error> {
