@@ -176,6 +176,41 @@ fn bad_bytes_get_a_4xx_or_a_close_never_a_crash() {
             String::from_utf8_lossy(&input[..input.len().min(40)])
         );
     }
+    // And 300 pseudo-random ones: mutations of a good request and plain noise, each followed
+    // by the client's end of file.
+    let good = b"GET /metrics HTTP/1.1\r\nHost: x\r\nAccept: text/plain\r\n\r\n";
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for case in 0..300 {
+        let input: Vec<u8> = if case % 2 == 0 {
+            let mut v = good.to_vec();
+            for _ in 0..=(next() % 6) {
+                let at = (next() as usize) % v.len();
+                v[at] = next() as u8;
+            }
+            v
+        } else {
+            (0..next() % 3000).map(|_| next() as u8).collect()
+        };
+        let mut s = TcpStream::connect(&addr).unwrap();
+        let _ = s.write_all(&input);
+        let _ = s.shutdown(std::net::Shutdown::Write);
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        let text = String::from_utf8_lossy(&out);
+        let status = text.get(9..12).unwrap_or("");
+        assert!(
+            text.is_empty()
+                || (text.starts_with("HTTP/1.") && (status == "200" || status.starts_with('4'))),
+            "case {case}: {text}"
+        );
+    }
     scrape(&addr);
 }
 
