@@ -35,6 +35,8 @@ tsmon::metric! {
     static BATCH: NonCumulativeDistribution = "e2e/prom/batch";
     /// Restarts.
     static EVENTS: Counter = "e2e/prom/events";
+    /// A level that changes at every flush of the outage test.
+    static LEVEL: FloatGauge = "e2e/prom/level";
 }
 
 fn write_every_kind(state: &State) {
@@ -264,4 +266,91 @@ fn a_restart_under_the_same_task_number_is_a_counter_reset() {
     // negative jump or a spike.
     let increase = value(&prom.addr, &format!("increase({sel}[1h])"));
     assert!((80.0..=200.0).contains(&increase), "increase {increase}");
+}
+
+/// Every sample Prometheus holds for `selector` over the last ten minutes, oldest first.
+fn samples(addr: &str, selector: &str) -> Vec<(f64, f64)> {
+    let path = format!(
+        "/api/v1/query?query={}",
+        tsmon_tests::url_encode(&format!("{selector}[10m]"))
+    );
+    let (status, _, body) = tsmon_tests::http("GET", addr, &path, &[], "").unwrap();
+    assert_eq!(status, 200, "{body}");
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    json["data"]["result"]
+        .as_array()
+        .and_then(|r| r.first())
+        .and_then(|series| series["values"].as_array())
+        .map(|values| {
+            values
+                .iter()
+                .map(|v| {
+                    (
+                        v[0].as_f64().unwrap(),
+                        v[1].as_str().unwrap().parse().unwrap(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_receiver_outage_loses_no_gauge_value_and_delivery_resumes_at_the_next_flush() {
+    if tsmon_tests::require_binary("prometheus").is_none() {
+        return;
+    }
+    let port = tsmon_tests::free_port();
+    let state = State::builder()
+        .with_target(target("outage"))
+        .with_settings(Settings {
+            report_runtime_stats: false,
+            ..Settings::default()
+        })
+        .build()
+        .unwrap();
+    let m = RemoteWriteMonitor::new(&format!("http://127.0.0.1:{port}/api/v1/write")).unwrap();
+    // The receiver is down for five flushes; each flush's level differs.
+    let levels = [0.5, 1.5, 2.5, 3.5, 4.5];
+    for level in levels {
+        state.in_scope(|| LEVEL.set(level, ()));
+        let r = tsmon::runtime::block_on(state.flush_to(&m));
+        assert!(matches!(r, Err(tsmon::Error::Deferred(_))), "{r:?}");
+    }
+    let queued = state.snapshot();
+    let bytes = queued
+        .metric("tsmon/remote_write/queued")
+        .and_then(|q| q.cells().first().map(|c| c.value().clone()));
+    assert!(
+        matches!(bytes, Some(tsmon::store::Value::Int(n)) if n > 0),
+        "{bytes:?}"
+    );
+    // The receiver comes back: the next flush delivers the queue first, then its own.
+    let Some((prom, _dir)) = tsmon_tests::start_prometheus_on("outage", "", port, true) else {
+        return;
+    };
+    state.in_scope(|| LEVEL.set(9.5, ()));
+    tsmon::runtime::block_on(state.flush_to(&m)).unwrap();
+    let got = poll_until(30, "every sample", || {
+        let got = samples(&prom.addr, "e2e_prom_level{job_name=\"outage\"}");
+        (got.len() == 6).then_some(got)
+    });
+    let values: Vec<f64> = got.iter().map(|(_, v)| *v).collect();
+    assert_eq!(
+        values,
+        [0.5, 1.5, 2.5, 3.5, 4.5, 9.5],
+        "every value, in order"
+    );
+    assert!(
+        got.windows(2).all(|w| w[0].0 < w[1].0),
+        "at their own times: {got:?}"
+    );
+    let after = state.snapshot();
+    let bytes = after
+        .metric("tsmon/remote_write/queued")
+        .and_then(|q| q.cells().first().map(|c| c.value().clone()));
+    assert!(
+        matches!(bytes, Some(tsmon::store::Value::Int(0))),
+        "{bytes:?}"
+    );
 }

@@ -221,3 +221,43 @@ fn empty_label_values_are_left_out() {
     assert!(jobs.labels.iter().all(|l| !l.value.is_empty()));
     assert!(jobs.labels.windows(2).all(|w| w[0].name < w[1].name));
 }
+
+fn int(state: &State, metric: &str, values: &[tsmon::field::FieldValue<'_>]) -> i64 {
+    let snap = state.snapshot();
+    match snap
+        .metric(metric)
+        .and_then(|m| m.find(values))
+        .map(|c| c.value().clone())
+    {
+        Some(tsmon::store::Value::Int(n)) => n,
+        _ => 0,
+    }
+}
+
+#[test]
+fn the_outage_queue_stays_within_its_bytes_and_age() {
+    use tsmon::field::FieldValue::Str;
+    let down = format!("127.0.0.1:{}", tsmon_tests::free_port());
+    let state = state();
+    let m = monitor(&down).with_queue(1500, std::time::Duration::from_secs(900));
+    for i in 0..8 {
+        state.in_scope(|| (0..20).for_each(|k| JOBS.add(i + 1, &format!("kind-{k}"))));
+        let r = tsmon::runtime::block_on(state.flush_to(&m));
+        assert!(matches!(r, Err(tsmon::Error::Deferred(_))), "{r:?}");
+        let queued = int(&state, "tsmon/remote_write/queued", &[]);
+        assert!(queued > 0 && queued <= 1500, "{queued} bytes queued");
+    }
+    assert!(
+        int(
+            &state,
+            "tsmon/remote_write/dropped_requests",
+            &[Str("bytes")]
+        ) > 0
+    );
+
+    let aging = monitor(&down).with_queue(1 << 20, std::time::Duration::from_millis(1));
+    for _ in 0..2 {
+        let _ = tsmon::runtime::block_on(state.flush_to(&aging));
+    }
+    assert!(int(&state, "tsmon/remote_write/dropped_requests", &[Str("age")]) > 0);
+}

@@ -59,6 +59,10 @@ pub enum Error {
     /// was flushed.
     #[error("another tsmon flush is under way; nothing was flushed")]
     FlushInProgress,
+    /// A monitor could not deliver now but keeps what it could not send for the next flush
+    /// (the remote-write queue): the flush keeps its interval instead of backing off.
+    #[error("tsmon monitor: delivery deferred: {0}")]
+    Deferred(String),
     /// A flush took longer than the flush timeout.
     #[error("the tsmon flush timed out after {0:?}")]
     FlushTimeout(std::time::Duration),

@@ -34,7 +34,7 @@ use crate::state::{State, Weak};
 use crate::store::Snapshot;
 
 crate::metric! {
-    /// Flushes by outcome: ok, error, timeout, no_task_number.
+    /// Flushes by outcome: ok, error, deferred (the monitor queued the data for the next flush), allocator_error, timeout, no_task_number.
     pub static FLUSHES: Counter(outcome: String) = "tsmon/flush/flushes";
     /// Cells of flushes that failed or timed out: their cumulative values go out with the next successful flush; the gauge values of that moment are lost.
     pub static DROPPED_CELLS: Counter = "tsmon/flush/dropped_cells";
@@ -182,7 +182,8 @@ impl State {
         let workers = self.settings().flush_workers;
         self.run_callbacks();
         let snap = self.snapshot();
-        send_chunks(monitor, &snap, workers).await
+        // In this State's scope: what the monitor counts about itself lands here.
+        self.scope(send_chunks(monitor, &snap, workers)).await
     }
 
     /// Flushes if one is due (Go's `flushIfNeededImpl`) and returns when the next one is due,
@@ -221,6 +222,7 @@ impl State {
             Err(Error::NoTaskNumber) => "no_task_number",
             Err(Error::FlushTimeout(_)) => "timeout",
             Err(Error::TaskNum(_)) => "allocator_error",
+            Err(Error::Deferred(_)) => "deferred",
             Err(_) => "error",
         };
         let dropped = std::mem::take(&mut self.inner.schedule.lock().cells);
@@ -249,6 +251,16 @@ impl State {
                 } else {
                     tracing::warn!("skipping the tsmon flush: no task number assigned yet");
                 }
+            }
+            Err(Error::Deferred(e)) => {
+                // The monitor keeps what it could not send and sends it first next time: try
+                // again one interval later, not after a growing backoff.
+                s.next = now.saturating_add(interval);
+                s.failures = s.failures.saturating_add(1);
+                tracing::warn!(
+                    "tsmon: flush deferred, next try in {:?}: {e}",
+                    settings.flush_interval
+                );
             }
             Err(e) => {
                 s.next = now.saturating_add(micros(s.retry));
@@ -333,7 +345,8 @@ impl State {
         self.run_callbacks();
         let snap = self.snapshot();
         self.inner.schedule.lock().cells = snap.num_cells();
-        send_chunks(monitor.as_ref(), &snap, workers).await
+        self.scope(send_chunks(monitor.as_ref(), &snap, workers))
+            .await
     }
 
     /// The schedule, for tests: (next flush, last success, retry delay, a flush under way).

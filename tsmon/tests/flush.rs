@@ -497,3 +497,36 @@ fn a_watched_settings_file_applies_without_a_restart() {
     drop(background);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A monitor that keeps every chunk for later, as the remote-write queue does in an outage.
+#[derive(Debug)]
+struct Defers;
+
+impl Monitor for Defers {
+    fn send<'a>(&'a self, _: &'a Snapshot) -> BoxFuture<'a, Result<(), Error>> {
+        Box::pin(async { Err(Error::Deferred("queued for the next flush".into())) })
+    }
+}
+
+#[test]
+fn a_deferred_flush_keeps_the_interval_instead_of_backing_off() {
+    let clock = Arc::new(ManualClock::new(T0));
+    let state = State::builder()
+        .with_clock(clock.clone())
+        .with_monitor(Defers)
+        .with_settings(no_runtime_stats())
+        .build()
+        .unwrap();
+    state.in_scope(|| HITS.inc(()));
+    for round in 0..3u64 {
+        let next = block_on(state.flush_if_needed()).unwrap();
+        let now = T0 + round * 60_000_000;
+        assert_eq!(next, now + 60_000_000, "one interval later, round {round}");
+        let (_, _, retry, _) = state.schedule();
+        assert_eq!(retry, Duration::from_secs(5), "no backoff");
+        clock.set(next);
+    }
+    let h = state.health();
+    assert_eq!(h.last_flush.unwrap().outcome, "deferred");
+    assert_eq!(h.consecutive_failures, 3);
+}

@@ -1,8 +1,8 @@
 //! The remote-write monitor: Prometheus remote-write 1.0 (protobuf, snappy) to any receiver.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::hash::{Hash as _, Hasher as _};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full};
@@ -17,6 +17,14 @@ use crate::error::Error;
 use crate::field::FieldValue;
 use crate::metric::MetricKind;
 use crate::store::{Snapshot, Value};
+
+crate::metric! {
+    /// Bytes (compressed) of remote-write requests waiting for the receiver to come back.
+    #[tsmon(units = bytes)]
+    pub static QUEUED_BYTES: IntGauge = "tsmon/remote_write/queued";
+    /// Remote-write requests given up, by reason: age (older than the queue's age limit), bytes (the queue was full: the oldest go first), rejected (a 4xx: the receiver will never take it).
+    pub static DROPPED_REQUESTS: Counter(reason: String) = "tsmon/remote_write/dropped_requests";
+}
 
 /// `prometheus.WriteRequest`.
 #[derive(Clone, PartialEq, prost::Message)]
@@ -106,6 +114,15 @@ pub struct Sample {
 /// - A 5xx answer or a network error is retried, up to 3 attempts with backoff from 200 ms,
 ///   within the flush timeout; a 4xx answer (bad labels, samples too old) is not retried: its
 ///   message is returned and logged, and the other batches go on.
+/// - **An outage loses nothing within a bound.** A request that still fails waits in a queue
+///   (64 MiB of compressed requests and 15 minutes by default, [`with_queue`](Self::with_queue)),
+///   and every later flush queues behind it, each with its own timestamps. Each flush first
+///   re-sends the queue in order, oldest first, then its own requests, so the receiver never
+///   sees a sample out of order. Past the bounds the oldest are dropped and counted
+///   (`tsmon/remote_write/dropped_requests{reason}`); `tsmon/remote_write/queued_bytes` is
+///   the queue now. While requests wait, a flush ends with [`Error::Deferred`], which keeps
+///   the flush interval instead of backing off: unlike Go's 5 s-doubling backoff, the first
+///   delivery after the receiver comes back is at the next flush, within one interval.
 ///
 /// | remote-write 1.0 | tsmon |
 /// |---|---|
@@ -117,7 +134,7 @@ pub struct Sample {
 /// | MUST: stale markers when a series ends | for series missing from the next flush |
 /// | MUST: retry 5xx and network errors with backoff, not 4xx | 3 attempts from 200 ms; 4xx not retried |
 /// | SHOULD: metadata | type, help and unit per family in each request |
-/// | SHOULD: not buffer unboundedly | one flush at a time; a failed flush's cells are dropped and counted (cumulative values catch up) |
+/// | SHOULD: not buffer unboundedly | a queue bounded by bytes and age; the oldest dropped and counted |
 /// | MAY: exemplars, histograms (native) | not yet |
 ///
 /// ```
@@ -148,6 +165,52 @@ pub struct RemoteWriteMonitor {
     /// The series the last flush sent (by a hash of their labels), to close the ones that
     /// end with a stale marker.
     previous: Mutex<HashMap<u64, Vec<Label>>>,
+    queue: Mutex<Queue>,
+    queue_bytes: usize,
+    queue_age: Duration,
+    sending: tokio::sync::Mutex<()>,
+}
+
+/// Requests waiting for the receiver, oldest first.
+#[derive(Debug, Default)]
+struct Queue {
+    items: VecDeque<(Instant, Bytes)>,
+    bytes: usize,
+}
+
+impl Queue {
+    fn push(&mut self, at: Instant, body: Bytes) {
+        self.bytes += body.len();
+        self.items.push_back((at, body));
+    }
+
+    /// Drops what is past the limits (oldest first): how many by age, and by bytes.
+    fn trim(&mut self, max_bytes: usize, max_age: Duration) -> (u64, u64) {
+        let (mut aged, mut full) = (0, 0);
+        while let Some((at, body)) = self.items.front() {
+            let old = at.elapsed() > max_age;
+            if !old && self.bytes <= max_bytes {
+                break;
+            }
+            self.bytes -= body.len();
+            self.items.pop_front();
+            if old {
+                aged += 1;
+            } else {
+                full += 1;
+            }
+        }
+        (aged, full)
+    }
+}
+
+/// How a post ended.
+enum Posted {
+    Ok,
+    /// A 4xx: never to be sent again.
+    Rejected(Error),
+    /// 5xx or network errors after every attempt: worth queueing.
+    Failed(Error),
 }
 
 const ATTEMPTS: u32 = 3;
@@ -172,7 +235,28 @@ impl RemoteWriteMonitor {
             max_series: 2000,
             max_bytes: 2 << 20,
             previous: Mutex::new(HashMap::new()),
+            queue: Mutex::new(Queue::default()),
+            sending: tokio::sync::Mutex::new(()),
+            queue_bytes: 64 << 20,
+            queue_age: Duration::from_secs(15 * 60),
         })
+    }
+
+    /// The outage queue's bounds: at most `bytes` of compressed requests, none older than
+    /// `age` (64 MiB and 15 minutes by default).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let m = tsmon::monitor::RemoteWriteMonitor::new("http://127.0.0.1:9090/api/v1/write")
+    ///     .unwrap()
+    ///     .with_queue(16 << 20, Duration::from_secs(300));
+    /// # drop(m);
+    /// ```
+    #[must_use]
+    pub fn with_queue(mut self, bytes: usize, age: Duration) -> Self {
+        self.queue_bytes = bytes;
+        self.queue_age = age;
+        self
     }
 
     /// At most `series` series and `bytes` bytes (before compression) per request (at least
@@ -189,6 +273,27 @@ impl RemoteWriteMonitor {
         self.max_series = series.max(1);
         self.max_bytes = bytes.max(1);
         self
+    }
+
+    /// Drops the queue's head (delivered, or refused for good).
+    fn pop_front(&self) {
+        let mut queue = self.queue.lock();
+        if let Some((_, body)) = queue.items.pop_front() {
+            queue.bytes -= body.len();
+        }
+        QUEUED_BYTES.set(i64::try_from(queue.bytes).unwrap_or(i64::MAX), ());
+    }
+
+    /// Applies the queue's bounds, counting what they drop.
+    fn trim(&self, queue: &mut Queue) {
+        let (aged, full) = queue.trim(self.queue_bytes, self.queue_age);
+        if aged > 0 {
+            DROPPED_REQUESTS.add(aged, "age");
+        }
+        if full > 0 {
+            DROPPED_REQUESTS.add(full, "bytes");
+        }
+        QUEUED_BYTES.set(i64::try_from(queue.bytes).unwrap_or(i64::MAX), ());
     }
 
     /// The requests for one flush: this flush's series, then a stale marker for each series
@@ -368,7 +473,7 @@ impl RemoteWriteMonitor {
         )
     }
 
-    async fn post(&self, body: Bytes) -> Result<(), Error> {
+    async fn post(&self, body: Bytes) -> Posted {
         let mut backoff = FIRST_BACKOFF;
         let mut last = String::new();
         for attempt in 1..=ATTEMPTS {
@@ -377,10 +482,15 @@ impl RemoteWriteMonitor {
                 .header(hyper::header::CONTENT_ENCODING, "snappy")
                 .header("X-Prometheus-Remote-Write-Version", "0.1.0")
                 .header(hyper::header::USER_AGENT, USER_AGENT)
-                .body(Full::new(body.clone()))
-                .map_err(|e| Error::Monitor(format!("remote-write request: {e}")))?;
+                .body(Full::new(body.clone()));
+            let request = match request {
+                Ok(r) => r,
+                Err(e) => {
+                    return Posted::Rejected(Error::Monitor(format!("remote-write request: {e}")));
+                }
+            };
             match self.client.request(request).await {
-                Ok(resp) if resp.status().is_success() => return Ok(()),
+                Ok(resp) if resp.status().is_success() => return Posted::Ok,
                 Ok(resp) => {
                     let status = resp.status();
                     let text = resp
@@ -392,7 +502,9 @@ impl RemoteWriteMonitor {
                     last = format!("{} answered {status}: {text}", self.url);
                     if status.is_client_error() {
                         tracing::warn!("tsmon remote-write: batch rejected: {last}");
-                        return Err(Error::Monitor(format!("remote-write rejected: {last}")));
+                        return Posted::Rejected(Error::Monitor(format!(
+                            "remote-write rejected: {last}"
+                        )));
                     }
                 }
                 Err(e) => last = format!("{}: {e}", self.url),
@@ -402,7 +514,7 @@ impl RemoteWriteMonitor {
                 backoff *= 2;
             }
         }
-        Err(Error::Monitor(format!(
+        Posted::Failed(Error::Monitor(format!(
             "remote-write failed after {ATTEMPTS} attempts: {last}"
         )))
     }
@@ -444,34 +556,63 @@ impl Monitor for RemoteWriteMonitor {
     fn send<'a>(&'a self, chunk: &'a Snapshot) -> BoxFuture<'a, Result<(), Error>> {
         let (requests, current) = self.requests(chunk);
         Box::pin(async move {
-            let mut first_error = None;
-            let mut failed = 0usize;
-            for request in &requests {
-                let encoded = request.encode_to_vec();
-                let sent = match snap::raw::Encoder::new().compress_vec(&encoded) {
-                    Ok(body) => self.post(Bytes::from(body)).await,
-                    Err(e) => Err(Error::Monitor(format!("remote-write snappy: {e}"))),
-                };
-                if let Err(e) = sent {
-                    failed += 1;
-                    first_error.get_or_insert(e);
+            // One sender at a time, and a request leaves the queue only once delivered (or
+            // refused for good): a send cut short by the flush timeout loses nothing.
+            let _sending = self.sending.lock().await;
+            let now = Instant::now();
+            let mut fresh_error = None;
+            {
+                let mut queue = self.queue.lock();
+                for request in &requests {
+                    match snap::raw::Encoder::new().compress_vec(&request.encode_to_vec()) {
+                        Ok(body) => queue.push(now, Bytes::from(body)),
+                        Err(e) => {
+                            fresh_error
+                                .get_or_insert(Error::Monitor(format!("remote-write snappy: {e}")));
+                        }
+                    }
+                }
+                self.trim(&mut queue);
+            }
+            let mut rejected = None;
+            let mut outage = None;
+            // In order, oldest first; at the first request the receiver cannot take now,
+            // that one and every later one wait.
+            loop {
+                let head = self.queue.lock().items.front().map(|(_, b)| b.clone());
+                let Some(body) = head else { break };
+                match self.post(body).await {
+                    Posted::Ok => self.pop_front(),
+                    Posted::Rejected(e) => {
+                        self.pop_front();
+                        DROPPED_REQUESTS.inc("rejected");
+                        rejected.get_or_insert(e);
+                    }
+                    Posted::Failed(e) => {
+                        outage = Some(e);
+                        break;
+                    }
                 }
             }
+            let (waiting, waiting_bytes) = {
+                let mut queue = self.queue.lock();
+                self.trim(&mut queue);
+                (queue.items.len(), queue.bytes)
+            };
             let mut previous = self.previous.lock();
-            if first_error.is_none() {
+            if outage.is_none() && rejected.is_none() {
                 *previous = current;
             } else {
                 // Keep every series known, so the ones that end still get their marker.
                 previous.extend(current);
             }
             drop(previous);
-            match first_error {
-                None => Ok(()),
-                Some(e) if requests.len() == 1 => Err(e),
-                Some(e) => Err(Error::Monitor(format!(
-                    "{failed} of {} remote-write requests failed; the first: {e}",
-                    requests.len()
+            match (outage, rejected.or(fresh_error)) {
+                (Some(e), _) => Err(Error::Deferred(format!(
+                    "{waiting} remote-write requests ({waiting_bytes} bytes) wait for the receiver: {e}"
                 ))),
+                (None, Some(e)) => Err(e),
+                (None, None) => Ok(()),
             }
         })
     }

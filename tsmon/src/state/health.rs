@@ -14,7 +14,8 @@ pub struct FlushReport {
     pub at: SystemTime,
     /// How long it took.
     pub took: Duration,
-    /// `ok`, `error` (the monitor), `allocator_error`, `timeout` or `no_task_number`: the
+    /// `ok`, `error` (the monitor), `deferred` (the monitor keeps the data for the next
+    /// flush), `allocator_error`, `timeout` or `no_task_number`: the
     /// `outcome` field of `tsmon/flush/flushes`.
     pub outcome: &'static str,
     /// The error, when it failed.
