@@ -185,10 +185,14 @@ fn soak_with_every_server_restarted() {
             .filter(|v| (*v - totals[1] as f64).abs() < 0.5)
     });
     // The outages were counted: failed flushes (an allocator failure sends nothing, so its
-    // cells are not "dropped"; a monitor failure counts its cells too).
+    // cells are not "dropped"; a Pushgateway failure counts its cells too; a remote-write
+    // receiver outage is "deferred": its requests wait in the queue).
     for state in [&pushed, &written] {
         let f = flushes(state);
-        assert!(f.contains("error="), "no failed flush counted: {f}");
+        assert!(
+            f.contains("error=") || f.contains("deferred="),
+            "no failed flush counted: {f}"
+        );
     }
     println!(
         "soak: flushes {} / {}; dropped cells {} / {}",
