@@ -116,7 +116,9 @@ impl SlowWorker {
             .env("WORKER_OUT", &out)
             .env("TSMON_FLUSH_INTERVAL_SEC", "3600")
             .env("TSMON_FLUSH_TIMEOUT_SEC", "5")
-            .env("TSMON_REPORT_RUNTIME_STATS", "false")
+            // On, so the flush at start always has something to send (the runtime stats),
+            // however it races with the worker's first writes.
+            .env("TSMON_REPORT_RUNTIME_STATS", "true")
             .env_remove("TSMON_SETTINGS_FILE")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
