@@ -3,6 +3,8 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
+pub mod tls;
+
 /// Finds a server or tool binary on the PATH. Without it the test is skipped loudly, unless the
 /// `CI` environment variable is set: then a missing binary is a failure.
 ///
@@ -283,16 +285,50 @@ pub fn start_pushgateway() -> Option<Server> {
 /// As [`start_pushgateway`].
 #[must_use]
 pub fn start_pushgateway_on(port: u16) -> Option<Server> {
+    let server = spawn_pushgateway(port, &[])?;
+    wait_ready(&server, 30, "the Pushgateway");
+    Some(server)
+}
+
+fn spawn_pushgateway(port: u16, extra: &[String]) -> Option<Server> {
     let bin = require_binary("prometheus-pushgateway")?;
     let addr = format!("127.0.0.1:{port}");
     let child = Command::new(bin)
         .arg(format!("--web.listen-address={addr}"))
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("start prometheus-pushgateway");
-    let server = Server { child, addr };
-    wait_ready(&server, 30, "the Pushgateway");
+    Some(Server { child, addr })
+}
+
+/// Polls `/-/ready` over HTTPS (trusting the PKI's CA, with basic auth) until it answers 200.
+fn wait_ready_tls(server: &Server, secs: u64, what: &str, auth: tls::HttpsAuth<'_>) {
+    poll_until(secs, &format!("{what} to be ready over TLS"), || {
+        tls::https("GET", &server.addr, "/-/ready", auth, "")
+            .ok()
+            .filter(|(status, ..)| *status == 200)
+    });
+}
+
+/// Starts `prometheus-pushgateway` with a web configuration (TLS, basic auth) on a free
+/// loopback port and waits until it answers over HTTPS with `auth`; `None` as for
+/// [`start_pushgateway`].
+///
+/// # Panics
+///
+/// As [`start_pushgateway`].
+#[must_use]
+pub fn start_pushgateway_tls(
+    web_config: &std::path::Path,
+    auth: tls::HttpsAuth<'_>,
+) -> Option<Server> {
+    let server = spawn_pushgateway(
+        free_port(),
+        &[format!("--web.config.file={}", web_config.display())],
+    )?;
+    wait_ready_tls(&server, 30, "the Pushgateway", auth);
     Some(server)
 }
 
@@ -334,6 +370,42 @@ pub fn start_prometheus_on(
     port: u16,
     fresh: bool,
 ) -> Option<(Server, std::path::PathBuf)> {
+    let (server, dir) = spawn_prometheus(tag, scrape_configs, port, fresh, &[])?;
+    wait_ready(&server, 60, "Prometheus");
+    Some((server, dir))
+}
+
+/// As [`start_prometheus`], with a web configuration (TLS, basic auth): ready once it answers
+/// over HTTPS with `auth`.
+///
+/// # Panics
+///
+/// As [`start_prometheus`].
+#[must_use]
+pub fn start_prometheus_tls(
+    tag: &str,
+    scrape_configs: &str,
+    web_config: &std::path::Path,
+    auth: tls::HttpsAuth<'_>,
+) -> Option<(Server, std::path::PathBuf)> {
+    let (server, dir) = spawn_prometheus(
+        tag,
+        scrape_configs,
+        free_port(),
+        true,
+        &[format!("--web.config.file={}", web_config.display())],
+    )?;
+    wait_ready_tls(&server, 60, "Prometheus", auth);
+    Some((server, dir))
+}
+
+fn spawn_prometheus(
+    tag: &str,
+    scrape_configs: &str,
+    port: u16,
+    fresh: bool,
+    extra: &[String],
+) -> Option<(Server, std::path::PathBuf)> {
     let bin = require_binary("prometheus")?;
     let dir = std::env::temp_dir().join(format!("tsmon-prom-{}-{tag}", std::process::id()));
     if fresh {
@@ -355,13 +427,53 @@ pub fn start_prometheus_on(
         ))
         .arg(format!("--web.listen-address={addr}"))
         .arg("--web.enable-remote-write-receiver")
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("start prometheus");
-    let server = Server { child, addr };
-    wait_ready(&server, 60, "Prometheus");
-    Some((server, dir))
+    Some((Server { child, addr }, dir))
+}
+
+/// An instant query over HTTPS with `auth`: each result's labels and value.
+///
+/// # Panics
+///
+/// When Prometheus does not answer a valid query.
+#[must_use]
+pub fn prom_query_tls(
+    addr: &str,
+    query: &str,
+    auth: tls::HttpsAuth<'_>,
+) -> Vec<(serde_json::Value, f64)> {
+    let (status, _, body) = tls::https(
+        "GET",
+        addr,
+        &format!("/api/v1/query?query={}", url_encode(query)),
+        auth,
+        "",
+    )
+    .expect("query");
+    assert_eq!(status, 200, "{query}: {body}");
+    query_results(&body)
+}
+
+fn query_results(body: &str) -> Vec<(serde_json::Value, f64)> {
+    let json: serde_json::Value = serde_json::from_str(body).expect("json");
+    json["data"]["result"]
+        .as_array()
+        .map(|rs| {
+            rs.iter()
+                .map(|r| {
+                    let v = r["value"][1]
+                        .as_str()
+                        .and_then(|s| s.parse().ok())
+                        .unwrap_or(f64::NAN);
+                    (r["metric"].clone(), v)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// An instant query: each result's labels (as a JSON object) and value.
@@ -380,21 +492,7 @@ pub fn prom_query(addr: &str, query: &str) -> Vec<(serde_json::Value, f64)> {
     )
     .expect("query");
     assert_eq!(status, 200, "{query}: {body}");
-    let json: serde_json::Value = serde_json::from_str(&body).expect("json");
-    json["data"]["result"]
-        .as_array()
-        .map(|rs| {
-            rs.iter()
-                .map(|r| {
-                    let v = r["value"][1]
-                        .as_str()
-                        .and_then(|s| s.parse().ok())
-                        .unwrap_or(f64::NAN);
-                    (r["metric"].clone(), v)
-                })
-                .collect()
-        })
-        .unwrap_or_default()
+    query_results(&body)
 }
 
 /// Starts `redis-server` on `port` (a free one when `None`) on loopback, without persistence,

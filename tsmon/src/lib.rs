@@ -80,6 +80,7 @@
 //! | `axum` | no | route templates from axum's `MatchedPath` in the middleware |
 //! | `redis` | no | `tasknum::RedisAllocator` |
 //! | `postgres` | no | `tasknum::PostgresAllocator` |
+//! | `tls` | no | TLS through rustls (ring): `https://` for the Pushgateway and remote-write (system roots or a CA file, client certificates) and a certificate for the pull endpoint (`pull_tls`, mutual TLS, renewed without a restart); without it those settings are refused with the reason |
 //!
 //! tsmon builds on Linux, macOS and Windows; the process figures of [`runtime_stats`] are read
 //! from `/proc` on Linux only.

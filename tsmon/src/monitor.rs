@@ -20,10 +20,14 @@
 //! assert!(sent.iter().any(|chunk| chunk.metric("example/monitor/things").is_some()));
 //! ```
 
+mod client;
 mod debug;
 mod pull;
 mod pushgateway;
 mod remote_write;
+mod secret_file;
+#[cfg(feature = "tls")]
+mod tls;
 
 use std::fmt;
 use std::future::Future;
@@ -39,6 +43,7 @@ pub use debug::DebugMonitor;
 pub use pull::PullMonitor;
 pub(crate) use pull::{ScopeFn, ScrapeFn};
 pub use pushgateway::PushgatewayMonitor;
+pub(crate) use remote_write::Backlog;
 pub use remote_write::{
     Label, MetricMetadata, NORMAL_NAN, RemoteWriteMonitor, STALE_NAN, Sample, TimeSeries,
     WriteRequest,

@@ -14,6 +14,10 @@
 //! | `pull_max_connections` | `TSMON_PULL_MAX_CONNECTIONS` | `256` | connections the pull endpoint serves at once (never more than a quarter of the open-file limit); more are closed at once |
 //! | `pull_auth` | `TSMON_PULL_AUTH` | `"none"` | credentials the pull endpoint asks for: see [`PullAuth`] |
 //! | `pull_catalog` | `TSMON_PULL_CATALOG` | `"auto"` | serve `/metrics/catalog`: `auto` on loopback addresses only, `true` everywhere, `false` nowhere |
+//! | `pull_tls` | `TSMON_PULL_TLS` | `{}` (off) | the pull endpoint's certificate and key, and a client CA for mutual TLS: see [`PullTls`] |
+//! | `push` | `TSMON_PUSH` | `{}` | credentials, headers and TLS for the Pushgateway and remote-write, named as Prometheus' `remote_write` names them: see [`PushOptions`] |
+//! | `push_queue_max_bytes` | `TSMON_PUSH_QUEUE_MAX_BYTES` | `67108864` (64 MiB) | what remote-write keeps while its receiver is down (compressed requests), 0 to 4 GiB; beyond it the oldest are dropped |
+//! | `push_queue_max_age_sec` | `TSMON_PUSH_QUEUE_MAX_AGE_SEC` | `900` (15 min) | how long remote-write keeps a request while its receiver is down, 1 to 86,400 |
 //!
 //! # Layers and precedence
 //!
@@ -55,13 +59,19 @@
 //! assert_eq!(fast.flush_timeout.as_millis(), 500);
 //! ```
 
+mod keys;
+mod values;
+
 use std::fmt;
-use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::error::Error;
-use crate::store::DEFAULT_MAX_SERIES;
+use keys::Raw;
+pub use keys::{KEYS, Key, Settings, SettingsLayer};
+pub use values::{
+    Authorization, BasicAuth, CatalogExposure, DEFAULT_PULL_ADDR, MonitorSpec, PullAuth,
+    PullOptions, PullTls, PushOptions, PushSettings, Secret, TlsConfig,
+};
 
 /// The embedded default settings file: every key with its default value.
 pub const DEFAULT_FILE: &str = r#"# tsmon settings (TOML; JSON with the same keys works too).
@@ -77,6 +87,16 @@ pull_idle_timeout_sec = 60
 pull_max_connections = 256
 pull_catalog = "auto"
 pull_auth = "none"
+pull_tls = {}
+push_queue_max_bytes = 67108864
+push_queue_max_age_sec = 900
+# push: how the push monitors reach their receiver, with the names of Prometheus'
+# remote_write configuration (a [push] table goes after the keys above):
+# [push]
+# headers = { "X-Scope-OrgID" = "team-a" }
+# basic_auth = { username = "tsmon", password_file = "/run/secrets/push-password" }
+# authorization = { type = "Bearer", credentials_file = "/run/secrets/token" }
+# tls_config = { ca_file = "/etc/ssl/internal-ca.pem", server_name = "metrics.internal" }
 "#;
 
 /// The longest flush interval accepted: one day.
@@ -89,302 +109,8 @@ pub const MAX_FLUSH_WORKERS: usize = 64;
 pub const MAX_MAX_SERIES: usize = 10_000_000;
 /// The most connections the pull endpoint may be told to serve at once.
 pub const MAX_PULL_CONNECTIONS: usize = 65_536;
-
-/// Where the pull endpoint serves `/metrics/catalog` (the catalog tells a stranger every
-/// metric, field and declaration site of the binary).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
-pub enum CatalogExposure {
-    /// On a loopback address only (the default).
-    #[default]
-    Auto,
-    /// Everywhere.
-    On,
-    /// Nowhere.
-    Off,
-}
-
-impl CatalogExposure {
-    /// Whether the catalog is served on an endpoint listening at `addr`.
-    ///
-    /// ```
-    /// use tsmon::settings::CatalogExposure;
-    /// assert!(CatalogExposure::Auto.serves_on(&"127.0.0.1:9464".parse().unwrap()));
-    /// assert!(!CatalogExposure::Auto.serves_on(&"0.0.0.0:9464".parse().unwrap()));
-    /// ```
-    #[must_use]
-    pub fn serves_on(self, addr: &SocketAddr) -> bool {
-        match self {
-            CatalogExposure::Auto => addr.ip().is_loopback(),
-            CatalogExposure::On => true,
-            CatalogExposure::Off => false,
-        }
-    }
-}
-
-impl fmt::Display for CatalogExposure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            CatalogExposure::Auto => "auto",
-            CatalogExposure::On => "true",
-            CatalogExposure::Off => "false",
-        })
-    }
-}
-
-/// A secret: shown as `***` in `Debug`, `Display`, logs and [`State::health`](crate::State::health).
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct Secret(String);
-
-impl Secret {
-    /// The secret's text.
-    #[must_use]
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
-
-/// The credentials the pull endpoint asks every request for (`pull_auth`). Without them, or
-/// with wrong ones, a request gets 401 (counted in `tsmon/pull/unauthorized`). File forms are
-/// re-read when the file changes (looked at once a second at most), so a rotated credential
-/// applies without a restart, as Prometheus' `credentials_file` does.
-///
-/// | text | meaning |
-/// |---|---|
-/// | `none` | no credentials asked (the default) |
-/// | `bearer:TOKEN` | `Authorization: Bearer TOKEN` |
-/// | `bearer_file:/path` | the token is the file's contents, trimmed |
-/// | `basic:USER:PASSWORD` | HTTP basic auth |
-/// | `basic_file:/path` | the file holds `USER:PASSWORD` |
-///
-/// ```
-/// use tsmon::settings::PullAuth;
-/// let auth = PullAuth::parse("bearer:s3cret").unwrap();
-/// assert_eq!(auth.to_string(), "bearer:***", "the secret is never shown");
-/// assert!(PullAuth::parse("basic:nopassword").is_err());
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
-pub enum PullAuth {
-    /// No credentials asked.
-    #[default]
-    None,
-    /// A bearer token.
-    Bearer(Secret),
-    /// A bearer token read from a file.
-    BearerFile(PathBuf),
-    /// A user and password.
-    Basic {
-        /// The user.
-        user: String,
-        /// The password.
-        password: Secret,
-    },
-    /// `USER:PASSWORD` read from a file.
-    BasicFile(PathBuf),
-}
-
-impl PullAuth {
-    /// Parses the text form (see the table above).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidSettings`] naming what is wrong (without the secret).
-    pub fn parse(text: &str) -> Result<Self, Error> {
-        let bad = |why: &str| Error::InvalidSettings(format!("pull_auth: {why}"));
-        let (kind, rest) = text.split_once(':').unwrap_or((text, ""));
-        match kind.trim() {
-            "none" if rest.is_empty() => Ok(PullAuth::None),
-            "bearer" if !rest.is_empty() => Ok(PullAuth::Bearer(Secret(rest.to_owned()))),
-            "bearer_file" if !rest.is_empty() => Ok(PullAuth::BearerFile(rest.into())),
-            "basic" => match rest.split_once(':') {
-                Some((user, password)) if !user.is_empty() && !password.is_empty() => {
-                    Ok(PullAuth::Basic {
-                        user: user.to_owned(),
-                        password: Secret(password.to_owned()),
-                    })
-                }
-                _ => Err(bad("expected basic:USER:PASSWORD")),
-            },
-            "basic_file" if !rest.is_empty() => Ok(PullAuth::BasicFile(rest.into())),
-            _ => Err(bad(
-                "expected none, bearer:TOKEN, bearer_file:PATH, basic:USER:PASSWORD or basic_file:PATH",
-            )),
-        }
-    }
-}
-
-impl fmt::Display for PullAuth {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            PullAuth::None => f.write_str("none"),
-            PullAuth::Bearer(_) => f.write_str("bearer:***"),
-            PullAuth::BearerFile(p) => write!(f, "bearer_file:{}", p.display()),
-            PullAuth::Basic { user, .. } => write!(f, "basic:{user}:***"),
-            PullAuth::BasicFile(p) => write!(f, "basic_file:{}", p.display()),
-        }
-    }
-}
-
-/// How the pull endpoint treats its connections: the pull keys of [`Settings`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PullOptions {
-    /// `pull_header_timeout_sec`.
-    pub header_timeout: Duration,
-    /// `pull_idle_timeout_sec`.
-    pub idle_timeout: Duration,
-    /// `pull_max_connections`.
-    pub max_connections: usize,
-    /// `pull_catalog`.
-    pub catalog: CatalogExposure,
-    /// `pull_auth`.
-    pub auth: PullAuth,
-}
-
-impl Default for PullOptions {
-    fn default() -> Self {
-        Settings::default().pull_options()
-    }
-}
-
-/// Where flushed metrics go.
-///
-/// As a string (in a file or `TSMON_MONITOR`): `none`, `debug` (a readable table in the log),
-/// `debug:/path/to/file` (appended to a file), `pull:127.0.0.1:9464` (a Prometheus scrape
-/// endpoint on that address; `pull` alone is `127.0.0.1:9464`), `pushgateway:http://host:9091`,
-/// `remote_write:http://host:9090/api/v1/write`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum MonitorSpec {
-    /// Metrics are collected and dropped at flush (Go's `NilMonitor`).
-    None,
-    /// A readable table, to the log or appended to a file (Go's debug monitor).
-    Debug {
-        /// The file, if not the log.
-        path: Option<PathBuf>,
-    },
-    /// A Prometheus scrape endpoint on this address, serving `/metrics` (text or OpenMetrics by
-    /// the `Accept` header) and `/metrics/catalog` (the catalog as JSON).
-    Pull {
-        /// The address to listen on (loopback by default).
-        addr: SocketAddr,
-    },
-    /// A Prometheus Pushgateway at this base URL; the grouping key comes from the target.
-    Pushgateway {
-        /// The base URL, such as `http://127.0.0.1:9091`.
-        url: String,
-    },
-    /// A Prometheus remote-write receiver at this URL.
-    RemoteWrite {
-        /// The URL, such as `http://127.0.0.1:9090/api/v1/write`.
-        url: String,
-    },
-}
-
-/// The pull endpoint's default address: loopback only.
-pub const DEFAULT_PULL_ADDR: &str = "127.0.0.1:9464";
-
-impl MonitorSpec {
-    /// Parses the string form.
-    ///
-    /// ```
-    /// use tsmon::settings::MonitorSpec;
-    /// assert_eq!(MonitorSpec::parse("none").unwrap(), MonitorSpec::None);
-    /// assert!(matches!(MonitorSpec::parse("pull").unwrap(), MonitorSpec::Pull { addr } if addr.port() == 9464));
-    /// assert!(MonitorSpec::parse("pushgateway:ftp://x").is_err());
-    /// ```
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidSettings`] naming what is wrong.
-    pub fn parse(s: &str) -> Result<Self, Error> {
-        let invalid = |why: String| Error::InvalidSettings(format!("monitor {s:?}: {why}"));
-        let (kind, arg) = match s.split_once(':') {
-            Some((k, a)) => (k, Some(a)),
-            None => (s, None),
-        };
-        match (kind.trim(), arg) {
-            ("none", None) => Ok(MonitorSpec::None),
-            ("debug", None) => Ok(MonitorSpec::Debug { path: None }),
-            ("debug", Some(path)) if !path.is_empty() => Ok(MonitorSpec::Debug {
-                path: Some(PathBuf::from(path)),
-            }),
-            ("pull", arg) => {
-                let addr = arg.unwrap_or(DEFAULT_PULL_ADDR);
-                addr.parse()
-                    .map(|addr| MonitorSpec::Pull { addr })
-                    .map_err(|e| invalid(format!("bad address {addr:?}: {e}")))
-            }
-            ("pushgateway", Some(url)) => {
-                if url.starts_with("http://") || url.starts_with("https://") {
-                    Ok(MonitorSpec::Pushgateway {
-                        url: url.trim_end_matches('/').to_owned(),
-                    })
-                } else {
-                    Err(invalid(
-                        "the Pushgateway URL must start with http:// or https://".into(),
-                    ))
-                }
-            }
-            ("remote_write", Some(url)) => {
-                if url.starts_with("http://") || url.starts_with("https://") {
-                    Ok(MonitorSpec::RemoteWrite { url: url.to_owned() })
-                } else {
-                    Err(invalid("the remote-write URL must start with http:// or https://".into()))
-                }
-            }
-            _ => Err(invalid(
-                "expected none, debug, debug:<file>, pull[:<addr>], pushgateway:<url> or remote_write:<url>"
-                    .into(),
-            )),
-        }
-    }
-}
-
-impl fmt::Display for MonitorSpec {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            MonitorSpec::None => f.write_str("none"),
-            MonitorSpec::Debug { path: None } => f.write_str("debug"),
-            MonitorSpec::Debug { path: Some(p) } => write!(f, "debug:{}", p.display()),
-            MonitorSpec::Pull { addr } => write!(f, "pull:{addr}"),
-            MonitorSpec::Pushgateway { url } => write!(f, "pushgateway:{url}"),
-            MonitorSpec::RemoteWrite { url } => write!(f, "remote_write:{url}"),
-        }
-    }
-}
-
-/// The settings in force.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Settings {
-    /// Whether tsmon collects and flushes.
-    pub enabled: bool,
-    /// Time between flushes.
-    pub flush_interval: Duration,
-    /// A flush's time limit; below the interval.
-    pub flush_timeout: Duration,
-    /// How many chunks are sent at once.
-    pub flush_workers: usize,
-    /// Whether runtime figures are reported at each flush.
-    pub report_runtime_stats: bool,
-    /// Where metrics go.
-    pub monitor: MonitorSpec,
-    /// The per-metric series cap for metrics whose declaration sets none.
-    pub max_series: usize,
-    /// The pull endpoint's limit on the time to receive a request's headers.
-    pub pull_header_timeout: Duration,
-    /// The pull endpoint's limit on an idle keep-alive connection.
-    pub pull_idle_timeout: Duration,
-    /// Connections the pull endpoint serves at once.
-    pub pull_max_connections: usize,
-    /// Where the pull endpoint serves `/metrics/catalog`.
-    pub pull_catalog: CatalogExposure,
-    /// The credentials the pull endpoint asks for.
-    pub pull_auth: PullAuth,
-}
+/// The largest outage queue a push monitor may be given: 4 GiB.
+pub const MAX_PUSH_QUEUE_BYTES: usize = 4 << 30;
 
 impl Settings {
     /// The pull endpoint's options.
@@ -396,25 +122,7 @@ impl Settings {
             max_connections: self.pull_max_connections,
             catalog: self.pull_catalog,
             auth: self.pull_auth.clone(),
-        }
-    }
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            enabled: true,
-            flush_interval: Duration::from_secs(60),
-            flush_timeout: DEFAULT_FLUSH_TIMEOUT,
-            flush_workers: 4,
-            report_runtime_stats: true,
-            monitor: MonitorSpec::None,
-            max_series: DEFAULT_MAX_SERIES,
-            pull_header_timeout: Duration::from_secs(10),
-            pull_idle_timeout: Duration::from_secs(60),
-            pull_max_connections: 256,
-            pull_catalog: CatalogExposure::Auto,
-            pull_auth: PullAuth::None,
+            tls: self.pull_tls.clone(),
         }
     }
 }
@@ -431,112 +139,6 @@ impl Default for Settings {
 #[must_use]
 pub fn default_flush_timeout(interval: Duration) -> Duration {
     DEFAULT_FLUSH_TIMEOUT.min(interval / 2)
-}
-
-/// How many settings keys there are.
-pub const KEYS: usize = 12;
-
-/// A settings key.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Key {
-    /// `enabled`.
-    Enabled,
-    /// `flush_interval_sec`.
-    FlushInterval,
-    /// `flush_timeout_sec`.
-    FlushTimeout,
-    /// `num_flush_workers`.
-    FlushWorkers,
-    /// `report_runtime_stats`.
-    ReportRuntimeStats,
-    /// `monitor`.
-    Monitor,
-    /// `max_series`.
-    MaxSeries,
-    /// `pull_header_timeout_sec`.
-    PullHeaderTimeout,
-    /// `pull_idle_timeout_sec`.
-    PullIdleTimeout,
-    /// `pull_max_connections`.
-    PullMaxConnections,
-    /// `pull_catalog`.
-    PullCatalog,
-    /// `pull_auth`.
-    PullAuth,
-}
-
-impl Key {
-    /// Every key, in the order of the settings table.
-    pub const ALL: [Key; KEYS] = [
-        Key::Enabled,
-        Key::FlushInterval,
-        Key::FlushTimeout,
-        Key::FlushWorkers,
-        Key::ReportRuntimeStats,
-        Key::Monitor,
-        Key::MaxSeries,
-        Key::PullHeaderTimeout,
-        Key::PullIdleTimeout,
-        Key::PullMaxConnections,
-        Key::PullCatalog,
-        Key::PullAuth,
-    ];
-
-    /// The key's name in a settings file.
-    ///
-    /// ```
-    /// assert_eq!(tsmon::settings::Key::FlushInterval.name(), "flush_interval_sec");
-    /// ```
-    #[must_use]
-    pub fn name(self) -> &'static str {
-        match self {
-            Key::Enabled => "enabled",
-            Key::FlushInterval => "flush_interval_sec",
-            Key::FlushTimeout => "flush_timeout_sec",
-            Key::FlushWorkers => "num_flush_workers",
-            Key::ReportRuntimeStats => "report_runtime_stats",
-            Key::Monitor => "monitor",
-            Key::MaxSeries => "max_series",
-            Key::PullHeaderTimeout => "pull_header_timeout_sec",
-            Key::PullIdleTimeout => "pull_idle_timeout_sec",
-            Key::PullMaxConnections => "pull_max_connections",
-            Key::PullCatalog => "pull_catalog",
-            Key::PullAuth => "pull_auth",
-        }
-    }
-
-    /// The environment variable that sets the key.
-    ///
-    /// ```
-    /// assert_eq!(tsmon::settings::Key::Monitor.env_var(), "TSMON_MONITOR");
-    /// ```
-    #[must_use]
-    pub fn env_var(self) -> &'static str {
-        match self {
-            Key::Enabled => "TSMON_ENABLED",
-            Key::FlushInterval => "TSMON_FLUSH_INTERVAL_SEC",
-            Key::FlushTimeout => "TSMON_FLUSH_TIMEOUT_SEC",
-            Key::FlushWorkers => "TSMON_NUM_FLUSH_WORKERS",
-            Key::ReportRuntimeStats => "TSMON_REPORT_RUNTIME_STATS",
-            Key::Monitor => "TSMON_MONITOR",
-            Key::MaxSeries => "TSMON_MAX_SERIES",
-            Key::PullHeaderTimeout => "TSMON_PULL_HEADER_TIMEOUT_SEC",
-            Key::PullIdleTimeout => "TSMON_PULL_IDLE_TIMEOUT_SEC",
-            Key::PullMaxConnections => "TSMON_PULL_MAX_CONNECTIONS",
-            Key::PullCatalog => "TSMON_PULL_CATALOG",
-            Key::PullAuth => "TSMON_PULL_AUTH",
-        }
-    }
-
-    fn from_name(name: &str) -> Option<Key> {
-        Key::ALL.into_iter().find(|k| k.name() == name)
-    }
-}
-
-impl fmt::Display for Key {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
 }
 
 /// The `TSMON_*` variables tsmon reads besides the settings keys (the target, the instance, the
@@ -641,194 +243,6 @@ impl fmt::Display for Refusal {
     }
 }
 
-/// One layer of settings: the keys it sets, `None` for the others (see the
-/// [module docs](self) for how layers combine).
-///
-/// ```
-/// use std::time::Duration;
-/// use tsmon::settings::{Settings, SettingsLayer, SettingsSource};
-/// let (layer, refused) = SettingsLayer::from_env(
-///     [
-///         ("TSMON_FLUSH_INTERVAL_SEC".to_string(), "1".to_string()),
-///         ("TSMON_NUM_FLUSH_WORKERS".to_string(), "0".to_string()),
-///     ],
-/// );
-/// assert_eq!(layer.flush_interval, Some(Duration::from_secs(1)));
-/// assert_eq!(layer.flush_workers, None, "the bad variable refuses only itself");
-/// assert_eq!(refused[0].key, "TSMON_NUM_FLUSH_WORKERS");
-/// assert_eq!(refused[0].source, SettingsSource::Environment);
-/// let s = layer.over(&Settings::default());
-/// assert_eq!(s.flush_interval, Duration::from_secs(1));
-/// ```
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct SettingsLayer {
-    /// `enabled`.
-    pub enabled: Option<bool>,
-    /// `flush_interval_sec`.
-    pub flush_interval: Option<Duration>,
-    /// `flush_timeout_sec`.
-    pub flush_timeout: Option<Duration>,
-    /// `num_flush_workers`.
-    pub flush_workers: Option<usize>,
-    /// `report_runtime_stats`.
-    pub report_runtime_stats: Option<bool>,
-    /// `monitor`.
-    pub monitor: Option<MonitorSpec>,
-    /// `max_series`.
-    pub max_series: Option<usize>,
-    /// `pull_header_timeout_sec`.
-    pub pull_header_timeout: Option<Duration>,
-    /// `pull_idle_timeout_sec`.
-    pub pull_idle_timeout: Option<Duration>,
-    /// `pull_max_connections`.
-    pub pull_max_connections: Option<usize>,
-    /// `pull_catalog`.
-    pub pull_catalog: Option<CatalogExposure>,
-    /// `pull_auth`.
-    pub pull_auth: Option<PullAuth>,
-}
-
-/// A value as a file or variable gives it, before it is checked against its key.
-enum Raw {
-    Bool(bool),
-    Number(f64),
-    Text(String),
-    Other(String),
-}
-
-impl Raw {
-    fn shown(&self) -> String {
-        match self {
-            Raw::Bool(b) => b.to_string(),
-            Raw::Number(n) => n.to_string(),
-            Raw::Text(s) => format!("{s:?}"),
-            Raw::Other(s) => s.clone(),
-        }
-    }
-
-    fn from_toml(v: &toml::Value) -> Raw {
-        match v {
-            toml::Value::Boolean(b) => Raw::Bool(*b),
-            #[allow(clippy::cast_precision_loss)]
-            toml::Value::Integer(i) => Raw::Number(*i as f64),
-            toml::Value::Float(f) => Raw::Number(*f),
-            toml::Value::String(s) => Raw::Text(s.clone()),
-            toml::Value::Datetime(d) => Raw::Other(d.to_string()),
-            toml::Value::Array(_) => Raw::Other("an array".into()),
-            toml::Value::Table(_) => Raw::Other("a table".into()),
-        }
-    }
-
-    fn from_json(v: &serde_json::Value) -> Raw {
-        match v {
-            serde_json::Value::Bool(b) => Raw::Bool(*b),
-            serde_json::Value::Number(n) => {
-                n.as_f64().map_or(Raw::Other(n.to_string()), Raw::Number)
-            }
-            serde_json::Value::String(s) => Raw::Text(s.clone()),
-            other => Raw::Other(other.to_string()),
-        }
-    }
-
-    /// An environment variable's text, read as the key's type wants it.
-    fn from_env(key: Key, text: &str) -> Raw {
-        let t = text.trim();
-        match key {
-            Key::Enabled | Key::ReportRuntimeStats | Key::PullCatalog => {
-                match t.to_ascii_lowercase().as_str() {
-                    "1" | "true" | "yes" | "on" => Raw::Bool(true),
-                    "0" | "false" | "no" | "off" => Raw::Bool(false),
-                    _ => Raw::Text(text.to_owned()),
-                }
-            }
-            Key::Monitor | Key::PullAuth => Raw::Text(text.to_owned()),
-            _ => t
-                .parse()
-                .map_or_else(|_| Raw::Text(text.to_owned()), Raw::Number),
-        }
-    }
-}
-
-fn check_interval(d: Duration) -> Result<Duration, String> {
-    if d < Duration::from_secs(1) || d > MAX_FLUSH_INTERVAL {
-        Err("it must be between 1 and 86400 seconds (one day)".into())
-    } else {
-        Ok(d)
-    }
-}
-
-fn check_timeout(d: Duration) -> Result<Duration, String> {
-    if d.is_zero() || d >= MAX_FLUSH_INTERVAL {
-        Err("it must be above 0 and below the flush interval".into())
-    } else {
-        Ok(d)
-    }
-}
-
-fn check_workers(n: usize) -> Result<usize, String> {
-    if (1..=MAX_FLUSH_WORKERS).contains(&n) {
-        Ok(n)
-    } else {
-        Err(format!("it must be between 1 and {MAX_FLUSH_WORKERS}"))
-    }
-}
-
-fn check_max_series(n: usize) -> Result<usize, String> {
-    if (1..=MAX_MAX_SERIES).contains(&n) {
-        Ok(n)
-    } else {
-        Err(format!("it must be between 1 and {MAX_MAX_SERIES}"))
-    }
-}
-
-fn check_pull_timeout(d: Duration) -> Result<Duration, String> {
-    if d < Duration::from_millis(100) || d > Duration::from_secs(3600) {
-        Err("it must be between 0.1 and 3600 seconds".into())
-    } else {
-        Ok(d)
-    }
-}
-
-fn check_pull_connections(n: usize) -> Result<usize, String> {
-    if (1..=MAX_PULL_CONNECTIONS).contains(&n) {
-        Ok(n)
-    } else {
-        Err(format!("it must be between 1 and {MAX_PULL_CONNECTIONS}"))
-    }
-}
-
-fn exposure(raw: &Raw) -> Result<CatalogExposure, String> {
-    match raw {
-        Raw::Bool(true) => Ok(CatalogExposure::On),
-        Raw::Bool(false) => Ok(CatalogExposure::Off),
-        Raw::Text(t) if t.trim().eq_ignore_ascii_case("auto") => Ok(CatalogExposure::Auto),
-        _ => Err("expected true, false or \"auto\"".into()),
-    }
-}
-
-fn seconds(raw: &Raw) -> Result<Duration, String> {
-    match raw {
-        Raw::Number(v) => Duration::try_from_secs_f64(*v)
-            .map_err(|_| "expected a non-negative number of seconds".to_owned()),
-        _ => Err("expected a number of seconds".into()),
-    }
-}
-
-fn count(raw: &Raw) -> Result<usize, String> {
-    match raw {
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-        Raw::Number(v) if v.fract() == 0.0 && *v >= 0.0 && *v <= 1e15 => Ok(*v as usize),
-        _ => Err("expected a whole number".into()),
-    }
-}
-
-fn boolean(raw: &Raw) -> Result<bool, String> {
-    match raw {
-        Raw::Bool(b) => Ok(*b),
-        _ => Err("expected true or false".into()),
-    }
-}
-
 /// The known name nearest to `name` (by edit distance), if it is near enough to be a typo.
 fn nearest<'a>(name: &str, known: impl Iterator<Item = &'a str>) -> Option<&'a str> {
     fn distance(a: &str, b: &str) -> usize {
@@ -865,229 +279,6 @@ fn unknown_reason(name: &str, known: impl Iterator<Item = &'static str>) -> Stri
 }
 
 impl SettingsLayer {
-    /// The layer that sets every key to the value of `settings` (the timeout included).
-    #[must_use]
-    pub fn all_of(settings: &Settings) -> Self {
-        SettingsLayer {
-            enabled: Some(settings.enabled),
-            flush_interval: Some(settings.flush_interval),
-            flush_timeout: Some(settings.flush_timeout),
-            flush_workers: Some(settings.flush_workers),
-            report_runtime_stats: Some(settings.report_runtime_stats),
-            monitor: Some(settings.monitor.clone()),
-            max_series: Some(settings.max_series),
-            pull_header_timeout: Some(settings.pull_header_timeout),
-            pull_idle_timeout: Some(settings.pull_idle_timeout),
-            pull_max_connections: Some(settings.pull_max_connections),
-            pull_catalog: Some(settings.pull_catalog),
-            pull_auth: Some(settings.pull_auth.clone()),
-        }
-    }
-
-    /// The keys whose values differ between `from` and `to`, with `to`'s values: what a change
-    /// from `from` to `to` sets.
-    ///
-    /// ```
-    /// use tsmon::settings::{Settings, SettingsLayer};
-    /// let to = Settings { flush_workers: 8, ..Settings::default() };
-    /// let layer = SettingsLayer::changes(&Settings::default(), &to);
-    /// assert_eq!(layer, SettingsLayer { flush_workers: Some(8), ..SettingsLayer::default() });
-    /// ```
-    #[must_use]
-    pub fn changes(from: &Settings, to: &Settings) -> Self {
-        fn differ<T: PartialEq + Clone>(a: &T, b: &T) -> Option<T> {
-            (a != b).then(|| b.clone())
-        }
-        SettingsLayer {
-            enabled: differ(&from.enabled, &to.enabled),
-            flush_interval: differ(&from.flush_interval, &to.flush_interval),
-            flush_timeout: differ(&from.flush_timeout, &to.flush_timeout),
-            flush_workers: differ(&from.flush_workers, &to.flush_workers),
-            report_runtime_stats: differ(&from.report_runtime_stats, &to.report_runtime_stats),
-            monitor: differ(&from.monitor, &to.monitor),
-            max_series: differ(&from.max_series, &to.max_series),
-            pull_header_timeout: differ(&from.pull_header_timeout, &to.pull_header_timeout),
-            pull_idle_timeout: differ(&from.pull_idle_timeout, &to.pull_idle_timeout),
-            pull_max_connections: differ(&from.pull_max_connections, &to.pull_max_connections),
-            pull_catalog: differ(&from.pull_catalog, &to.pull_catalog),
-            pull_auth: differ(&from.pull_auth, &to.pull_auth),
-        }
-    }
-
-    /// Whether the layer sets `key`.
-    #[must_use]
-    pub fn sets(&self, key: Key) -> bool {
-        match key {
-            Key::Enabled => self.enabled.is_some(),
-            Key::FlushInterval => self.flush_interval.is_some(),
-            Key::FlushTimeout => self.flush_timeout.is_some(),
-            Key::FlushWorkers => self.flush_workers.is_some(),
-            Key::ReportRuntimeStats => self.report_runtime_stats.is_some(),
-            Key::Monitor => self.monitor.is_some(),
-            Key::MaxSeries => self.max_series.is_some(),
-            Key::PullHeaderTimeout => self.pull_header_timeout.is_some(),
-            Key::PullIdleTimeout => self.pull_idle_timeout.is_some(),
-            Key::PullMaxConnections => self.pull_max_connections.is_some(),
-            Key::PullCatalog => self.pull_catalog.is_some(),
-            Key::PullAuth => self.pull_auth.is_some(),
-        }
-    }
-
-    /// Whether the layer sets no key.
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        Key::ALL.iter().all(|k| !self.sets(*k))
-    }
-
-    /// The value of `key` as text, if the layer sets it.
-    #[must_use]
-    pub fn shown(&self, key: Key) -> Option<String> {
-        let secs = |d: &Duration| d.as_secs_f64().to_string();
-        match key {
-            Key::Enabled => self.enabled.map(|v| v.to_string()),
-            Key::FlushInterval => self.flush_interval.as_ref().map(secs),
-            Key::FlushTimeout => self.flush_timeout.as_ref().map(secs),
-            Key::FlushWorkers => self.flush_workers.map(|v| v.to_string()),
-            Key::ReportRuntimeStats => self.report_runtime_stats.map(|v| v.to_string()),
-            Key::Monitor => self
-                .monitor
-                .as_ref()
-                .map(|m| format!("{:?}", m.to_string())),
-            Key::MaxSeries => self.max_series.map(|v| v.to_string()),
-            Key::PullHeaderTimeout => self.pull_header_timeout.as_ref().map(secs),
-            Key::PullIdleTimeout => self.pull_idle_timeout.as_ref().map(secs),
-            Key::PullMaxConnections => self.pull_max_connections.map(|v| v.to_string()),
-            Key::PullCatalog => self.pull_catalog.map(|v| v.to_string()),
-            Key::PullAuth => self
-                .pull_auth
-                .as_ref()
-                .map(|v| format!("{:?}", v.to_string())),
-        }
-    }
-
-    /// Removes `key` from the layer.
-    pub fn unset(&mut self, key: Key) {
-        match key {
-            Key::Enabled => self.enabled = None,
-            Key::FlushInterval => self.flush_interval = None,
-            Key::FlushTimeout => self.flush_timeout = None,
-            Key::FlushWorkers => self.flush_workers = None,
-            Key::ReportRuntimeStats => self.report_runtime_stats = None,
-            Key::Monitor => self.monitor = None,
-            Key::MaxSeries => self.max_series = None,
-            Key::PullHeaderTimeout => self.pull_header_timeout = None,
-            Key::PullIdleTimeout => self.pull_idle_timeout = None,
-            Key::PullMaxConnections => self.pull_max_connections = None,
-            Key::PullCatalog => self.pull_catalog = None,
-            Key::PullAuth => self.pull_auth = None,
-        }
-    }
-
-    /// Copies `key` from `other` (set or not).
-    pub(crate) fn copy_key(&mut self, other: &SettingsLayer, key: Key) {
-        match key {
-            Key::Enabled => self.enabled = other.enabled,
-            Key::FlushInterval => self.flush_interval = other.flush_interval,
-            Key::FlushTimeout => self.flush_timeout = other.flush_timeout,
-            Key::FlushWorkers => self.flush_workers = other.flush_workers,
-            Key::ReportRuntimeStats => self.report_runtime_stats = other.report_runtime_stats,
-            Key::Monitor => self.monitor.clone_from(&other.monitor),
-            Key::MaxSeries => self.max_series = other.max_series,
-            Key::PullHeaderTimeout => self.pull_header_timeout = other.pull_header_timeout,
-            Key::PullIdleTimeout => self.pull_idle_timeout = other.pull_idle_timeout,
-            Key::PullMaxConnections => self.pull_max_connections = other.pull_max_connections,
-            Key::PullCatalog => self.pull_catalog = other.pull_catalog,
-            Key::PullAuth => self.pull_auth.clone_from(&other.pull_auth),
-        }
-    }
-
-    /// `other`'s keys over this layer's.
-    #[must_use]
-    pub fn merged(&self, other: &SettingsLayer) -> SettingsLayer {
-        let mut out = self.clone();
-        for key in Key::ALL {
-            if other.sets(key) {
-                out.copy_key(other, key);
-            }
-        }
-        out
-    }
-
-    /// Sets `key` from a raw value, checked on its own.
-    fn set(&mut self, key: Key, raw: &Raw) -> Result<(), String> {
-        match key {
-            Key::Enabled => self.enabled = Some(boolean(raw)?),
-            Key::ReportRuntimeStats => self.report_runtime_stats = Some(boolean(raw)?),
-            Key::FlushInterval => self.flush_interval = Some(check_interval(seconds(raw)?)?),
-            Key::FlushTimeout => self.flush_timeout = Some(check_timeout(seconds(raw)?)?),
-            Key::FlushWorkers => self.flush_workers = Some(check_workers(count(raw)?)?),
-            Key::MaxSeries => self.max_series = Some(check_max_series(count(raw)?)?),
-            Key::PullHeaderTimeout => {
-                self.pull_header_timeout = Some(check_pull_timeout(seconds(raw)?)?);
-            }
-            Key::PullIdleTimeout => {
-                self.pull_idle_timeout = Some(check_pull_timeout(seconds(raw)?)?);
-            }
-            Key::PullMaxConnections => {
-                self.pull_max_connections = Some(check_pull_connections(count(raw)?)?);
-            }
-            Key::PullCatalog => self.pull_catalog = Some(exposure(raw)?),
-            Key::PullAuth => match raw {
-                Raw::Text(t) => {
-                    self.pull_auth = Some(PullAuth::parse(t).map_err(|e| match e {
-                        Error::InvalidSettings(m) => m,
-                        other => other.to_string(),
-                    })?);
-                }
-                _ => return Err("expected a string such as \"bearer_file:/path\"".into()),
-            },
-            Key::Monitor => match raw {
-                Raw::Text(s) => {
-                    self.monitor = Some(MonitorSpec::parse(s).map_err(|e| match e {
-                        Error::InvalidSettings(m) => m,
-                        other => other.to_string(),
-                    })?);
-                }
-                _ => return Err("expected a string such as \"pull\" or \"none\"".into()),
-            },
-        }
-        Ok(())
-    }
-
-    /// Each key's value checked on its own (for layers made in code): the keys that are out
-    /// of range, with the reasons.
-    #[must_use]
-    pub fn check(&self) -> Vec<(Key, String)> {
-        let mut bad = Vec::new();
-        let mut note = |key: Key, r: Result<(), String>| {
-            if let Err(why) = r {
-                bad.push((key, why));
-            }
-        };
-        if let Some(v) = self.flush_interval {
-            note(Key::FlushInterval, check_interval(v).map(drop));
-        }
-        if let Some(v) = self.flush_timeout {
-            note(Key::FlushTimeout, check_timeout(v).map(drop));
-        }
-        if let Some(v) = self.flush_workers {
-            note(Key::FlushWorkers, check_workers(v).map(drop));
-        }
-        if let Some(v) = self.max_series {
-            note(Key::MaxSeries, check_max_series(v).map(drop));
-        }
-        if let Some(v) = self.pull_header_timeout {
-            note(Key::PullHeaderTimeout, check_pull_timeout(v).map(drop));
-        }
-        if let Some(v) = self.pull_idle_timeout {
-            note(Key::PullIdleTimeout, check_pull_timeout(v).map(drop));
-        }
-        if let Some(v) = self.pull_max_connections {
-            note(Key::PullMaxConnections, check_pull_connections(v).map(drop));
-        }
-        bad
-    }
-
     /// Reads a settings file's text: JSON if it (trimmed) starts with `{`, TOML otherwise. Each
     /// key is checked on its own: a bad or unknown key is refused alone (in the returned list,
     /// with [`SettingsSource::File`]) and left out of the layer.
@@ -1156,7 +347,7 @@ impl SettingsLayer {
                 continue;
             }
             let outcome = match Key::ALL.into_iter().find(|k| k.env_var() == name) {
-                Some(key) => layer.set(key, &Raw::from_env(key, &value)),
+                Some(key) => layer.set(key, &Raw::Env(value.clone())),
                 None => Err(unknown_reason(
                     &name,
                     Key::ALL
@@ -1175,55 +366,6 @@ impl SettingsLayer {
             }
         }
         (layer, refused)
-    }
-
-    /// `base` with this layer's keys over it. When the layer sets the interval and not the
-    /// timeout, a timeout of `base` that was the default for its interval, or that is not
-    /// below the new interval, follows the new interval ([`default_flush_timeout`]).
-    #[must_use]
-    pub fn over(&self, base: &Settings) -> Settings {
-        let mut s = base.clone();
-        if let Some(v) = self.enabled {
-            s.enabled = v;
-        }
-        if let Some(v) = self.flush_interval {
-            let was_default = s.flush_timeout == default_flush_timeout(s.flush_interval);
-            s.flush_interval = v;
-            if self.flush_timeout.is_none() && (was_default || s.flush_timeout >= v) {
-                s.flush_timeout = default_flush_timeout(v);
-            }
-        }
-        if let Some(v) = self.flush_timeout {
-            s.flush_timeout = v;
-        }
-        if let Some(v) = self.flush_workers {
-            s.flush_workers = v;
-        }
-        if let Some(v) = self.report_runtime_stats {
-            s.report_runtime_stats = v;
-        }
-        if let Some(v) = &self.monitor {
-            s.monitor = v.clone();
-        }
-        if let Some(v) = self.max_series {
-            s.max_series = v;
-        }
-        if let Some(v) = self.pull_header_timeout {
-            s.pull_header_timeout = v;
-        }
-        if let Some(v) = self.pull_idle_timeout {
-            s.pull_idle_timeout = v;
-        }
-        if let Some(v) = self.pull_max_connections {
-            s.pull_max_connections = v;
-        }
-        if let Some(v) = self.pull_catalog {
-            s.pull_catalog = v;
-        }
-        if let Some(v) = &self.pull_auth {
-            s.pull_auth = v.clone();
-        }
-        s
     }
 }
 

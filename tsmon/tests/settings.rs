@@ -374,10 +374,20 @@ fn a_failing_allocator_shows_in_health_and_the_flush_counts() {
 
 #[test]
 fn a_push_url_tsmon_cannot_serve_is_a_refusal_with_the_reason_not_a_dead_process() {
-    for spec in [
-        "pushgateway:https://127.0.0.1:9091",
-        "remote_write:https://127.0.0.1:9090/api/v1/write",
-    ] {
+    // https:// needs the `tls` feature; another scheme is never served.
+    let mut refused = vec![
+        ("pushgateway:ftp://127.0.0.1:9091", "http:// or https://"),
+        ("remote_write:unix:///run/prom.sock", "http:// or https://"),
+        ("remote_write:http:///api/v1/write", "no host"),
+    ];
+    if !cfg!(feature = "tls") {
+        refused.push(("pushgateway:https://127.0.0.1:9091", "`tls` feature"));
+        refused.push((
+            "remote_write:https://127.0.0.1:9090/api/v1/write",
+            "`tls` feature",
+        ));
+    }
+    for (spec, why) in refused {
         let state = State::builder()
             .with_env_from([("TSMON_MONITOR", spec)])
             .build()
@@ -388,7 +398,165 @@ fn a_push_url_tsmon_cannot_serve_is_a_refusal_with_the_reason_not_a_dead_process
             .iter()
             .find(|r| r.key == "TSMON_MONITOR")
             .unwrap_or_else(|| panic!("{spec}: {health}"));
-        assert!(r.reason.contains("http://"), "{r}");
+        assert!(r.reason.contains(why), "{spec}: {r}");
         assert_eq!(state.settings().monitor, MonitorSpec::None);
+    }
+}
+
+#[test]
+fn push_options_come_as_a_table_from_the_file_and_as_inline_toml_or_json_from_the_environment() {
+    let path = temp_file(
+        "push",
+        "monitor = \"none\"\n[push]\nheaders = { X-Scope-OrgID = \"team-a\" }\n\
+         basic_auth = { username = \"tsmon\", password = \"hunter2\" }\n",
+    );
+    let state = State::builder().with_settings_file(&path).build().unwrap();
+    let push = state.settings().push;
+    assert_eq!(push.headers["X-Scope-OrgID"], "team-a");
+    let basic = push.basic_auth.expect("basic auth");
+    assert_eq!(
+        (basic.username.as_str(), basic.password.unwrap().expose()),
+        ("tsmon", "hunter2")
+    );
+    assert_eq!(origin(&state, Key::Push), SettingsSource::File);
+    let health = state.health().to_string();
+    assert!(!health.contains("hunter2"), "{health}");
+
+    for text in [
+        r#"{ authorization = { credentials_file = "/run/token" } }"#,
+        r#"{"authorization": {"credentials_file": "/run/token"}}"#,
+    ] {
+        let (layer, refused) =
+            SettingsLayer::from_env([("TSMON_PUSH".to_string(), text.to_string())]);
+        assert!(refused.is_empty(), "{text}: {refused:?}");
+        let a = layer.push.unwrap().authorization.unwrap();
+        assert_eq!(a.kind, "Bearer", "the type defaults as in Prometheus");
+        assert_eq!(
+            a.credentials_file.unwrap(),
+            std::path::Path::new("/run/token")
+        );
+    }
+}
+
+#[test]
+fn bad_push_and_pull_tls_settings_are_refused_alone_with_the_reason() {
+    let cases = [
+        (
+            r#"{ basic_auth = { username = "u", pasword = "p" } }"#,
+            "unknown field `pasword`",
+        ),
+        (
+            r#"{ basic_auth = { username = "u" } }"#,
+            "exactly one of password",
+        ),
+        (
+            r#"{ basic_auth = { username = "u", password = "p" }, authorization = { credentials = "t" } }"#,
+            "at most one of",
+        ),
+        (
+            r#"{ authorization = { type = "Basic", credentials = "t" } }"#,
+            "use basic_auth",
+        ),
+        (
+            r#"{ headers = { Authorization = "Bearer x" } }"#,
+            "set by tsmon itself",
+        ),
+        (
+            r#"{ headers = { "bad header" = "x" } }"#,
+            "not a header name",
+        ),
+        (
+            r#"{ tls_config = { cert_file = "/c.pem" } }"#,
+            "go together",
+        ),
+        ("basic:u:p", "expected a table"),
+    ];
+    for (text, why) in cases {
+        let (layer, refused) = SettingsLayer::from_env([
+            ("TSMON_PUSH".to_string(), text.to_string()),
+            ("TSMON_NUM_FLUSH_WORKERS".to_string(), "3".to_string()),
+        ]);
+        assert_eq!(
+            layer.flush_workers,
+            Some(3),
+            "{text}: the other variable applies"
+        );
+        assert!(layer.push.is_none(), "{text}");
+        assert_eq!(refused.len(), 1, "{text}: {refused:?}");
+        assert!(refused[0].reason.contains(why), "{text}: {}", refused[0]);
+    }
+    let (_, refused) = SettingsLayer::from_env([(
+        "TSMON_PULL_TLS".to_string(),
+        r#"{ cert_file = "/c.pem" }"#.to_string(),
+    )]);
+    assert!(refused[0].reason.contains("key_file"), "{}", refused[0]);
+    let (_, refused) =
+        SettingsLayer::from_env([("TSMON_PUSH_QUEUE_MAX_AGE_SEC".to_string(), "0".to_string())]);
+    assert!(
+        refused[0].reason.contains("between 1 and 86400"),
+        "{}",
+        refused[0]
+    );
+    // Without the `tls` feature, asking for TLS is refused with the way out.
+    let (_, refused) = SettingsLayer::from_env([(
+        "TSMON_PUSH".to_string(),
+        r#"{ tls_config = { ca_file = "/ca.pem" } }"#.to_string(),
+    )]);
+    assert_eq!(refused.is_empty(), cfg!(feature = "tls"), "{refused:?}");
+    if !cfg!(feature = "tls") {
+        assert!(
+            refused[0].reason.contains("`tls` feature"),
+            "{}",
+            refused[0]
+        );
+    }
+}
+
+#[test]
+fn a_monitor_whose_tls_files_cannot_be_read_is_refused_and_the_one_in_use_stays() {
+    if !cfg!(feature = "tls") {
+        eprintln!("SKIPPED: needs the `tls` feature (the workspace's tests turn it on)");
+        return;
+    }
+    let state = State::builder()
+        .with_settings(Settings {
+            monitor: MonitorSpec::parse("pull:127.0.0.1:0").unwrap(),
+            ..Settings::default()
+        })
+        .build()
+        .unwrap();
+    let addr = state.pull_address().unwrap();
+    let missing = Settings {
+        pull_tls: tsmon::settings::PullTls {
+            cert_file: Some("/nonexistent/tls.crt".into()),
+            key_file: Some("/nonexistent/tls.key".into()),
+            client_ca_file: None,
+        },
+        ..state.settings()
+    };
+    let err = state.apply_settings(missing).unwrap_err().to_string();
+    assert!(err.contains("/nonexistent/tls.crt"), "{err}");
+    assert_eq!(
+        state.pull_address(),
+        Some(addr),
+        "the endpoint in use stays"
+    );
+    assert!(!state.settings().pull_tls.is_enabled());
+}
+
+#[test]
+fn the_docs_table_names_every_key_and_variable() {
+    let docs = include_str!("../src/settings.rs");
+    for key in Key::ALL {
+        let row = format!("| `{}` | `{}` |", key.name(), key.env_var());
+        assert!(docs.contains(&row), "the settings table has no row {row}");
+    }
+    let (layer, refused) = SettingsLayer::from_text(tsmon::settings::DEFAULT_FILE).unwrap();
+    assert!(refused.is_empty(), "{refused:?}");
+    for key in Key::ALL {
+        assert!(
+            layer.sets(key) || key == Key::FlushTimeout || key == Key::Push,
+            "the embedded file sets {key}"
+        );
     }
 }

@@ -15,6 +15,7 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use parking_lot::Mutex;
 
+use super::secret_file::SecretFile;
 use super::{BoxFuture, Monitor};
 use crate::error::Error;
 use crate::exposition::Format;
@@ -24,12 +25,14 @@ use crate::store::Snapshot;
 crate::metric! {
     /// Connections the pull endpoint holds open now.
     pub static CONNECTIONS: IntGauge = "tsmon/pull/connections";
-    /// Connections the pull endpoint closed on its own, by reason: idle (no request for the idle timeout), header_timeout (a request's headers took too long), evicted_idle (the longest idle, to make room at the cap), over_capacity (closed at once: the cap was reached and every connection was busy).
+    /// Connections the pull endpoint closed on its own, by reason: idle (no request for the idle timeout), header_timeout (a request's headers took too long), evicted_idle (the longest idle, to make room at the cap), over_capacity (closed at once: the cap was reached and every connection was busy), tls_handshake (the TLS handshake failed).
     pub static CLOSED: Counter(reason: String) = "tsmon/pull/closed_connections";
     /// Errors accepting connections (out of file descriptors or memory: the endpoint backs off and retries).
     pub static ACCEPT_ERRORS: Counter = "tsmon/pull/accept_errors";
     /// Requests refused with 401: no credentials, wrong ones, or a credentials file that cannot be read.
     pub static UNAUTHORIZED: Counter = "tsmon/pull/unauthorized";
+    /// Changed certificate files the pull endpoint loaded (`ok`: served from then on) or could not load (`error`: the previous pair stays in use), by outcome.
+    pub static TLS_RELOADS: Counter(outcome: String) = "tsmon/pull/tls_reloads";
 }
 
 /// Runs a closure with the endpoint's State current, so its self-metrics land there (a
@@ -59,6 +62,10 @@ pub(crate) type ScrapeFn = Arc<dyn Fn(Format, &mut Vec<u8>) + Send + Sync>;
 ///   busy the new one is closed at once;
 /// - a request is read into at most 16 KiB (a larger one gets 431 and the connection closes);
 /// - with `pull_auth` set ([`PullAuth`]), a request without the right credentials gets 401;
+/// - with `pull_tls` set ([`PullTls`](crate::settings::PullTls), feature `tls`), it speaks
+///   HTTPS only: the handshake must finish within the header timeout (a failed one is counted
+///   as `tls_handshake`), a `client_ca_file` requires client certificates, and a renewed
+///   certificate is served without a restart (`tsmon/pull/tls_reloads{outcome}`);
 /// - when accepting fails (out of file descriptors or memory) the endpoint sleeps and retries,
 ///   backing off from 10 ms to 1 s, instead of spinning: the service's own listeners keep
 ///   their share of the process.
@@ -110,7 +117,9 @@ impl PullMonitor {
             tokio::net::TcpListener::from_std(listener)
                 .map_err(|e| Error::Monitor(format!("pull endpoint on {addr}: {e}")))?
         };
+        let tls = acceptor(&options, &scope)?;
         let endpoint = Arc::new(Endpoint {
+            tls,
             scrape,
             scope,
             catalog: options.catalog.serves_on(&addr),
@@ -174,21 +183,57 @@ struct Endpoint {
     cap: usize,
     live: Mutex<Live>,
     auth: Credentials,
+    tls: Option<Acceptor>,
+}
+
+#[cfg(feature = "tls")]
+type Acceptor = tokio_rustls::TlsAcceptor;
+/// Without the `tls` feature there is no acceptor (`pull_tls` is refused by the settings).
+#[cfg(not(feature = "tls"))]
+type Acceptor = Infallible;
+
+#[cfg(feature = "tls")]
+fn acceptor(options: &PullOptions, scope: &ScopeFn) -> Result<Option<Acceptor>, Error> {
+    if !options.tls.is_enabled() {
+        return Ok(None);
+    }
+    let scope = scope.clone();
+    let reloaded = Box::new(move |ok: bool| {
+        scope(&mut || TLS_RELOADS.inc(if ok { "ok" } else { "error" }));
+    });
+    Ok(Some(tokio_rustls::TlsAcceptor::from(
+        super::tls::server_config(&options.tls, reloaded)?,
+    )))
+}
+
+#[cfg(not(feature = "tls"))]
+fn acceptor(options: &PullOptions, _: &ScopeFn) -> Result<Option<Acceptor>, Error> {
+    if options.tls.is_enabled() {
+        return Err(Error::InvalidSettings(
+            "pull_tls needs tsmon's `tls` feature, which this binary was built without".into(),
+        ));
+    }
+    Ok(None)
 }
 
 /// The `Authorization` header value a request must carry, if any. File forms are re-read when
 /// the file changed, looked at once a second at most.
 struct Credentials {
     auth: PullAuth,
-    cached: Mutex<(Option<Instant>, Option<String>)>,
+    file: Option<SecretFile>,
 }
 
 impl Credentials {
     fn new(auth: PullAuth) -> Self {
-        Credentials {
-            auth,
-            cached: Mutex::new((None, None)),
-        }
+        let file = match &auth {
+            PullAuth::BearerFile(p) | PullAuth::BasicFile(p) => Some(SecretFile::new(
+                p,
+                "pull auth file",
+                "every request to the pull endpoint is refused",
+            )),
+            _ => None,
+        };
+        Credentials { auth, file }
     }
 
     fn basic(user_password: &str) -> String {
@@ -202,44 +247,15 @@ impl Credentials {
     /// The expected header; `Err` when the credentials file cannot be read (every request
     /// is then refused: failing closed).
     fn expected(&self) -> Result<Option<String>, ()> {
-        let from_file = |path: &std::path::Path, basic: bool| -> Result<Option<String>, ()> {
-            let mut cached = self.cached.lock();
-            let fresh = cached
-                .0
-                .is_some_and(|at| at.elapsed() < Duration::from_secs(1));
-            if !fresh {
-                cached.1 = std::fs::read_to_string(path).ok().map(|t| {
-                    let t = t.trim();
-                    if basic {
-                        Self::basic(t)
-                    } else {
-                        format!("Bearer {t}")
-                    }
-                });
-                cached.0 = Some(Instant::now());
-                if cached.1.is_some() {
-                    crate::report::resolved("pull auth file");
-                } else {
-                    crate::report::problem(
-                        "pull auth file",
-                        format_args!(
-                            "the pull endpoint cannot read its credentials file {}; every \
-                             request is refused",
-                            path.display()
-                        ),
-                    );
-                }
-            }
-            cached.1.clone().map(Some).ok_or(())
-        };
+        let from_file = || self.file.as_ref().and_then(SecretFile::read).ok_or(());
         match &self.auth {
             PullAuth::None => Ok(None),
             PullAuth::Bearer(token) => Ok(Some(format!("Bearer {}", token.expose()))),
             PullAuth::Basic { user, password } => {
                 Ok(Some(Self::basic(&format!("{user}:{}", password.expose()))))
             }
-            PullAuth::BearerFile(path) => from_file(path, false),
-            PullAuth::BasicFile(path) => from_file(path, true),
+            PullAuth::BearerFile(_) => from_file().map(|t| Some(format!("Bearer {t}"))),
+            PullAuth::BasicFile(_) => from_file().map(|t| Some(Self::basic(&t))),
         }
     }
 
@@ -484,10 +500,71 @@ async fn serve_connection(
     close: Arc<tokio::sync::Notify>,
 ) {
     endpoint.record(|| CONNECTIONS.add(1, ()));
-    let io = TokioIo::new(Watched {
+    let watched = Watched {
         io: stream,
         activity: activity.clone(),
+    };
+    let closed_by = match &endpoint.tls {
+        Some(acceptor) => serve_tls(acceptor, watched, &endpoint, &activity, &close).await,
+        None => serve_http(watched, &endpoint, &activity, &close).await,
+    };
+    // Counted before the socket closes, so whoever sees the close sees the count.
+    endpoint.record(|| {
+        CONNECTIONS.add(-1, ());
+        if let Some(reason) = closed_by {
+            CLOSED.inc(reason);
+        }
     });
+    drop(slot);
+}
+
+/// The TLS handshake, within the header timeout, then HTTP over it.
+#[cfg(feature = "tls")]
+async fn serve_tls(
+    acceptor: &Acceptor,
+    watched: Watched,
+    endpoint: &Arc<Endpoint>,
+    activity: &Arc<Activity>,
+    close: &tokio::sync::Notify,
+) -> Option<&'static str> {
+    let handshake = tokio::select! {
+        r = acceptor.accept(watched) => r.map_err(|_| "tls_handshake"),
+        () = tokio::time::sleep(endpoint.header_timeout) => Err("header_timeout"),
+        () = close.notified() => Err("evicted_idle"),
+    };
+    match handshake {
+        Ok(tls) => {
+            // The handshake's bytes started the header clock; the request's first byte
+            // starts it again.
+            activity.request_began.store(0, Ordering::Relaxed);
+            serve_http(tls, endpoint, activity, close).await
+        }
+        Err(reason) => Some(reason),
+    }
+}
+
+#[cfg(not(feature = "tls"))]
+async fn serve_tls(
+    acceptor: &Acceptor,
+    _: Watched,
+    _: &Arc<Endpoint>,
+    _: &Arc<Activity>,
+    _: &tokio::sync::Notify,
+) -> Option<&'static str> {
+    match *acceptor {}
+}
+
+/// Serves HTTP/1.1 on a connection until it ends or the watchdog closes it: why it closed it.
+async fn serve_http<IO>(
+    io: IO,
+    endpoint: &Arc<Endpoint>,
+    activity: &Arc<Activity>,
+    close: &tokio::sync::Notify,
+) -> Option<&'static str>
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let io = TokioIo::new(io);
     let service = {
         let endpoint = endpoint.clone();
         let activity = activity.clone();
@@ -500,7 +577,7 @@ async fn serve_connection(
     };
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder.max_buf_size(MAX_REQUEST_BYTES).max_headers(64);
-    // Boxed, so that dropping it below closes the socket there.
+    // Boxed, so that dropping it closes the socket at once.
     let mut connection = Box::pin(builder.serve_connection(io, service));
     // The watchdog looks a few times per timeout rather than re-arming a timer at every
     // request, which would cost a timer-wheel insert on the hot path: a connection is closed
@@ -509,26 +586,17 @@ async fn serve_connection(
         (endpoint.header_timeout.min(endpoint.idle_timeout) / 4).max(Duration::from_millis(25));
     let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + tick, tick);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let closed_by = loop {
+    loop {
         tokio::select! {
-            _ = connection.as_mut() => break None,
+            _ = connection.as_mut() => return None,
             _ = ticker.tick() => {
-                if let Some(reason) = overdue(&activity, &endpoint) {
-                    break Some(reason);
+                if let Some(reason) = overdue(activity, endpoint) {
+                    return Some(reason);
                 }
             }
-            () = close.notified() => break Some("evicted_idle"),
+            () = close.notified() => return Some("evicted_idle"),
         }
-    };
-    // Counted before the socket closes, so whoever sees the close sees the count.
-    endpoint.record(|| {
-        CONNECTIONS.add(-1, ());
-        if let Some(reason) = closed_by {
-            CLOSED.inc(reason);
-        }
-    });
-    drop(connection);
-    drop(slot);
+    }
 }
 
 fn respond(req: &Request<hyper::body::Incoming>, endpoint: &Endpoint) -> Response<Full<Bytes>> {

@@ -2,14 +2,13 @@
 
 use base64::Engine as _;
 use bytes::Bytes;
-use http_body_util::{BodyExt as _, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use http_body_util::Full;
 
+use super::client::{Outcome, PushClient};
 use super::{BoxFuture, Monitor};
 use crate::error::Error;
 use crate::exposition::{self, Format};
+use crate::settings::PushOptions;
 use crate::store::Snapshot;
 use crate::target::Target;
 
@@ -20,7 +19,9 @@ use crate::target::Target;
 /// the group of the one before, so the number of groups stays at the number of task numbers in
 /// use. Label values travel base64-encoded, so any value is safe in the path.
 ///
-/// Plain `http://` only for now.
+/// `https://` needs the `tls` feature; credentials, headers and TLS options come from the
+/// `push` [settings](crate::settings) ([`PushOptions`]). A 401 or 403 is counted in
+/// `tsmon/push/unauthorized` and not retried.
 ///
 /// ```
 /// use tsmon::monitor::PushgatewayMonitor;
@@ -30,27 +31,50 @@ use crate::target::Target;
 ///     "/metrics/job@base64/d2Vi/service_name@base64/c2hvcA/data_center@base64/ZXU/task_num@base64/Mw"
 /// );
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct PushgatewayMonitor {
     base: String,
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: PushClient,
 }
 
 impl PushgatewayMonitor {
-    /// A monitor pushing to the Pushgateway at `base` (`http://host:port`).
+    /// A monitor pushing to the Pushgateway at `base` (`http://host:port`), without
+    /// credentials.
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidSettings`] for a URL that is not `http://`.
+    /// [`Error::InvalidSettings`] for a URL that is not `http://` (or `https://` with the
+    /// `tls` feature).
     pub fn new(base: &str) -> Result<Self, Error> {
-        if !base.starts_with("http://") {
-            return Err(Error::InvalidSettings(format!(
-                "Pushgateway URL {base:?}: only http:// is supported"
-            )));
-        }
+        Self::with_options(base, &PushOptions::default())
+    }
+
+    /// A monitor pushing to `base` with the credentials, headers and TLS of `options`.
+    ///
+    /// ```
+    /// use tsmon::monitor::PushgatewayMonitor;
+    /// use tsmon::settings::{BasicAuth, PushOptions, Secret};
+    /// let options = PushOptions {
+    ///     basic_auth: Some(BasicAuth {
+    ///         username: "tsmon".into(),
+    ///         password: Some(Secret::new("s3cret")),
+    ///         password_file: None,
+    ///     }),
+    ///     ..PushOptions::default()
+    /// };
+    /// let m = PushgatewayMonitor::with_options("http://127.0.0.1:9091", &options).unwrap();
+    /// # drop(m);
+    /// assert!(PushgatewayMonitor::new("ftp://127.0.0.1:9091").is_err());
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`new`](Self::new), and when a TLS file cannot be read.
+    pub fn with_options(base: &str, options: &PushOptions) -> Result<Self, Error> {
+        crate::settings::MonitorSpec::parse(&format!("pushgateway:{base}"))?;
         Ok(PushgatewayMonitor {
             base: base.trim_end_matches('/').to_owned(),
-            client: Client::builder(TokioExecutor::new()).build_http(),
+            client: PushClient::new("pushgateway", base, options)?,
         })
     }
 
@@ -83,25 +107,16 @@ impl PushgatewayMonitor {
             .header(hyper::header::CONTENT_TYPE, Format::Text.content_type())
             .body(Full::new(Bytes::from(body)))
             .map_err(|e| Error::Monitor(format!("Pushgateway request {url}: {e}")))?;
-        let response = self
+        match self
             .client
-            .request(request)
+            .send(request, &format!("Pushgateway {url}"))
             .await
-            .map_err(|e| Error::Monitor(format!("Pushgateway {url}: {e}")))?;
-        let status = response.status();
-        if status.is_success() {
-            return Ok(());
+        {
+            Outcome::Delivered => Ok(()),
+            Outcome::Unauthorized(e) | Outcome::Rejected(e) | Outcome::Failed(e) => {
+                Err(Error::Monitor(e))
+            }
         }
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .map(|b| String::from_utf8_lossy(&b.to_bytes()).into_owned())
-            .unwrap_or_default();
-        Err(Error::Monitor(format!(
-            "Pushgateway {url} answered {status}: {}",
-            body.trim()
-        )))
     }
 }
 

@@ -4,25 +4,26 @@ use std::collections::{HashMap, VecDeque};
 use std::hash::{Hash as _, Hasher as _};
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
 use bytes::Bytes;
-use http_body_util::{BodyExt as _, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use http_body_util::Full;
 use parking_lot::Mutex;
 use prost::Message as _;
 
+use super::client::{Outcome, PushClient};
 use super::{BoxFuture, Monitor};
 use crate::error::Error;
 use crate::field::FieldValue;
 use crate::metric::MetricKind;
+use crate::settings::PushOptions;
 use crate::store::{Snapshot, Value};
 
 crate::metric! {
     /// Bytes (compressed) of remote-write requests waiting for the receiver to come back.
     #[tsmon(units = bytes)]
     pub static QUEUED_BYTES: IntGauge = "tsmon/remote_write/queued";
-    /// Remote-write requests given up, by reason: age (older than the queue's age limit), bytes (the queue was full: the oldest go first), rejected (a 4xx: the receiver will never take it).
+    /// Remote-write requests given up, by reason: age (older than the queue's age limit), bytes (the queue was full: the oldest go first), rejected (a 4xx other than 401, 403 and 429: the receiver will never take it).
     pub static DROPPED_REQUESTS: Counter(reason: String) = "tsmon/remote_write/dropped_requests";
 }
 
@@ -111,11 +112,19 @@ pub struct Sample {
 ///   carries the type, help and unit of its families.
 /// - Requests carry `User-Agent: tsmon/VERSION`, `Content-Encoding: snappy` and
 ///   `X-Prometheus-Remote-Write-Version: 0.1.0`.
-/// - A 5xx answer or a network error is retried, up to 3 attempts with backoff from 200 ms,
-///   within the flush timeout; a 4xx answer (bad labels, samples too old) is not retried: its
-///   message is returned and logged, and the other batches go on.
+/// - A 5xx or 429 answer or a network error is retried, up to 3 attempts with backoff from
+///   200 ms, within the flush timeout; a 4xx answer (bad labels, samples too old) is not
+///   retried: its message is returned and logged, and the other batches go on.
+/// - `https://` needs the `tls` feature; credentials, headers and TLS options come from the
+///   `push` [settings](crate::settings) ([`PushOptions`], with the names of Prometheus'
+///   `remote_write` configuration). A 401 or 403 is not retried within the flush (counted in
+///   `tsmon/push/unauthorized`, and the flush fails, so it backs off): the request stays at
+///   the head of the queue, so once the credentials are fixed (a credentials file is re-read
+///   by itself) nothing is lost.
 /// - **An outage loses nothing within a bound.** A request that still fails waits in a queue
-///   (64 MiB of compressed requests and 15 minutes by default, [`with_queue`](Self::with_queue)),
+///   (64 MiB of compressed requests and 15 minutes by default: the `push_queue_max_bytes` and
+///   `push_queue_max_age_sec` settings, or [`with_queue`](Self::with_queue); the queue
+///   survives a change of settings that rebuilds the monitor for the same URL),
 ///   and every later flush queues behind it, each with its own timestamps. Each flush first
 ///   re-sends the queue in order, oldest first, then its own requests, so the receiver never
 ///   sees a sample out of order. Past the bounds the oldest are dropped and counted
@@ -159,15 +168,22 @@ pub struct Sample {
 #[derive(Debug)]
 pub struct RemoteWriteMonitor {
     url: String,
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: PushClient,
     max_series: usize,
     max_bytes: usize,
+    queue_bytes: usize,
+    queue_age: Duration,
+    backlog: Arc<Backlog>,
+}
+
+/// What a remote-write monitor carries from one flush to the next, and hands to the monitor
+/// that replaces it for the same URL: the queue, and the series to close.
+#[derive(Debug, Default)]
+pub(crate) struct Backlog {
     /// The series the last flush sent (by a hash of their labels), to close the ones that
     /// end with a stale marker.
     previous: Mutex<HashMap<u64, Vec<Label>>>,
     queue: Mutex<Queue>,
-    queue_bytes: usize,
-    queue_age: Duration,
     sending: tokio::sync::Mutex<()>,
 }
 
@@ -209,6 +225,8 @@ enum Posted {
     Ok,
     /// A 4xx: never to be sent again.
     Rejected(Error),
+    /// 401 or 403: kept, not retried until the next flush.
+    Unauthorized(Error),
     /// 5xx or network errors after every attempt: worth queueing.
     Failed(Error),
 }
@@ -218,28 +236,59 @@ const USER_AGENT: &str = concat!("tsmon/", env!("CARGO_PKG_VERSION"));
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 
 impl RemoteWriteMonitor {
-    /// A monitor writing to `url` (`http://host:9090/api/v1/write`).
+    /// A monitor writing to `url` (`http://host:9090/api/v1/write`), without credentials.
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidSettings`] for a URL that is not `http://`.
+    /// [`Error::InvalidSettings`] for a URL that is not `http://` (or `https://` with the
+    /// `tls` feature).
     pub fn new(url: &str) -> Result<Self, Error> {
-        if !url.starts_with("http://") {
-            return Err(Error::InvalidSettings(format!(
-                "remote-write URL {url:?}: only http:// is supported"
-            )));
-        }
+        Self::with_options(url, &PushOptions::default())
+    }
+
+    /// A monitor writing to `url` with the credentials, headers and TLS of `options`.
+    ///
+    /// ```
+    /// use tsmon::monitor::RemoteWriteMonitor;
+    /// use tsmon::settings::{Authorization, PushOptions};
+    /// let options = PushOptions {
+    ///     authorization: Some(Authorization {
+    ///         kind: "Bearer".into(),
+    ///         credentials: None,
+    ///         credentials_file: Some("/run/secrets/token".into()),
+    ///     }),
+    ///     headers: [("X-Scope-OrgID".to_string(), "team-a".to_string())].into(),
+    ///     ..PushOptions::default()
+    /// };
+    /// let m = RemoteWriteMonitor::with_options("http://127.0.0.1:9090/api/v1/write", &options);
+    /// assert!(m.is_ok());
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`new`](Self::new), and when a TLS file cannot be read.
+    pub fn with_options(url: &str, options: &PushOptions) -> Result<Self, Error> {
+        crate::settings::MonitorSpec::parse(&format!("remote_write:{url}"))?;
         Ok(RemoteWriteMonitor {
             url: url.to_owned(),
-            client: Client::builder(TokioExecutor::new()).build_http(),
+            client: PushClient::new("remote_write", url, options)?,
             max_series: 2000,
             max_bytes: 2 << 20,
-            previous: Mutex::new(HashMap::new()),
-            queue: Mutex::new(Queue::default()),
-            sending: tokio::sync::Mutex::new(()),
             queue_bytes: 64 << 20,
             queue_age: Duration::from_secs(15 * 60),
+            backlog: Arc::default(),
         })
+    }
+
+    /// Carries on from `backlog` (the queue and the series of the monitor this one replaces).
+    pub(crate) fn with_backlog(mut self, backlog: Arc<Backlog>) -> Self {
+        self.backlog = backlog;
+        self
+    }
+
+    /// The queue and series this monitor carries.
+    pub(crate) fn backlog(&self) -> Arc<Backlog> {
+        self.backlog.clone()
     }
 
     /// The outage queue's bounds: at most `bytes` of compressed requests, none older than
@@ -277,7 +326,7 @@ impl RemoteWriteMonitor {
 
     /// Drops the queue's head (delivered, or refused for good).
     fn pop_front(&self) {
-        let mut queue = self.queue.lock();
+        let mut queue = self.backlog.queue.lock();
         if let Some((_, body)) = queue.items.pop_front() {
             queue.bytes -= body.len();
         }
@@ -312,7 +361,7 @@ impl RemoteWriteMonitor {
             .into_iter()
             .zip(families.into_iter().map(Some))
             .collect();
-        for (hash, labels) in self.previous.lock().iter() {
+        for (hash, labels) in self.backlog.previous.lock().iter() {
             if !current.contains_key(hash) {
                 let marker = TimeSeries {
                     labels: labels.clone(),
@@ -475,7 +524,7 @@ impl RemoteWriteMonitor {
 
     async fn post(&self, body: Bytes) -> Posted {
         let mut backoff = FIRST_BACKOFF;
-        let mut last = String::new();
+        let mut last = None;
         for attempt in 1..=ATTEMPTS {
             let request = hyper::Request::post(&self.url)
                 .header(hyper::header::CONTENT_TYPE, "application/x-protobuf")
@@ -489,31 +538,21 @@ impl RemoteWriteMonitor {
                     return Posted::Rejected(Error::Monitor(format!("remote-write request: {e}")));
                 }
             };
-            match self.client.request(request).await {
-                Ok(resp) if resp.status().is_success() => return Posted::Ok,
-                Ok(resp) => {
-                    let status = resp.status();
-                    let text = resp
-                        .into_body()
-                        .collect()
-                        .await
-                        .map(|b| String::from_utf8_lossy(&b.to_bytes()).trim().to_owned())
-                        .unwrap_or_default();
-                    last = format!("{} answered {status}: {text}", self.url);
-                    if status.is_client_error() {
-                        tracing::warn!("tsmon remote-write: batch rejected: {last}");
-                        return Posted::Rejected(Error::Monitor(format!(
-                            "remote-write rejected: {last}"
-                        )));
-                    }
+            match self.client.send(request, &self.url).await {
+                Outcome::Delivered => return Posted::Ok,
+                Outcome::Unauthorized(e) => return Posted::Unauthorized(Error::Monitor(e)),
+                Outcome::Rejected(e) => {
+                    tracing::warn!("tsmon remote-write: batch rejected: {e}");
+                    return Posted::Rejected(Error::Monitor(format!("remote-write rejected: {e}")));
                 }
-                Err(e) => last = format!("{}: {e}", self.url),
+                Outcome::Failed(e) => last = Some(e),
             }
             if attempt < ATTEMPTS {
                 tokio::time::sleep(backoff).await;
                 backoff *= 2;
             }
         }
+        let last = last.unwrap_or_default();
         Posted::Failed(Error::Monitor(format!(
             "remote-write failed after {ATTEMPTS} attempts: {last}"
         )))
@@ -558,11 +597,12 @@ impl Monitor for RemoteWriteMonitor {
         Box::pin(async move {
             // One sender at a time, and a request leaves the queue only once delivered (or
             // refused for good): a send cut short by the flush timeout loses nothing.
-            let _sending = self.sending.lock().await;
+            let backlog = &self.backlog;
+            let _sending = backlog.sending.lock().await;
             let now = Instant::now();
             let mut fresh_error = None;
             {
-                let mut queue = self.queue.lock();
+                let mut queue = backlog.queue.lock();
                 for request in &requests {
                     match snap::raw::Encoder::new().compress_vec(&request.encode_to_vec()) {
                         Ok(body) => queue.push(now, Bytes::from(body)),
@@ -576,10 +616,11 @@ impl Monitor for RemoteWriteMonitor {
             }
             let mut rejected = None;
             let mut outage = None;
+            let mut unauthorized = None;
             // In order, oldest first; at the first request the receiver cannot take now,
             // that one and every later one wait.
             loop {
-                let head = self.queue.lock().items.front().map(|(_, b)| b.clone());
+                let head = backlog.queue.lock().items.front().map(|(_, b)| b.clone());
                 let Some(body) = head else { break };
                 match self.post(body).await {
                     Posted::Ok => self.pop_front(),
@@ -592,21 +633,29 @@ impl Monitor for RemoteWriteMonitor {
                         outage = Some(e);
                         break;
                     }
+                    Posted::Unauthorized(e) => {
+                        unauthorized = Some(e);
+                        break;
+                    }
                 }
             }
             let (waiting, waiting_bytes) = {
-                let mut queue = self.queue.lock();
+                let mut queue = backlog.queue.lock();
                 self.trim(&mut queue);
                 (queue.items.len(), queue.bytes)
             };
-            let mut previous = self.previous.lock();
-            if outage.is_none() && rejected.is_none() {
+            let mut previous = backlog.previous.lock();
+            if outage.is_none() && rejected.is_none() && unauthorized.is_none() {
                 *previous = current;
             } else {
                 // Keep every series known, so the ones that end still get their marker.
                 previous.extend(current);
             }
             drop(previous);
+            if let Some(e) = unauthorized {
+                // (No counts in the text: it is reported while it stays the same.)
+                return Err(e);
+            }
             match (outage, rejected.or(fresh_error)) {
                 (Some(e), _) => Err(Error::Deferred(format!(
                     "{waiting} remote-write requests ({waiting_bytes} bytes) wait for the receiver: {e}"

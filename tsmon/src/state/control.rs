@@ -31,6 +31,10 @@ pub(crate) struct Control {
     /// was built with.
     monitor_spec: MonitorSpec,
     monitor_pull: crate::settings::PullOptions,
+    monitor_push: crate::settings::PushSettings,
+    /// The remote-write queue and series, kept for the next remote-write monitor to the same
+    /// URL (a change of credentials or queue bounds must not lose what waits).
+    backlog: Option<(String, Arc<crate::monitor::Backlog>)>,
     custom_monitor: Option<Arc<dyn Monitor>>,
     pub(crate) allocator: Option<Arc<dyn TaskNumAllocator>>,
     pub(crate) instance_id: String,
@@ -74,6 +78,8 @@ impl Control {
             monitor: Arc::new(NilMonitor),
             monitor_spec: MonitorSpec::None,
             monitor_pull: crate::settings::PullOptions::default(),
+            monitor_push: crate::settings::PushSettings::default(),
+            backlog: None,
             custom_monitor: init.custom_monitor,
             allocator: init.allocator,
             instance_id: init.instance_id,
@@ -135,6 +141,29 @@ impl Control {
             }
         }
         unique
+    }
+
+    /// Puts into `s` what the monitor in use was built from, for `key`: the monitor, or
+    /// the pull or push options.
+    fn put_built(&self, s: &mut Settings, key: Key) {
+        match key {
+            Key::Monitor => s.monitor = self.monitor_spec.clone(),
+            Key::PullTls => {
+                let pull = &self.monitor_pull;
+                s.pull_header_timeout = pull.header_timeout;
+                s.pull_idle_timeout = pull.idle_timeout;
+                s.pull_max_connections = pull.max_connections;
+                s.pull_catalog = pull.catalog;
+                s.pull_auth = pull.auth.clone();
+                s.pull_tls = pull.tls.clone();
+            }
+            _ => {
+                let push = &self.monitor_push;
+                s.push = push.options.clone();
+                s.push_queue_max_bytes = push.queue_max_bytes;
+                s.push_queue_max_age = push.queue_max_age;
+            }
+        }
     }
 
     /// The monitor in use, described.
@@ -456,20 +485,27 @@ impl State {
         let mut new = wanted;
         let mut fx = Effects::default();
         if new.enabled {
-            let pull_changed = matches!(new.monitor, MonitorSpec::Pull { .. })
-                && new.pull_options() != c.monitor_pull;
+            let options_changed = match new.monitor {
+                MonitorSpec::Pull { .. } => new.pull_options() != c.monitor_pull,
+                MonitorSpec::Pushgateway { .. } | MonitorSpec::RemoteWrite { .. } => {
+                    new.push_settings() != c.monitor_push
+                }
+                _ => false,
+            };
             let rebuild = !old.enabled
-                || (c.custom_monitor.is_none() && (new.monitor != c.monitor_spec || pull_changed));
+                || (c.custom_monitor.is_none()
+                    && (new.monitor != c.monitor_spec || options_changed));
             if rebuild {
                 if let Some(m) = c.custom_monitor.clone() {
                     fx.retired = Some(std::mem::replace(&mut c.monitor, m));
                 } else {
-                    match self.build_monitor(&new.monitor, new.pull_options()) {
+                    match self.build_monitor(c, &new) {
                         Ok((m, addr)) => {
                             fx.retired = Some(std::mem::replace(&mut c.monitor, m));
                             c.pull_addr = addr;
                             c.monitor_spec = new.monitor.clone();
                             c.monitor_pull = new.pull_options();
+                            c.monitor_push = new.push_settings();
                             if let Some(r) = c.monitor_refusal.take() {
                                 fx.cleared.push(r);
                             }
@@ -483,15 +519,24 @@ impl State {
                             return Err(e);
                         }
                         Err(e) => {
-                            let origin = c.origin(Key::Monitor);
+                            // The key that asked for what cannot start: the monitor, or the
+                            // options of the same monitor.
+                            let key = match new.monitor {
+                                _ if new.monitor != c.monitor_spec => Key::Monitor,
+                                MonitorSpec::Pull { .. } => Key::PullTls,
+                                MonitorSpec::Pushgateway { .. }
+                                | MonitorSpec::RemoteWrite { .. } => Key::Push,
+                                _ => Key::Monitor,
+                            };
+                            let origin = c.origin(key);
                             let refusal = Refusal {
                                 source: origin,
                                 key: if origin == SettingsSource::Environment {
-                                    Key::Monitor.env_var().into()
+                                    key.env_var().into()
                                 } else {
-                                    Key::Monitor.name().into()
+                                    key.name().into()
                                 },
-                                value: format!("{:?}", new.monitor.to_string()),
+                                value: SettingsLayer::all_of(&new).shown(key).unwrap_or_default(),
                                 reason: format!(
                                     "the monitor cannot start ({e}); {} stays in use",
                                     c.monitor_spec
@@ -501,7 +546,11 @@ impl State {
                             c.monitor_refusal = Some(refusal);
                             if !old.enabled && c.monitor_spec != MonitorSpec::None {
                                 // Enabling again: the monitor that ran before, if it still can.
-                                match self.build_monitor(&c.monitor_spec, c.monitor_pull.clone()) {
+                                let mut before = old.clone();
+                                for key in [Key::Monitor, Key::PullTls, Key::Push] {
+                                    c.put_built(&mut before, key);
+                                }
+                                match self.build_monitor(c, &before) {
                                     Ok((m, addr)) => {
                                         fx.retired = Some(std::mem::replace(&mut c.monitor, m));
                                         c.pull_addr = addr;
@@ -509,7 +558,8 @@ impl State {
                                     Err(_) => c.monitor_spec = MonitorSpec::None,
                                 }
                             }
-                            new.monitor = c.monitor_spec.clone();
+                            // The refused key keeps what the monitor in use was built with.
+                            c.put_built(&mut new, key);
                         }
                     }
                 }
@@ -570,20 +620,31 @@ impl State {
         }
     }
 
+    /// The monitor `settings` ask for. A remote-write monitor to the URL of the one before
+    /// takes over its queue.
     fn build_monitor(
         &self,
-        spec: &MonitorSpec,
-        pull: crate::settings::PullOptions,
+        c: &mut Control,
+        settings: &Settings,
     ) -> Result<(Arc<dyn Monitor>, Option<std::net::SocketAddr>), Error> {
-        Ok(match spec {
+        let push = settings.push_settings();
+        Ok(match &settings.monitor {
             MonitorSpec::None => (Arc::new(NilMonitor), None),
             MonitorSpec::Debug { path: None } => (Arc::new(DebugMonitor::to_log()), None),
             MonitorSpec::Debug { path: Some(p) } => (Arc::new(DebugMonitor::to_file(p)), None),
-            MonitorSpec::Pushgateway { url } => (Arc::new(PushgatewayMonitor::new(url)?), None),
-            MonitorSpec::RemoteWrite { url } => (
-                Arc::new(crate::monitor::RemoteWriteMonitor::new(url)?),
+            MonitorSpec::Pushgateway { url } => (
+                Arc::new(PushgatewayMonitor::with_options(url, &push.options)?),
                 None,
             ),
+            MonitorSpec::RemoteWrite { url } => {
+                let mut m = crate::monitor::RemoteWriteMonitor::with_options(url, &push.options)?
+                    .with_queue(push.queue_max_bytes, push.queue_max_age);
+                match &c.backlog {
+                    Some((u, backlog)) if u == url => m = m.with_backlog(backlog.clone()),
+                    _ => c.backlog = Some((url.clone(), m.backlog())),
+                }
+                (Arc::new(m), None)
+            }
             MonitorSpec::Pull { addr } => {
                 let weak = self.downgrade();
                 let scrape: crate::monitor::ScrapeFn = Arc::new(move |format, out| {
@@ -599,7 +660,7 @@ impl State {
                         s.in_scope(f);
                     }
                 });
-                let m = PullMonitor::serve(*addr, scrape, scope, pull)
+                let m = PullMonitor::serve(*addr, scrape, scope, settings.pull_options())
                     .map_err(|e| Error::InvalidSettings(e.to_string()))?;
                 let bound = m.addr();
                 (Arc::new(m), Some(bound))

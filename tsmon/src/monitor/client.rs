@@ -1,0 +1,229 @@
+//! The push monitors' HTTP client: plain HTTP, or HTTPS with the `tls` feature, with the
+//! credentials and headers of the `push` settings on every request, and the outcome of each
+//! request counted.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full};
+use hyper::header::{HeaderName, HeaderValue};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+use super::secret_file::SecretFile;
+use crate::error::Error;
+use crate::settings::PushOptions;
+
+crate::metric! {
+    /// Requests the push monitors made, by monitor (pushgateway, remote_write) and outcome: the HTTP status, or "error" when no answer came (connection refused, TLS, timeout).
+    pub static REQUESTS: Counter(monitor: String, status: String) = "tsmon/push/requests";
+    /// Requests a receiver refused for their credentials (401 or 403), by monitor. These are not retried within the flush; fix the `push` settings (a credentials file is re-read by itself).
+    pub static UNAUTHORIZED: Counter(monitor: String) = "tsmon/push/unauthorized";
+}
+
+#[cfg(feature = "tls")]
+type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
+#[cfg(not(feature = "tls"))]
+type Connector = HttpConnector;
+
+/// The `Authorization` header a push carries.
+#[derive(Debug)]
+enum Credentials {
+    None,
+    Fixed(HeaderValue),
+    /// A scheme (`Bearer`) and the file of its credentials.
+    File(String, SecretFile),
+    /// A user and the file of the password.
+    BasicFile(String, SecretFile),
+}
+
+/// How a request ended (with what went wrong, to be wrapped in an error).
+pub(crate) enum Outcome {
+    /// A 2xx.
+    Delivered,
+    /// 401 or 403: the credentials are wrong; retrying will not help until they change.
+    Unauthorized(String),
+    /// Another 4xx: the request itself is refused, for good.
+    Rejected(String),
+    /// A 5xx, a 429 or no answer: worth another try.
+    Failed(String),
+}
+
+/// An HTTP client for one push monitor.
+#[derive(Debug)]
+pub(crate) struct PushClient {
+    monitor: &'static str,
+    client: Client<Connector, Full<Bytes>>,
+    credentials: Credentials,
+    headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+fn basic(user: &str, password: &str) -> Result<HeaderValue, Error> {
+    use base64::Engine as _;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    HeaderValue::from_str(&format!("Basic {encoded}"))
+        .map_err(|_| Error::InvalidSettings("push.basic_auth: not a header value".into()))
+}
+
+fn scheme_value(scheme: &str, credentials: &str) -> Result<HeaderValue, Error> {
+    let mut v = HeaderValue::from_str(&format!("{scheme} {credentials}")).map_err(|_| {
+        Error::InvalidSettings("push.authorization: the credentials are not a header value".into())
+    })?;
+    v.set_sensitive(true);
+    Ok(v)
+}
+
+impl PushClient {
+    /// A client for `url` (whose scheme the settings checked) with `options`.
+    pub(crate) fn new(
+        monitor: &'static str,
+        url: &str,
+        options: &PushOptions,
+    ) -> Result<Self, Error> {
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        let https = url.starts_with("https://");
+        #[cfg(feature = "tls")]
+        let connector = {
+            let config = super::tls::client_config(&options.tls_config, https)?;
+            let builder = hyper_rustls::HttpsConnectorBuilder::new()
+                .with_tls_config(config)
+                .https_or_http();
+            let builder = match &options.tls_config.server_name {
+                Some(name) => builder.with_server_name_resolver(
+                    hyper_rustls::FixedServerNameResolver::new(super::tls::server_name(name)?),
+                ),
+                None => builder,
+            };
+            builder.enable_http1().wrap_connector(http)
+        };
+        #[cfg(not(feature = "tls"))]
+        let connector = {
+            if https {
+                return Err(Error::InvalidSettings(format!(
+                    "{url}: https:// needs tsmon's `tls` feature"
+                )));
+            }
+            http
+        };
+        let topic = format!("push credentials {monitor}");
+        let consequence = "nothing is pushed until it can be read";
+        let credentials = match (&options.basic_auth, &options.authorization) {
+            (Some(b), _) => match (&b.password, &b.password_file) {
+                (Some(p), _) => Credentials::Fixed(basic(&b.username, p.expose())?),
+                (None, Some(f)) => Credentials::BasicFile(
+                    b.username.clone(),
+                    SecretFile::new(f, &topic, consequence),
+                ),
+                (None, None) => Credentials::None,
+            },
+            (None, Some(a)) => match (&a.credentials, &a.credentials_file) {
+                (Some(c), _) => Credentials::Fixed(scheme_value(&a.kind, c.expose())?),
+                (None, Some(f)) => {
+                    Credentials::File(a.kind.clone(), SecretFile::new(f, &topic, consequence))
+                }
+                (None, None) => Credentials::None,
+            },
+            (None, None) => Credentials::None,
+        };
+        let headers = options
+            .headers
+            .iter()
+            .map(|(k, v)| {
+                let name = HeaderName::from_bytes(k.as_bytes())
+                    .map_err(|_| Error::InvalidSettings(format!("push.headers: {k:?}")))?;
+                let value = HeaderValue::from_str(v)
+                    .map_err(|_| Error::InvalidSettings(format!("push.headers: {k}")))?;
+                Ok((name, value))
+            })
+            .collect::<Result<_, Error>>()?;
+        Ok(PushClient {
+            monitor,
+            client: Client::builder(TokioExecutor::new()).build(connector),
+            credentials,
+            headers,
+        })
+    }
+
+    /// The `Authorization` header now (a file is re-read when it may have changed).
+    fn authorization(&self) -> Result<Option<HeaderValue>, Error> {
+        let missing = |f: &SecretFile| {
+            Error::Monitor(format!(
+                "cannot read the credentials file {}",
+                f.path().display()
+            ))
+        };
+        match &self.credentials {
+            Credentials::None => Ok(None),
+            Credentials::Fixed(v) => Ok(Some(v.clone())),
+            Credentials::File(scheme, f) => {
+                let c = f.read().ok_or_else(|| missing(f))?;
+                scheme_value(scheme, &c).map(Some)
+            }
+            Credentials::BasicFile(user, f) => {
+                let p = f.read().ok_or_else(|| missing(f))?;
+                let mut v = basic(user, &p)?;
+                v.set_sensitive(true);
+                Ok(Some(v))
+            }
+        }
+    }
+
+    /// Sends `request` with the credentials and headers added; `what` names it in errors.
+    pub(crate) async fn send(
+        &self,
+        mut request: hyper::Request<Full<Bytes>>,
+        what: &str,
+    ) -> Outcome {
+        let auth = match self.authorization() {
+            Ok(a) => a,
+            // Sending without them would only earn a 401.
+            Err(Error::Monitor(e) | Error::InvalidSettings(e)) => return Outcome::Unauthorized(e),
+            Err(e) => return Outcome::Unauthorized(e.to_string()),
+        };
+        let headers = request.headers_mut();
+        for (k, v) in &self.headers {
+            headers.insert(k.clone(), v.clone());
+        }
+        if let Some(auth) = auth {
+            headers.insert(hyper::header::AUTHORIZATION, auth);
+        }
+        let response = match self.client.request(request).await {
+            Ok(r) => r,
+            Err(e) => {
+                REQUESTS.inc((self.monitor, "error"));
+                let mut text = e.to_string();
+                let mut source = std::error::Error::source(&e);
+                while let Some(s) = source {
+                    text.push_str(": ");
+                    text.push_str(&s.to_string());
+                    source = s.source();
+                }
+                return Outcome::Failed(format!("{what}: {text}"));
+            }
+        };
+        let status = response.status();
+        REQUESTS.inc((self.monitor, status.as_str()));
+        if status.is_success() {
+            return Outcome::Delivered;
+        }
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map(|b| String::from_utf8_lossy(&b.to_bytes()).trim().to_owned())
+            .unwrap_or_default();
+        let message = format!("{what} answered {status}: {body}");
+        match status.as_u16() {
+            401 | 403 => {
+                UNAUTHORIZED.inc(self.monitor);
+                Outcome::Unauthorized(format!(
+                    "{message} (the push credentials are refused; not retried within this flush)"
+                ))
+            }
+            429 => Outcome::Failed(message),
+            400..=499 => Outcome::Rejected(message),
+            _ => Outcome::Failed(message),
+        }
+    }
+}
