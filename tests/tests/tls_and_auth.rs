@@ -531,3 +531,61 @@ fn a_renewed_certificate_is_served_without_a_restart() {
     });
     drop(state);
 }
+
+#[test]
+fn any_bytes_on_the_tls_port_close_the_connection_and_the_endpoint_serves_on() {
+    let pki = pki("noise");
+    let (state, addr) = pull_state(&format!(
+        "pull_header_timeout_sec = 1\npull_tls = {{ cert_file = {}, key_file = {} }}\n",
+        path(&pki.server_cert),
+        path(&pki.server_key)
+    ));
+    // 200 inputs: random bytes, and the start of a real ClientHello followed by noise.
+    let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for i in 0..200 {
+        let len = (next() % 4096) as usize + 1;
+        let mut input: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+        if i % 2 == 0 {
+            input.splice(
+                0..0,
+                [
+                    0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03,
+                ],
+            );
+        }
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(15)))
+            .unwrap();
+        let _ = s.write_all(&input);
+        // Three inputs in four end there; the others leave the handshake hanging (the header
+        // timeout ends it).
+        if i % 4 != 0 {
+            let _ = s.shutdown(std::net::Shutdown::Write);
+        }
+        let mut answer = Vec::new();
+        // The endpoint answers with a TLS alert at most, then closes (EOF or a reset).
+        let _ = s.read_to_end(&mut answer);
+        assert!(answer.len() < 64, "input {i}: {} bytes back", answer.len());
+    }
+    let trusting = HttpsAuth {
+        ca: Some(&pki.ca),
+        ..HttpsAuth::default()
+    };
+    assert_eq!(
+        https("GET", &addr, "/metrics", trusting, "").unwrap().0,
+        200
+    );
+    assert!(
+        int(
+            &state,
+            "tsmon/pull/closed_connections",
+            &[Str("tls_handshake")]
+        ) >= 100
+    );
+}

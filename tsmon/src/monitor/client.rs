@@ -36,6 +36,33 @@ enum Credentials {
     BasicFile(String, SecretFile),
 }
 
+/// The most of an error answer's body kept for the message: the receiver's words as it wrote
+/// them, but never an unbounded read.
+const MAX_ERROR_TEXT: usize = 4096;
+
+/// An error answer's body as text, verbatim up to [`MAX_ERROR_TEXT`] bytes (then cut, saying
+/// so); what cannot be read is left out.
+async fn error_text(mut body: hyper::body::Incoming) -> String {
+    let mut kept = Vec::new();
+    let mut cut = false;
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else { break };
+        if let Ok(data) = frame.into_data() {
+            let room = MAX_ERROR_TEXT - kept.len();
+            kept.extend_from_slice(&data[..data.len().min(room)]);
+            if data.len() > room {
+                cut = true;
+                break;
+            }
+        }
+    }
+    let mut text = String::from_utf8_lossy(&kept).trim().to_owned();
+    if cut {
+        text.push_str(" [cut at 4 KiB]");
+    }
+    text
+}
+
 /// How a request ended (with what went wrong, to be wrapped in an error).
 pub(crate) enum Outcome {
     /// A 2xx.
@@ -207,12 +234,7 @@ impl PushClient {
         if status.is_success() {
             return Outcome::Delivered;
         }
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .map(|b| String::from_utf8_lossy(&b.to_bytes()).trim().to_owned())
-            .unwrap_or_default();
+        let body = error_text(response.into_body()).await;
         let message = format!("{what} answered {status}: {body}");
         match status.as_u16() {
             401 | 403 => {

@@ -721,7 +721,8 @@ impl fmt::Display for PushOptions {
     }
 }
 
-/// What a push monitor is built with: the `push` key and the queue's bounds.
+/// What a push monitor is built with: the `push` key, the queue's bounds, and the time a
+/// send may take (from the flush timeout).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PushSettings {
     /// `push`.
@@ -730,6 +731,8 @@ pub struct PushSettings {
     pub queue_max_bytes: usize,
     /// `push_queue_max_age_sec`.
     pub queue_max_age: Duration,
+    /// Four fifths of `flush_timeout_sec`: how long one send may take.
+    pub send_budget: Duration,
 }
 
 impl Default for PushSettings {
@@ -746,6 +749,7 @@ impl Settings {
             options: self.push.clone(),
             queue_max_bytes: self.push_queue_max_bytes,
             queue_max_age: self.push_queue_max_age,
+            send_budget: self.flush_timeout * 4 / 5,
         }
     }
 }

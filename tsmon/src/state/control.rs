@@ -638,7 +638,8 @@ impl State {
             ),
             MonitorSpec::RemoteWrite { url } => {
                 let mut m = crate::monitor::RemoteWriteMonitor::with_options(url, &push.options)?
-                    .with_queue(push.queue_max_bytes, push.queue_max_age);
+                    .with_queue(push.queue_max_bytes, push.queue_max_age)
+                    .with_time_budget(push.send_budget);
                 match &c.backlog {
                     Some((u, backlog)) if u == url => m = m.with_backlog(backlog.clone()),
                     _ => c.backlog = Some((url.clone(), m.backlog())),
