@@ -231,3 +231,59 @@ fn without_a_subscriber_each_refused_variable_is_one_stderr_line_and_the_rest_ap
         "{stderr}"
     );
 }
+
+#[test]
+fn a_remote_write_outage_is_one_stderr_line_not_one_per_flush() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    // A receiver that answers every request 503 and counts them.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = seen.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let mut reader = BufReader::new(conn.try_clone().unwrap());
+            let mut len = 0usize;
+            let mut line = String::new();
+            while reader.read_line(&mut line).unwrap_or(0) > 0 && line != "\r\n" {
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap_or(0);
+                }
+                line.clear();
+            }
+            let mut body = vec![0; len];
+            let _ = reader.read_exact(&mut body);
+            count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let _ = conn.write_all(
+                b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 5\r\nConnection: close\r\n\r\nlater",
+            );
+        }
+    });
+    let mut child = Command::new(env!("CARGO_BIN_EXE_worker-async"))
+        .arg("12")
+        .env(
+            "TSMON_MONITOR",
+            format!("remote_write:http://{addr}/api/v1/write"),
+        )
+        .env("TSMON_FLUSH_INTERVAL_SEC", "1")
+        .env_remove("TSMON_SETTINGS_FILE")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_ready(&mut child);
+    // Four failing flushes at least (three attempts each), each with more queued than the last.
+    tsmon_tests::poll_until(30, "four failing flushes", || {
+        (seen.load(std::sync::atomic::Ordering::Relaxed) >= 12).then_some(())
+    });
+    drop(child.stdin.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let failing = stderr
+        .lines()
+        .filter(|l| l.contains("flushes are failing"))
+        .count();
+    assert_eq!(failing, 1, "one line for the whole outage: {stderr}");
+}

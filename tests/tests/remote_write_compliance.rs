@@ -41,6 +41,8 @@ enum Reply {
     Close,
     /// No answer for this long.
     Hang(Duration),
+    /// 204 after this long.
+    Slow(Duration),
 }
 
 /// A request as it arrived.
@@ -146,6 +148,10 @@ fn serve(mut conn: std::net::TcpStream, script: &Mutex<VecDeque<Reply>>, got: &M
                 std::thread::sleep(d);
                 return;
             }
+            Reply::Slow(d) => {
+                std::thread::sleep(d);
+                "HTTP/1.1 204 No Content\r\n\r\n".to_owned()
+            }
         };
         if conn.write_all(answer.as_bytes()).is_err() {
             return;
@@ -155,6 +161,10 @@ fn serve(mut conn: std::net::TcpStream, script: &Mutex<VecDeque<Reply>>, got: &M
 
 /// A State remote-writing to `r`, flushing on demand with a 3 s timeout.
 fn state(r: &Receiver) -> State {
+    state_with_timeout(r, Duration::from_secs(3))
+}
+
+fn state_with_timeout(r: &Receiver, timeout: Duration) -> State {
     State::builder()
         .with_target(
             tsmon::Target::new("svc", "job")
@@ -165,7 +175,7 @@ fn state(r: &Receiver) -> State {
         .with_settings(Settings {
             report_runtime_stats: false,
             flush_interval: Duration::from_secs(60),
-            flush_timeout: Duration::from_secs(3),
+            flush_timeout: timeout,
             monitor: MonitorSpec::parse(&format!("remote_write:http://{}/api/v1/write", r.addr))
                 .unwrap(),
             ..Settings::default()
@@ -605,4 +615,36 @@ fn requests_are_batched_within_ten_thousand_series_and_stay_in_time_order_across
     let values: Vec<f64> = seen.iter().map(|s| s.1).collect();
     assert_eq!(values, [0.0, 1.0, 2.0, 3.0]);
     assert!(seen.windows(2).all(|w| w[0].0 <= w[1].0), "{seen:?}");
+}
+
+// backoff_test.go: backoff_required, and the spec's "MUST NOT lose data": a flush that catches up
+// after an outage ends within its timeout (leaving the rest to the next flush) instead of
+// timing out into the Go backoff.
+#[test]
+fn catching_up_after_an_outage_stays_within_the_flush_timeout() {
+    let r = Receiver::start();
+    let state = state_with_timeout(&r, Duration::from_secs(2));
+    state.in_scope(|| (0..25_000).for_each(|i| COUNT.inc(&format!("k{i}"))));
+    // Two flushes fail: their 26 requests (13 each) wait.
+    r.script((0..6).map(|_| Reply::Status(503, "later".into())));
+    for _ in 0..2 {
+        assert!(matches!(flush(&state), Err(tsmon::Error::Deferred(_))));
+    }
+    // The receiver is back but slow: 100 ms a request, too slow for the whole queue in 2 s.
+    r.script((0..40).map(|_| Reply::Slow(Duration::from_millis(100))));
+    let started = Instant::now();
+    let first = flush(&state);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "within the timeout"
+    );
+    match &first {
+        Err(tsmon::Error::Deferred(why)) => assert!(why.contains("catching up"), "{why}"),
+        other => panic!("a partial catch-up is Deferred (no backoff), got {other:?}"),
+    }
+    let left = int(&state, "tsmon/remote_write/queued", &[]);
+    assert!(left > 0, "part of the queue waits for the next flush");
+    let ok = (0..5).find(|_| flush(&state).is_ok());
+    assert!(ok.is_some(), "the next flushes finish the catch-up");
+    assert_eq!(int(&state, "tsmon/remote_write/queued", &[]), 0);
 }
