@@ -1,6 +1,6 @@
 //! Errors.
 
-use crate::metric::DeclSite;
+use crate::desc::site::DeclSite;
 
 /// What can go wrong in tsmon. Nothing in tsmon panics on a user's value: this is what comes back
 /// instead.

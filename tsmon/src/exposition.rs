@@ -54,8 +54,9 @@ pub use collector::Collector;
 
 use std::sync::Arc;
 
+pub use crate::desc::prometheus_name;
+use crate::desc::{MetricDesc, MetricKind};
 use crate::field::{FieldDesc, RawValue, raw_values};
-use crate::metric::{MetricDesc, MetricKind, Units};
 use crate::store::{CellSnapshot, Snapshot, Store, Value};
 use crate::target::Target;
 
@@ -115,31 +116,6 @@ impl Format {
         }
         best.0
     }
-}
-
-/// The Prometheus name of a Go-style metric name (see the module docs).
-///
-/// ```
-/// use tsmon::exposition::prometheus_name;
-/// use tsmon::metric::Units;
-/// assert_eq!(prometheus_name("http/server_durations", Some(Units::Milliseconds)), "http_server_durations_milliseconds");
-/// assert_eq!(prometheus_name("/chrome/infra/presence/up", None), "chrome_infra_presence_up");
-/// assert_eq!(prometheus_name("rpc/latency-seconds", Some(Units::Seconds)), "rpc_latency_seconds");
-/// ```
-#[must_use]
-pub fn prometheus_name(name: &str, units: Option<Units>) -> String {
-    let mut out = name
-        .strip_prefix('/')
-        .unwrap_or(name)
-        .replace(['/', '-'], "_");
-    if let Some(u) = units {
-        let suffix = u.prometheus();
-        if !out.ends_with(&format!("_{suffix}")) {
-            out.push('_');
-            out.push_str(suffix);
-        }
-    }
-    out
 }
 
 /// Encodes a snapshot into a string.

@@ -46,57 +46,11 @@ use std::ptr::NonNull;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
+pub use crate::desc::function::{FUNCTIONS, FnDesc, Outcome, functions};
 use crate::distribution::BucketerSpec;
-use crate::field::{FieldDesc, FieldType, FieldValue, KeyBuf, put_varint};
-use crate::metric::{DeclSite, MetricDesc};
-use crate::state;
-use crate::store::cell::{DistCell, IntCell};
-use crate::store::{Series, Store};
+use crate::store::current;
 
-/// How a call ended: the `outcome` field of the call counter.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Outcome {
-    /// It returned a value its classifier calls a success (for a `Result`, `Ok`).
-    Ok,
-    /// It returned a value its classifier calls a failure (for a `Result`, `Err`), or a sync fn
-    /// left early through `?`.
-    Error,
-    /// It panicked; the panic went on unwinding.
-    Panic,
-    /// An async fn's future was dropped before it finished.
-    Cancelled,
-}
-
-impl Outcome {
-    /// Every outcome, in field order.
-    pub const ALL: [Outcome; 4] = [
-        Outcome::Ok,
-        Outcome::Error,
-        Outcome::Panic,
-        Outcome::Cancelled,
-    ];
-
-    /// The field value.
-    ///
-    /// ```
-    /// assert_eq!(tsmon::instrument::Outcome::Cancelled.as_str(), "cancelled");
-    /// ```
-    #[must_use]
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Ok => "ok",
-            Outcome::Error => "error",
-            Outcome::Panic => "panic",
-            Outcome::Cancelled => "cancelled",
-        }
-    }
-}
-
-impl fmt::Display for Outcome {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+use crate::store::{FnSeries, Store};
 
 /// Classifies a return value as a success or a failure. `Result` is classified by its variant;
 /// implement this for your own return types. For a type of another crate (an HTTP response, a
@@ -164,42 +118,6 @@ crate::metric! {
     pub static IN_FLIGHT: IntGauge(function: String, module: String) = "function/in_flight";
 }
 
-/// One instrumented function: an entry of the [`functions`] catalog, made by
-/// [`#[tsmon::instrument]`](macro@crate::instrument).
-#[derive(Debug)]
-pub struct FnDesc {
-    /// The `function` field value: the fn's name, or the `name = "..."` argument.
-    pub function: &'static str,
-    /// The `module` field value (`module_path!()`).
-    pub module: &'static str,
-    /// The call counter, unless turned off.
-    pub calls: Option<&'static MetricDesc>,
-    /// The durations distribution, unless turned off.
-    pub durations: Option<&'static MetricDesc>,
-    /// The in-flight gauge, unless turned off.
-    pub in_flight: Option<&'static MetricDesc>,
-    /// The extra fixed fields (`fields(...)`), by name.
-    pub fields: &'static [(&'static str, FieldValue<'static>)],
-    /// Where the function is.
-    pub site: DeclSite,
-}
-
-/// The distributed slice every instrumented function lands in.
-#[linkme::distributed_slice]
-pub static FUNCTIONS: [FnDesc];
-
-/// Every instrumented function in the binary, in link order.
-///
-/// ```
-/// #[tsmon::instrument]
-/// fn listed() {}
-/// assert!(tsmon::instrument::functions().iter().any(|f| f.function == "listed"));
-/// ```
-#[must_use]
-pub fn functions() -> &'static [FnDesc] {
-    &FUNCTIONS
-}
-
 /// The position of a call site's [`FnDesc`] in [`functions`], found once. Not public API.
 #[doc(hidden)]
 #[derive(Debug)]
@@ -236,85 +154,6 @@ fn index_of(desc: &'static FnDesc) -> Option<usize> {
     let offset = (desc as *const FnDesc as usize).wrapping_sub(all.as_ptr() as usize);
     let index = offset / size_of::<FnDesc>().max(1);
     (index < all.len() && std::ptr::eq(&all[index], desc)).then_some(index)
-}
-
-/// The series of one instrumented function in one store.
-#[derive(Debug, Default)]
-pub(crate) struct FnSeries {
-    calls: [Option<Arc<Series<IntCell>>>; 4],
-    durations: Option<Arc<Series<DistCell>>>,
-    in_flight: Option<Arc<Series<IntCell>>>,
-}
-
-/// The key of a series of `metric` for `f`: each field's value by name.
-fn key_for(metric: &MetricDesc, f: &FnDesc, outcome: Outcome) -> Option<KeyBuf> {
-    let mut key = KeyBuf::new();
-    put_varint(&mut key, 0);
-    for field in metric.fields {
-        let value = match field.name {
-            "function" => FieldValue::Str(f.function),
-            "module" => FieldValue::Str(f.module),
-            "outcome" => FieldValue::Str(outcome.as_str()),
-            name => f.fields.iter().find(|(n, _)| *n == name)?.1,
-        };
-        encode_value(field, value, &mut key)?;
-    }
-    Some(key)
-}
-
-fn encode_value(field: &FieldDesc, value: FieldValue<'_>, out: &mut KeyBuf) -> Option<()> {
-    match (field.ty, value) {
-        (FieldType::String, FieldValue::Str(s)) => {
-            put_varint(out, s.len() as u64);
-            out.extend_from_slice(s.as_bytes());
-        }
-        (FieldType::Int, FieldValue::Int(i)) => out.extend_from_slice(&i.to_le_bytes()),
-        (FieldType::Bool, FieldValue::Bool(b)) => out.push(u8::from(b)),
-        _ => return None,
-    }
-    Some(())
-}
-
-/// Creates the series of every instrumented function in `store` (at zero, so they are exported
-/// from the first snapshot on).
-pub(crate) fn create_series(store: &Store) -> Box<[FnSeries]> {
-    let clock = store.clock();
-    let all: Box<[FnSeries]> = functions()
-        .iter()
-        .map(|f| {
-            let mut series = FnSeries::default();
-            if let Some(desc) = f.calls
-                && let Some(slot) = store.slot::<IntCell>(desc)
-            {
-                for outcome in Outcome::ALL {
-                    series.calls[outcome as usize] = key_for(desc, f, outcome)
-                        .and_then(|key| slot.with_series(&key, clock, true, Arc::clone));
-                }
-            }
-            if let Some(desc) = f.durations
-                && let Some(slot) = store.slot::<DistCell>(desc)
-            {
-                series.durations = key_for(desc, f, Outcome::Ok)
-                    .and_then(|key| slot.with_series(&key, clock, true, Arc::clone));
-            }
-            if let Some(desc) = f.in_flight
-                && let Some(slot) = store.slot::<IntCell>(desc)
-            {
-                series.in_flight = key_for(desc, f, Outcome::Ok)
-                    .and_then(|key| slot.with_series(&key, clock, true, Arc::clone));
-            }
-            series
-        })
-        .collect();
-    mark_gauges(&all);
-    all
-}
-
-/// Marks the in-flight gauges as holding a value (zero after a reset), so they stay exported.
-pub(crate) fn mark_gauges(fns: &[FnSeries]) {
-    for s in fns.iter().filter_map(|f| f.in_flight.as_ref()) {
-        s.mark_set();
-    }
 }
 
 /// Two instrumented functions that write the same series (same name and module in one family);
@@ -430,7 +269,7 @@ pub(crate) fn warm_up() {
 pub struct Call {
     series: Option<NonNull<FnSeries>>,
     store: NonNull<Store>,
-    _keep: Option<state::State>,
+    _keep: Option<Arc<Store>>,
     start: u64,
     epoch: u64,
     early: Outcome,
@@ -455,7 +294,7 @@ impl Call {
     #[inline]
     #[must_use]
     pub fn start(site: &'static FnDesc, index: &'static SiteIndex, early: Outcome) -> Call {
-        let (store, keep) = state::current_store_for_call();
+        let (store, keep) = current::current_store_for_call();
         // SAFETY: `store` is the global State's (it lives for the process) or kept alive by
         // `keep`, which the `Call` holds.
         let s = unsafe { store.as_ref() };

@@ -93,6 +93,7 @@ extern crate self as tsmon;
 
 pub mod alloc;
 pub mod clock;
+mod desc;
 pub mod distribution;
 pub mod error;
 pub mod exposition;
@@ -108,6 +109,7 @@ pub mod registry;
 pub mod report;
 pub mod runtime;
 pub mod runtime_stats;
+mod schedule;
 pub mod settings;
 pub mod state;
 pub mod store;

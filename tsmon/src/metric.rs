@@ -34,278 +34,13 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
-use crate::distribution::{Bucketer, BucketerSpec, Distribution};
-use crate::field::{FieldDesc, FieldSet};
-use crate::state;
+pub use crate::desc::{DeclSite, MetricDesc, MetricKind, Units};
+use crate::distribution::{Bucketer, Distribution};
+use crate::field::FieldSet;
 use crate::store::cell::{FloatCell, IntCell, NcDistCell, StrCell};
+use crate::store::current::with_current_store;
 use crate::store::{MetricStore, Series, Store, with_key};
 use crate::target::Target;
-
-/// The eight value kinds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum MetricKind {
-    /// A monotonically increasing integer.
-    Counter,
-    /// A monotonically increasing float.
-    FloatCounter,
-    /// An integer that goes up and down.
-    IntGauge,
-    /// A float that goes up and down.
-    FloatGauge,
-    /// A string.
-    String,
-    /// A boolean.
-    Bool,
-    /// A distribution that accumulates samples.
-    CumulativeDistribution,
-    /// A distribution set as a whole.
-    NonCumulativeDistribution,
-}
-
-impl MetricKind {
-    /// Counters and cumulative distributions: their streams have a start time and only grow.
-    ///
-    /// ```
-    /// use tsmon::metric::MetricKind;
-    /// assert!(MetricKind::FloatCounter.is_cumulative());
-    /// assert!(!MetricKind::IntGauge.is_cumulative());
-    /// ```
-    #[must_use]
-    pub fn is_cumulative(self) -> bool {
-        matches!(
-            self,
-            MetricKind::Counter | MetricKind::FloatCounter | MetricKind::CumulativeDistribution
-        )
-    }
-
-    /// Both distribution kinds.
-    ///
-    /// ```
-    /// assert!(tsmon::metric::MetricKind::NonCumulativeDistribution.is_distribution());
-    /// ```
-    #[must_use]
-    pub fn is_distribution(self) -> bool {
-        matches!(
-            self,
-            MetricKind::CumulativeDistribution | MetricKind::NonCumulativeDistribution
-        )
-    }
-
-    /// The name used in [`metric!`](crate::metric!) declarations.
-    ///
-    /// ```
-    /// assert_eq!(tsmon::metric::MetricKind::String.as_str(), "StringMetric");
-    /// ```
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MetricKind::Counter => "Counter",
-            MetricKind::FloatCounter => "FloatCounter",
-            MetricKind::IntGauge => "IntGauge",
-            MetricKind::FloatGauge => "FloatGauge",
-            MetricKind::String => "StringMetric",
-            MetricKind::Bool => "BoolMetric",
-            MetricKind::CumulativeDistribution => "CumulativeDistribution",
-            MetricKind::NonCumulativeDistribution => "NonCumulativeDistribution",
-        }
-    }
-}
-
-/// Units, as Go's `MetricDataUnits`. In the exposition the unit becomes a name suffix
-/// (`_seconds`, `_bytes`, …) and, in OpenMetrics, a `# UNIT` line.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Units {
-    /// `s`
-    Seconds,
-    /// `ms`
-    Milliseconds,
-    /// `us`
-    Microseconds,
-    /// `ns`
-    Nanoseconds,
-    /// `B` (bits, as Go spells it)
-    Bits,
-    /// `By`
-    Bytes,
-    /// `kBy` (1000 bytes)
-    Kilobytes,
-    /// `MBy`
-    Megabytes,
-    /// `GBy`
-    Gigabytes,
-    /// `kiBy` (1024 bytes)
-    Kibibytes,
-    /// `MiBy`
-    Mebibytes,
-    /// `GiBy`
-    Gibibytes,
-    /// `A`
-    Amperes,
-    /// `mA`
-    Milliamperes,
-    /// `Cel`
-    Celsius,
-}
-
-impl Units {
-    /// Go's unit string.
-    ///
-    /// ```
-    /// assert_eq!(tsmon::metric::Units::Bytes.go_str(), "By");
-    /// ```
-    #[must_use]
-    pub fn go_str(self) -> &'static str {
-        match self {
-            Units::Seconds => "s",
-            Units::Milliseconds => "ms",
-            Units::Microseconds => "us",
-            Units::Nanoseconds => "ns",
-            Units::Bits => "B",
-            Units::Bytes => "By",
-            Units::Kilobytes => "kBy",
-            Units::Megabytes => "MBy",
-            Units::Gigabytes => "GBy",
-            Units::Kibibytes => "kiBy",
-            Units::Mebibytes => "MiBy",
-            Units::Gibibytes => "GiBy",
-            Units::Amperes => "A",
-            Units::Milliamperes => "mA",
-            Units::Celsius => "Cel",
-        }
-    }
-
-    /// The Prometheus unit: the suffix of the exposed name.
-    ///
-    /// ```
-    /// assert_eq!(tsmon::metric::Units::Milliseconds.prometheus(), "milliseconds");
-    /// ```
-    #[must_use]
-    pub fn prometheus(self) -> &'static str {
-        match self {
-            Units::Seconds => "seconds",
-            Units::Milliseconds => "milliseconds",
-            Units::Microseconds => "microseconds",
-            Units::Nanoseconds => "nanoseconds",
-            Units::Bits => "bits",
-            Units::Bytes => "bytes",
-            Units::Kilobytes => "kilobytes",
-            Units::Megabytes => "megabytes",
-            Units::Gigabytes => "gigabytes",
-            Units::Kibibytes => "kibibytes",
-            Units::Mebibytes => "mebibytes",
-            Units::Gibibytes => "gibibytes",
-            Units::Amperes => "amperes",
-            Units::Milliamperes => "milliamperes",
-            Units::Celsius => "celsius",
-        }
-    }
-
-    /// Whether this is a unit of time.
-    ///
-    /// ```
-    /// assert!(tsmon::metric::Units::Nanoseconds.is_time());
-    /// ```
-    #[must_use]
-    pub fn is_time(self) -> bool {
-        matches!(
-            self,
-            Units::Seconds | Units::Milliseconds | Units::Microseconds | Units::Nanoseconds
-        )
-    }
-}
-
-/// Where a metric was declared.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct DeclSite {
-    /// The declaring crate (`CARGO_PKG_NAME`).
-    pub crate_name: &'static str,
-    /// The module path.
-    pub module_path: &'static str,
-    /// The source file.
-    pub file: &'static str,
-    /// The line of the static's name.
-    pub line: u32,
-    /// The column of the static's name.
-    pub column: u32,
-}
-
-impl fmt::Display for DeclSite {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:{}:{} (crate `{}`)",
-            self.file, self.line, self.column, self.crate_name
-        )
-    }
-}
-
-/// One entry of the catalog: everything a declaration says about a metric.
-#[derive(Debug)]
-pub struct MetricDesc {
-    /// The metric name, Go style (`http/server_durations`).
-    pub name: &'static str,
-    /// The value kind.
-    pub kind: MetricKind,
-    /// The description (the declaration's doc comment).
-    pub description: &'static str,
-    /// The fields, in order.
-    pub fields: &'static [FieldDesc],
-    /// The units, if any.
-    pub units: Option<Units>,
-    /// The bucketer of a distribution.
-    pub bucketer: Option<BucketerSpec>,
-    /// The series cap; 0 means the State's default.
-    pub max_series: u64,
-    /// Declared by `#[tsmon::instrument(prefix = ...)]`: several functions may declare the same
-    /// metric, and identical declarations of one name are merged into one metric. A name
-    /// declared twice with `shared: false`, or twice with different shapes, is an error.
-    pub shared: bool,
-    /// Where it was declared.
-    pub site: DeclSite,
-}
-
-impl MetricDesc {
-    /// The bucketer of a distribution (the Go default bucketer for other kinds).
-    ///
-    /// ```
-    /// tsmon::metric! {
-    ///     /// Latency.
-    ///     #[tsmon(bucketer = fixed_width(10.0, 5))]
-    ///     static LAT: CumulativeDistribution = "example/desc/latency";
-    /// }
-    /// assert_eq!(LAT.desc().bucketer().num_buckets(), 7);
-    /// ```
-    #[must_use]
-    pub fn bucketer(&self) -> &'static Bucketer {
-        let spec = self.bucketer.unwrap_or(BucketerSpec::DEFAULT);
-        spec.bucketer().unwrap_or_else(|e| {
-            tracing::error!(metric = self.name, "{e}; using the default bucketer");
-            default_bucketer()
-        })
-    }
-
-    /// The name in the Prometheus exposition (see [`exposition::prometheus_name`](crate::exposition::prometheus_name)).
-    ///
-    /// ```
-    /// tsmon::metric! {
-    ///     /// Latency.
-    ///     #[tsmon(units = seconds)]
-    ///     static LAT: CumulativeDistribution = "example/desc/lat2";
-    /// }
-    /// assert_eq!(LAT.desc().prometheus_name(), "example_desc_lat2_seconds");
-    /// ```
-    #[must_use]
-    pub fn prometheus_name(&self) -> String {
-        crate::exposition::prometheus_name(self.name, self.units)
-    }
-}
-
-fn default_bucketer() -> &'static Bucketer {
-    match BucketerSpec::DEFAULT.bucketer() {
-        Ok(b) => b,
-        Err(e) => unreachable!("the default bucketer is valid: {e}"),
-    }
-}
 
 /// Kind markers: the first type parameter of [`Metric`].
 pub mod kind {
@@ -422,7 +157,7 @@ impl<K: Kind, F: FieldSet> Metric<K, F> {
     /// Writes to the series of these values under the default target, creating it if needed.
     #[inline]
     fn write(&self, values: F::Values<'_>, f: impl FnOnce(&Series<K::Cell>)) {
-        state::with_current_store(|store| {
+        with_current_store(|store| {
             if !store.is_enabled() {
                 return;
             }
@@ -433,7 +168,7 @@ impl<K: Kind, F: FieldSet> Metric<K, F> {
     /// Reads the series of these values, without creating it.
     #[inline]
     fn read<R>(&self, values: F::Values<'_>, f: impl FnOnce(&Series<K::Cell>) -> R) -> Option<R> {
-        state::with_current_store(|store| {
+        with_current_store(|store| {
             if !store.is_enabled() {
                 return None;
             }
@@ -472,7 +207,7 @@ impl<K: Kind, F: FieldSet> Metric<K, F> {
     }
 
     fn handle_in(&self, values: F::Values<'_>, target: Option<&Target>) -> Handle<K> {
-        state::with_current_store(|store| {
+        with_current_store(|store| {
             let id = target.map_or(0, |t| store.target_id(t));
             let series = self.slot(store).and_then(|slot| {
                 with_key::<F, _>(id, values, |key| {
@@ -500,15 +235,13 @@ impl<K: Kind, F: FieldSet> Metric<K, F> {
     /// assert_eq!(SESSIONS.get("ann"), 0);
     /// ```
     pub fn delete(&self, values: F::Values<'_>) -> bool {
-        state::with_current_store(|store| {
-            with_key::<F, _>(0, values, |key| store.delete(self.desc, key))
-        })
+        with_current_store(|store| with_key::<F, _>(0, values, |key| store.delete(self.desc, key)))
     }
 
     /// Resets every series of this metric (Go's `Reset`): values go back to zero and
     /// cumulative streams restart with a new start time.
     pub fn reset(&self) {
-        state::with_current_store(|store| store.reset(self.desc));
+        with_current_store(|store| store.reset(self.desc));
     }
 }
 
@@ -943,4 +676,15 @@ impl Handle<kind::NonCumulativeDistribution> {
 crate::metric! {
     /// Writes that went to a metric's overflow series because it had reached its series cap.
     pub static OVERFLOW_WRITES: Counter(metric: String) = "tsmon/store/overflow_writes";
+}
+
+#[cfg(test)]
+mod self_metric_tests {
+    #[test]
+    fn the_store_names_the_overflow_metric_as_it_is_declared() {
+        assert_eq!(
+            super::OVERFLOW_WRITES.desc().name,
+            crate::store::OVERFLOW_WRITES
+        );
+    }
 }

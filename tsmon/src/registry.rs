@@ -19,8 +19,8 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::OnceLock;
 
+use crate::desc::MetricDesc;
 use crate::error::Error;
-use crate::metric::MetricDesc;
 
 /// The distributed slice every declared metric lands in.
 #[linkme::distributed_slice]
@@ -226,7 +226,7 @@ pub fn catalog_json() -> String {
                     "name": f.name,
                     "type": format!("{:?}", f.ty),
                 })).collect::<Vec<_>>(),
-                "units": d.units.map(crate::metric::Units::go_str),
+                "units": d.units.map(crate::desc::Units::go_str),
                 "bucketer": d.bucketer.map(|b| serde_json::json!({
                     "width": b.width(),
                     "growth_factor": b.growth_factor(),

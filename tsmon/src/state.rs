@@ -25,11 +25,11 @@ use parking_lot::{Mutex, RwLock};
 use crate::clock::{MonotonicClock, SystemClock, TimeSource};
 use crate::error::Error;
 use crate::exposition::{self, Format};
-use crate::flush::Schedule;
 use crate::monitor::Monitor;
 use crate::registry;
+use crate::schedule::Schedule;
 use crate::settings::{Refusal, Settings, SettingsLayer, SettingsSource};
-use crate::store::{Snapshot, Store};
+use crate::store::{Snapshot, Store, current};
 use crate::target::Target;
 use crate::tasknum::TaskNumAllocator;
 
@@ -46,7 +46,7 @@ pub(crate) type Callback = Arc<dyn Fn() + Send + Sync>;
 
 pub(crate) struct Inner {
     pub(crate) id: u64,
-    pub(crate) store: Store,
+    pub(crate) store: Arc<Store>,
     pub(crate) clock: Arc<dyn TimeSource>,
     pub(crate) control: Mutex<Control>,
     pub(crate) schedule: Mutex<Schedule>,
@@ -296,7 +296,7 @@ impl StateBuilder {
         let state = State {
             inner: Arc::new(Inner {
                 id: IDS.fetch_add(1, Ordering::Relaxed),
-                store,
+                store: Arc::new(store),
                 clock: self.clock.clone(),
                 control: Mutex::new(control),
                 schedule: Mutex::new(Schedule::default()),
@@ -490,8 +490,12 @@ impl State {
         // reference of the State it displaced. Guards dropped out of order stay memory safe.
         let mine = Arc::into_raw(self.inner.clone());
         let previous = CURRENT.with(|c| c.replace(mine));
+        // SAFETY: the store is owned by the `Inner` whose strong reference the slot now holds,
+        // until the guard puts the previous one back.
+        let previous_store = unsafe { current::replace(Arc::as_ptr(&self.inner.store)) };
         EnterGuard {
             previous,
+            previous_store,
             _not_send: PhantomData,
         }
     }
@@ -570,6 +574,7 @@ fn default_instance_id() -> String {
 /// Keeps a State current on this thread; see [`State::enter`].
 pub struct EnterGuard {
     previous: *const Inner,
+    previous_store: *const Store,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -581,6 +586,9 @@ impl fmt::Debug for EnterGuard {
 
 impl Drop for EnterGuard {
     fn drop(&mut self) {
+        // SAFETY: the previous store belongs to the previous `Inner`, whose strong reference
+        // goes back into the slot on the next line.
+        unsafe { current::replace(self.previous_store) };
         let current = CURRENT.with(|c| c.replace(self.previous));
         if !current.is_null() {
             // SAFETY: the slot owned this strong reference (made by `Arc::into_raw` in `enter`),
@@ -590,38 +598,9 @@ impl Drop for EnterGuard {
     }
 }
 
-/// Runs `f` on the current store: the entered State's, else the global one's.
-#[inline]
-pub(crate) fn with_current_store<R>(f: impl FnOnce(&Store) -> R) -> R {
-    let current = CURRENT.with(Cell::get);
-    if current.is_null() {
-        f(&State::global().inner.store)
-    } else {
-        // SAFETY: the slot owns a strong reference to the `Inner` it points at (see `enter`),
-        // and only this thread can release it, which it does not do while `f` runs.
-        f(unsafe { &(*current).store })
-    }
-}
-
-/// The current store for an instrumented call: the global State's (which lives for the whole
-/// process, so nothing is cloned), or the entered State's with a strong reference that keeps it
-/// alive until the call ends, wherever that is.
-#[inline]
-pub(crate) fn current_store_for_call() -> (std::ptr::NonNull<Store>, Option<State>) {
-    let current = CURRENT.with(Cell::get);
-    if current.is_null() {
-        (std::ptr::NonNull::from(&State::global().inner.store), None)
-    } else {
-        // SAFETY: as in `with_current_store`; the slot's reference is cloned before the borrow
-        // ends, so the State outlives the returned pointer.
-        let inner = unsafe {
-            Arc::increment_strong_count(current);
-            Arc::from_raw(current)
-        };
-        let store = std::ptr::NonNull::from(&inner.store);
-        (store, Some(State { inner }))
-    }
-}
+/// The global State's store, for the store layer's hook (see [`current`]).
+#[linkme::distributed_slice(current::GLOBAL_STORE)]
+static GLOBAL_STORE: fn() -> &'static Store = || &State::global().inner.store;
 
 /// The State entered on this thread, if any.
 pub(crate) fn current_if_entered() -> Option<State> {

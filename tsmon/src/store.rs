@@ -26,6 +26,14 @@
 //! self-metric `tsmon/store/overflow_writes` counts them.
 
 pub(crate) mod cell;
+pub(crate) mod current;
+mod fns;
+
+pub(crate) use fns::FnSeries;
+
+/// The self-metric the store fills with each metric's overflow writes at a snapshot (declared
+/// with the other metric kinds' self-metrics in [`metric`](crate::metric)).
+pub(crate) const OVERFLOW_WRITES: &str = "tsmon/store/overflow_writes";
 
 use std::cell::RefCell;
 use std::fmt;
@@ -36,9 +44,9 @@ use hashbrown::HashTable;
 use parking_lot::{Mutex, RwLock};
 
 use crate::clock::MonotonicClock;
+use crate::desc::{MetricDesc, MetricKind};
 use crate::distribution::Distribution;
 use crate::field::{FieldSet, FieldValue, KeyBuf, decode, key_eq, put_varint, split_key};
-use crate::metric::{MetricDesc, MetricKind};
 use crate::registry;
 use crate::target::Target;
 use cell::{BoolCell, CellType, DistCell, FloatCell, IntCell, NcDistCell, StrCell};
@@ -609,7 +617,7 @@ pub struct Store {
     /// The metrics' slots (aliases left out) in name order: the order of snapshots.
     by_name: Box<[usize]>,
     catalog: registry::CatalogRange,
-    fns: Box<[crate::instrument::FnSeries]>,
+    fns: Box<[FnSeries]>,
     epoch: AtomicU64,
     enabled: Arc<AtomicBool>,
     clock: MonotonicClock,
@@ -658,13 +666,13 @@ impl Store {
             .collect();
         by_name.sort_by_key(|&i| registry::catalog()[i].name);
         store.by_name = by_name.into();
-        store.fns = crate::instrument::create_series(&store);
+        store.fns = fns::create_series(&store);
         store
     }
 
     /// The series of the instrumented function at this index of the catalog.
     #[inline]
-    pub(crate) fn fn_series(&self, index: usize) -> Option<&crate::instrument::FnSeries> {
+    pub(crate) fn fn_series(&self, index: usize) -> Option<&FnSeries> {
         self.fns.get(index)
     }
 
@@ -860,7 +868,7 @@ impl Store {
             any_store!(m, s => s.reset(&self.clock), alias => ());
         }
         if desc.kind == MetricKind::IntGauge {
-            crate::instrument::mark_gauges(&self.fns);
+            fns::mark_gauges(&self.fns);
         }
     }
 
@@ -904,7 +912,7 @@ impl Store {
             any_store!(m, s => s.reset(&self.clock), alias => ());
         }
         self.epoch.fetch_add(1, Relaxed);
-        crate::instrument::mark_gauges(&self.fns);
+        fns::mark_gauges(&self.fns);
     }
 
     pub(crate) fn delete(&self, desc: &'static MetricDesc, key: &[u8]) -> bool {
@@ -973,8 +981,23 @@ impl Store {
         }
     }
 
+    /// The store of the metric named `name` (found by name: the store does not know the
+    /// metric kinds' statics, which sit above it).
+    fn slot_named<C: StoreSlot>(&self, name: &str) -> Option<&MetricStore<C>> {
+        let catalog = registry::catalog();
+        let at = self
+            .by_name
+            .binary_search_by(|&i| catalog[i].name.cmp(name))
+            .ok()?;
+        let any = self.metrics.get(self.by_name[at])?;
+        match C::slot(any) {
+            Some(slot) => Some(slot),
+            None => self.alias_slot(any),
+        }
+    }
+
     fn report_overflow(&self) {
-        let Some(slot) = self.slot::<IntCell>(crate::metric::OVERFLOW_WRITES.desc()) else {
+        let Some(slot) = self.slot_named::<IntCell>(OVERFLOW_WRITES) else {
             return;
         };
         for m in self.metrics.iter() {

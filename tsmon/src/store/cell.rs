@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU64, AtomicUsize
 
 use parking_lot::Mutex;
 
+use crate::desc::MetricDesc;
 use crate::distribution::{Bucketer, Distribution};
-use crate::metric::MetricDesc;
 use crate::store::Value;
 
 /// One stripe per cache line.
