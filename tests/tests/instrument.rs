@@ -595,16 +595,26 @@ fn many_threads_calling_one_fn_end_with_exact_totals() {
 fn a_disabled_state_records_nothing_and_a_reset_does_not_unbalance_in_flight() {
     let state = State::builder().build().unwrap();
     let _g = state.enter();
-    state.store().set_enabled(false);
+    state
+        .apply_settings(tsmon::settings::Settings {
+            enabled: false,
+            ..state.settings()
+        })
+        .unwrap();
     plain(1);
-    state.store().set_enabled(true);
+    state
+        .apply_settings(tsmon::settings::Settings {
+            enabled: true,
+            ..state.settings()
+        })
+        .unwrap();
     assert_eq!(calls(&state.snapshot(), "plain", Outcome::Ok), 0);
 
     // A call under way while every series is reset must not leave the gauge at -1.
     let mut fut = Box::pin(fetch(1));
     let mut cx = Context::from_waker(Waker::noop());
     assert!(fut.as_mut().poll(&mut cx).is_pending());
-    state.store().reset_all();
+    state.reset_all();
     assert!(block_on(fut).is_ok());
     let snap = state.snapshot();
     assert_eq!(in_flight(&snap, "fetch"), 0);

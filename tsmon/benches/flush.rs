@@ -112,7 +112,12 @@ fn disabled_writes(c: &mut Criterion) {
     g.bench_function("by value, enabled", |b| {
         b.iter(|| WIDE.inc(black_box("kind-000001")));
     });
-    state.store().set_enabled(false);
+    state
+        .apply_settings(tsmon::settings::Settings {
+            enabled: false,
+            ..state.settings()
+        })
+        .expect("disable");
     g.bench_function("handle, disabled", |b| b.iter(|| black_box(&handle).inc()));
     g.bench_function("by value, disabled", |b| {
         b.iter(|| WIDE.inc(black_box("kind-000001")));

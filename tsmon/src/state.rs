@@ -127,7 +127,15 @@ impl Default for StateBuilder {
 }
 
 impl StateBuilder {
-    /// The default target (by default, [`Target::default`]).
+    /// The default target (by default, [`Target::default`]). Without an allocator its task
+    /// number is the task's (a negative one counts as 0); with one, the allocator's number
+    /// replaces it.
+    ///
+    /// ```
+    /// let target = tsmon::Target::new("svc", "job").with_task_num(3);
+    /// let state = tsmon::State::builder().with_target(target).build().unwrap();
+    /// assert_eq!(state.store().default_target().task_num, 3);
+    /// ```
     #[must_use]
     pub fn with_target(mut self, target: Target) -> Self {
         self.target = Some(target);
@@ -506,10 +514,58 @@ impl State {
         f()
     }
 
-    /// The store.
+    /// The store, to read: whether it is enabled, its clock, its default target, snapshots.
+    /// What changes it goes through the State, so the settings and the store never disagree:
+    /// enable or disable with [`apply_settings`](Self::apply_settings) (`enabled`), change
+    /// the series cap with `max_series`, reset with [`reset_cumulative`](Self::reset_cumulative)
+    /// and [`reset_all`](Self::reset_all).
+    ///
+    /// ```compile_fail
+    /// let state = tsmon::State::builder().build().unwrap();
+    /// state.store().set_enabled(false); // not public: `enabled` is a setting
+    /// ```
     #[must_use]
     pub fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// Resets every cumulative metric (counters and cumulative distributions) to zero with a
+    /// new start time, as Go's `ResetCumulativeMetrics` does (and as a flush does by itself
+    /// when the task loses its number). Gauges keep their values.
+    ///
+    /// ```
+    /// tsmon::metric! {
+    ///     /// Jobs done.
+    ///     static DONE: Counter = "example/state/done";
+    ///     /// Depth.
+    ///     static DEPTH: IntGauge = "example/state/depth";
+    /// }
+    /// let state = tsmon::State::builder().build().unwrap();
+    /// let _g = state.enter();
+    /// DONE.add(3, ());
+    /// DEPTH.set(7, ());
+    /// state.reset_cumulative();
+    /// assert_eq!((DONE.get(()), DEPTH.get(())), (0, 7));
+    /// ```
+    pub fn reset_cumulative(&self) {
+        self.inner.store.reset_cumulative();
+    }
+
+    /// Resets every metric: each series starts again from zero with a new start time (an
+    /// instrumented call under way still ends with its in-flight gauge balanced).
+    ///
+    /// ```
+    /// tsmon::metric! {
+    ///     /// Depth.
+    ///     static LEVEL: IntGauge = "example/state/level";
+    /// }
+    /// let state = tsmon::State::builder().build().unwrap();
+    /// state.in_scope(|| LEVEL.set(7, ()));
+    /// state.reset_all();
+    /// assert_eq!(state.in_scope(|| LEVEL.get(())), 0);
+    /// ```
+    pub fn reset_all(&self) {
+        self.inner.store.reset_all();
     }
 
     /// A snapshot of the store.

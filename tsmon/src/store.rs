@@ -697,13 +697,7 @@ impl Store {
 
     /// Enables or disables the store. Enabling a disabled store starts it afresh: every series
     /// restarts from zero with a new start time, as Go installs a new in-memory store.
-    ///
-    /// ```
-    /// let state = tsmon::State::builder().build().unwrap();
-    /// state.store().set_enabled(false);
-    /// assert!(state.snapshot().is_empty());
-    /// ```
-    pub fn set_enabled(&self, enabled: bool) {
+    pub(crate) fn set_enabled(&self, enabled: bool) {
         self.on.store(enabled, SeqCst);
         let was = self.enabled.swap(enabled, SeqCst);
         if enabled && !was {
@@ -734,8 +728,8 @@ impl Store {
     /// snapshot is taken, so changing it (a new task number) relabels them.
     ///
     /// ```
-    /// let state = tsmon::State::builder().build().unwrap();
-    /// state.store().set_default_target(tsmon::Target::new("a", "b").with_task_num(3));
+    /// let target = tsmon::Target::new("a", "b").with_task_num(3);
+    /// let state = tsmon::State::builder().with_target(target).build().unwrap();
     /// assert_eq!(state.store().default_target().task_num, 3);
     /// ```
     pub fn default_target(&self) -> Arc<Target> {
@@ -743,7 +737,7 @@ impl Store {
     }
 
     /// Replaces the default target.
-    pub fn set_default_target(&self, target: Target) {
+    pub(crate) fn set_default_target(&self, target: Target) {
         *self.default_target.write() = Arc::new(target);
     }
 
@@ -874,19 +868,7 @@ impl Store {
 
     /// Resets every cumulative metric (counters and cumulative distributions), as Go does when a
     /// task loses its number.
-    ///
-    /// ```
-    /// tsmon::metric! {
-    ///     /// Jobs done.
-    ///     static DONE: Counter = "example/store/done";
-    /// }
-    /// let state = tsmon::State::builder().build().unwrap();
-    /// let _g = state.enter();
-    /// DONE.add(3, ());
-    /// state.store().reset_cumulative();
-    /// assert_eq!(DONE.get(()), 0);
-    /// ```
-    pub fn reset_cumulative(&self) {
+    pub(crate) fn reset_cumulative(&self) {
         for m in self.metrics.iter() {
             any_store!(m, s => if s.cumulative { s.reset(&self.clock) }, alias => ());
         }
@@ -894,12 +876,7 @@ impl Store {
 
     /// Changes the series cap of every metric whose declaration sets none. Series beyond a
     /// lowered cap stay; new ones go to the overflow series.
-    ///
-    /// ```
-    /// let state = tsmon::State::builder().build().unwrap();
-    /// state.store().set_default_max_series(5);
-    /// ```
-    pub fn set_default_max_series(&self, n: usize) {
+    pub(crate) fn set_default_max_series(&self, n: usize) {
         let n = n.max(1);
         for m in self.metrics.iter() {
             any_store!(m, s => if s.desc.max_series == 0 { s.max_series.store(n, Relaxed) }, alias => ());
@@ -907,7 +884,7 @@ impl Store {
     }
 
     /// Resets every metric.
-    pub fn reset_all(&self) {
+    pub(crate) fn reset_all(&self) {
         for m in self.metrics.iter() {
             any_store!(m, s => s.reset(&self.clock), alias => ());
         }

@@ -283,11 +283,17 @@ fn start_times_are_strictly_monotonic_and_reset_moves_them() {
 
 #[test]
 fn default_target_is_bound_at_snapshot_time() {
-    let s = state();
+    // Written before the allocator gives the task its number; bound to the number when a
+    // snapshot is taken after it came.
+    let s = State::builder()
+        .with_target(Target::new("default target", "job"))
+        .with_allocator(tsmon::tasknum::FixedAllocator::new(7))
+        .with_monitor(tsmon::monitor::FakeMonitor::new())
+        .build()
+        .unwrap();
     let _g = s.enter();
     COUNTER.inc(());
-    s.store()
-        .set_default_target(Target::new("default target", "job").with_task_num(7));
+    tsmon::runtime::block_on(s.flush()).unwrap();
     let snap = s.snapshot();
     let cell = &snap.metric("test/store/counter").unwrap().cells()[0];
     assert_eq!(snap.target(cell).task_num, 7);
@@ -299,12 +305,21 @@ fn disabled_store_drops_writes_and_enabling_starts_fresh() {
     let _g = s.enter();
     COUNTER.add(5, ());
     let h = COUNTER.handle(());
-    s.store().set_enabled(false);
+    s.apply_settings(tsmon::settings::Settings {
+        enabled: false,
+        ..s.settings()
+    })
+    .unwrap();
+    assert!(!s.store().is_enabled());
     COUNTER.add(5, ());
     h.add(5);
     assert_eq!(COUNTER.get(()), 0);
     assert!(s.snapshot().is_empty());
-    s.store().set_enabled(true);
+    s.apply_settings(tsmon::settings::Settings {
+        enabled: true,
+        ..s.settings()
+    })
+    .unwrap();
     assert_eq!(COUNTER.get(()), 0, "a fresh store");
     h.add(2);
     assert_eq!(COUNTER.get(()), 2, "handles keep working after re-enabling");
@@ -337,7 +352,7 @@ fn reset_cumulative_keeps_gauges() {
     COUNTER.add(5, ());
     INT.set(5, ());
     CDIST.add(1.0, ());
-    s.store().reset_cumulative();
+    s.reset_cumulative();
     assert_eq!((COUNTER.get(()), INT.get(())), (0, 5));
     assert_eq!(CDIST.get(()).unwrap().count(), 0);
 }

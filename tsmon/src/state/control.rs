@@ -595,7 +595,13 @@ impl State {
             // Go's enableTSMon: a fresh store (the default target without a number while an
             // allocator decides), a flush as soon as possible, the retry delay reset.
             let mut target = (*self.inner.store.default_target()).clone();
-            target.task_num = if fx.has_allocator { -1 } else { 0 };
+            // Without an allocator the builder's number stands (a target given with one kept
+            // it only until the first enabling, and silently became 0).
+            target.task_num = if fx.has_allocator {
+                -1
+            } else {
+                target.task_num.max(0)
+            };
             self.inner.store.set_default_target(target);
             self.inner.store.set_enabled(true);
             self.inner.schedule.lock().enabled_at(now);
