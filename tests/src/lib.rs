@@ -78,7 +78,9 @@ impl SlowFileMonitor {
             .append(true)
             .open(&self.path)
             .and_then(|mut f| writeln!(f, "{line}"))
-            .map_err(|e| tsmon::Error::Monitor(e.to_string()))
+            .map_err(|e| {
+                tsmon::Error::Monitor(tsmon::error::Cause::with_source("slow file monitor", e))
+            })
     }
 }
 

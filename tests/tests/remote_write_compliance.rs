@@ -639,7 +639,9 @@ fn catching_up_after_an_outage_stays_within_the_flush_timeout() {
         "within the timeout"
     );
     match &first {
-        Err(tsmon::Error::Deferred(why)) => assert!(why.contains("catching up"), "{why}"),
+        Err(tsmon::Error::Deferred(why)) => {
+            assert!(why.message().contains("catching up"), "{why}");
+        }
         other => panic!("a partial catch-up is Deferred (no backoff), got {other:?}"),
     }
     let left = int(&state, "tsmon/remote_write/queued", &[]);

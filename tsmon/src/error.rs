@@ -52,9 +52,11 @@ pub enum Error {
     /// Settings that do not validate; the previous ones stay in force.
     #[error("invalid tsmon settings: {0}")]
     InvalidSettings(String),
-    /// A monitor could not send (a retry with backoff follows).
+    /// A monitor could not send (a retry with backoff follows). The cause, when there is one
+    /// (the HTTP client's error, an `io::Error`), is the [`source`](std::error::Error::source)
+    /// of the [`Cause`].
     #[error("tsmon monitor: {0}")]
-    Monitor(String),
+    Monitor(#[source] Cause),
     /// [`State::try_flush`](crate::State::try_flush) found another flush under way: nothing
     /// was flushed.
     #[error("another tsmon flush is under way; nothing was flushed")]
@@ -62,13 +64,14 @@ pub enum Error {
     /// A monitor could not deliver now but keeps what it could not send for the next flush
     /// (the remote-write queue): the flush keeps its interval instead of backing off.
     #[error("tsmon monitor: delivery deferred: {0}")]
-    Deferred(String),
+    Deferred(#[source] Cause),
     /// A flush took longer than the flush timeout.
     #[error("the tsmon flush timed out after {0:?}")]
     FlushTimeout(std::time::Duration),
-    /// The task-number allocator failed (a retry with backoff follows).
+    /// The task-number allocator failed (a retry with backoff follows). The client's error
+    /// (Redis, PostgreSQL), when there is one, is the source of the [`Cause`].
     #[error("failed to get a task number: {0}")]
-    TaskNum(String),
+    TaskNum(#[source] Cause),
     /// No task number is assigned yet: nothing is sent (Go's `ErrNoTaskNumber`).
     #[error("no task number assigned yet")]
     NoTaskNumber,
@@ -84,3 +87,104 @@ pub enum Error {
 
 /// A `Result` with tsmon's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What went wrong in a monitor or an allocator: a message that reads whole (it includes its
+/// cause's text), and the cause itself, typed, as its [`source`](std::error::Error::source), so
+/// a caller can downcast to the `io::Error`, the HTTP client's error or the database client's.
+///
+/// ```
+/// use std::error::Error as _;
+/// let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+/// let err = tsmon::Error::Monitor(tsmon::error::Cause::with_source("pushing to the gateway", io));
+/// assert_eq!(err.to_string(), "tsmon monitor: pushing to the gateway: refused");
+/// let cause = err.source().and_then(|c| c.source()).unwrap();
+/// let io = cause.downcast_ref::<std::io::Error>().unwrap();
+/// assert_eq!(io.kind(), std::io::ErrorKind::ConnectionRefused);
+/// // Without a cause: just the message.
+/// let plain = tsmon::error::Cause::from("the receiver answered 503");
+/// assert!(plain.source().is_none());
+/// ```
+#[derive(Debug)]
+pub struct Cause {
+    message: String,
+    source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+}
+
+impl Cause {
+    /// A cause with no underlying error.
+    #[must_use]
+    pub fn new(message: impl Into<String>) -> Self {
+        Cause {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// `context` and the error behind it: the message reads `context: error`.
+    #[must_use]
+    pub fn with_source(
+        context: impl std::fmt::Display,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Cause {
+            message: format!("{context}: {}", chain(&source)),
+            source: Some(Box::new(source)),
+        }
+    }
+
+    /// This cause with `source` behind it, the message as it is (for a message that already
+    /// says what the source would).
+    #[must_use]
+    pub fn caused_by(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(Box::new(source));
+        self
+    }
+
+    /// The message.
+    #[must_use]
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+/// An error's text followed by its sources' (`a: b: c`), leaving out a source whose text the
+/// one before already ends with.
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut next = e.source();
+    while let Some(s) = next {
+        let more = s.to_string();
+        if !text.ends_with(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        next = s.source();
+    }
+    text
+}
+
+impl std::fmt::Display for Cause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Cause {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+impl From<String> for Cause {
+    fn from(message: String) -> Self {
+        Cause::new(message)
+    }
+}
+
+impl From<&str> for Cause {
+    fn from(message: &str) -> Self {
+        Cause::new(message)
+    }
+}

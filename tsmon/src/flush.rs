@@ -28,7 +28,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::error::Error;
+use crate::error::{Cause, Error};
 use crate::monitor::Monitor;
 use crate::state::{State, Weak};
 use crate::store::Snapshot;
@@ -284,7 +284,7 @@ impl State {
                     return Err(Error::NoTaskNumber);
                 }
                 Err(Error::TaskNum(e)) => return Err(Error::TaskNum(e)),
-                Err(e) => return Err(Error::TaskNum(e.to_string())),
+                Err(e) => return Err(Error::TaskNum(Cause::new(e.to_string()).caused_by(e))),
             },
         }
         store.set_default_target(task);
@@ -631,11 +631,14 @@ async fn send_chunks(monitor: &dyn Monitor, snap: &Snapshot, workers: usize) -> 
     match errors.len() {
         0 => Ok(()),
         1 => Err(errors.swap_remove(0)),
-        n => Err(Error::Monitor(format!(
-            "{n} of {} chunks failed; the first: {}",
-            chunks.len(),
-            errors[0]
-        ))),
+        n => Err(Error::Monitor(
+            format!(
+                "{n} of {} chunks failed; the first: {}",
+                chunks.len(),
+                errors[0]
+            )
+            .into(),
+        )),
     }
 }
 

@@ -172,7 +172,7 @@ impl Monitor for FakeMonitor {
         let result = {
             let mut inner = self.inner.lock();
             match &inner.fail_with {
-                Some(message) => Err(Error::Monitor(message.clone())),
+                Some(message) => Err(Error::Monitor(message.as_str().into())),
                 None => {
                     inner.sent.push(chunk.clone());
                     Ok(())

@@ -10,7 +10,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
 use super::secret_file::SecretFile;
-use crate::error::Error;
+use crate::error::{Cause, Error};
 use crate::settings::PushOptions;
 
 crate::metric! {
@@ -68,11 +68,11 @@ pub(crate) enum Outcome {
     /// A 2xx.
     Delivered,
     /// 401 or 403: the credentials are wrong; retrying will not help until they change.
-    Unauthorized(String),
+    Unauthorized(Cause),
     /// Another 4xx: the request itself is refused, for good.
-    Rejected(String),
+    Rejected(Cause),
     /// A 5xx, a 429 or no answer: worth another try.
-    Failed(String),
+    Failed(Cause),
 }
 
 /// An HTTP client for one push monitor.
@@ -175,10 +175,9 @@ impl PushClient {
     /// The `Authorization` header now (a file is re-read when it may have changed).
     fn authorization(&self) -> Result<Option<HeaderValue>, Error> {
         let missing = |f: &SecretFile| {
-            Error::Monitor(format!(
-                "cannot read the credentials file {}",
-                f.path().display()
-            ))
+            Error::Monitor(
+                format!("cannot read the credentials file {}", f.path().display()).into(),
+            )
         };
         match &self.credentials {
             Credentials::None => Ok(None),
@@ -205,8 +204,8 @@ impl PushClient {
         let auth = match self.authorization() {
             Ok(a) => a,
             // Sending without them would only earn a 401.
-            Err(Error::Monitor(e) | Error::InvalidSettings(e)) => return Outcome::Unauthorized(e),
-            Err(e) => return Outcome::Unauthorized(e.to_string()),
+            Err(Error::Monitor(e)) => return Outcome::Unauthorized(e),
+            Err(e) => return Outcome::Unauthorized(Cause::new(e.to_string())),
         };
         let headers = request.headers_mut();
         for (k, v) in &self.headers {
@@ -219,14 +218,9 @@ impl PushClient {
             Ok(r) => r,
             Err(e) => {
                 REQUESTS.inc((self.monitor, "error"));
-                let mut text = e.to_string();
-                let mut source = std::error::Error::source(&e);
-                while let Some(s) = source {
-                    text.push_str(": ");
-                    text.push_str(&s.to_string());
-                    source = s.source();
-                }
-                return Outcome::Failed(format!("{what}: {text}"));
+                // The message carries the client error's whole chain (connect: refused); the
+                // error itself is the source, for callers that downcast.
+                return Outcome::Failed(Cause::with_source(what, e));
             }
         };
         let status = response.status();
@@ -239,13 +233,13 @@ impl PushClient {
         match status.as_u16() {
             401 | 403 => {
                 UNAUTHORIZED.inc(self.monitor);
-                Outcome::Unauthorized(format!(
+                Outcome::Unauthorized(Cause::new(format!(
                     "{message} (the push credentials are refused; not retried within this flush)"
-                ))
+                )))
             }
-            429 => Outcome::Failed(message),
-            400..=499 => Outcome::Rejected(message),
-            _ => Outcome::Failed(message),
+            429 => Outcome::Failed(Cause::new(message)),
+            400..=499 => Outcome::Rejected(Cause::new(message)),
+            _ => Outcome::Failed(Cause::new(message)),
         }
     }
 }

@@ -5,7 +5,7 @@ use std::io::Write as _;
 use std::path::PathBuf;
 
 use super::{BoxFuture, Monitor};
-use crate::error::Error;
+use crate::error::{Cause, Error};
 use crate::store::{Snapshot, Value};
 
 /// Writes each chunk as a readable table (Go's debug monitor): one line per series, the target
@@ -117,7 +117,12 @@ impl Monitor for DebugMonitor {
                 .append(true)
                 .open(path)
                 .and_then(|mut f| f.write_all(text.as_bytes()))
-                .map_err(|e| Error::Monitor(format!("debug monitor {}: {e}", path.display()))),
+                .map_err(|e| {
+                    Error::Monitor(Cause::with_source(
+                        format!("debug monitor {}", path.display()),
+                        e,
+                    ))
+                }),
         };
         Box::pin(async move { result })
     }

@@ -17,7 +17,7 @@ use parking_lot::Mutex;
 
 use super::secret_file::SecretFile;
 use super::{BoxFuture, Monitor};
-use crate::error::Error;
+use crate::error::{Cause, Error};
 use crate::exposition::Format;
 use crate::settings::{CatalogExposure, PullAuth, PullOptions};
 use crate::store::Snapshot;
@@ -107,15 +107,18 @@ impl PullMonitor {
     ) -> Result<Self, Error> {
         let listener = std::net::TcpListener::bind(addr)
             .and_then(|l| l.set_nonblocking(true).map(|()| l))
-            .map_err(|e| Error::Monitor(format!("pull endpoint on {addr}: {e}")))?;
-        let addr = listener
-            .local_addr()
-            .map_err(|e| Error::Monitor(format!("pull endpoint on {addr}: {e}")))?;
+            .map_err(|e| {
+                Error::Monitor(Cause::with_source(format!("pull endpoint on {addr}"), e))
+            })?;
+        let addr = listener.local_addr().map_err(|e| {
+            Error::Monitor(Cause::with_source(format!("pull endpoint on {addr}"), e))
+        })?;
         let handle = crate::runtime::handle();
         let listener = {
             let _guard = handle.enter();
-            tokio::net::TcpListener::from_std(listener)
-                .map_err(|e| Error::Monitor(format!("pull endpoint on {addr}: {e}")))?
+            tokio::net::TcpListener::from_std(listener).map_err(|e| {
+                Error::Monitor(Cause::with_source(format!("pull endpoint on {addr}"), e))
+            })?
         };
         let tls = acceptor(&options, &scope)?;
         let endpoint = Arc::new(Endpoint {

@@ -6,7 +6,7 @@ use http_body_util::Full;
 
 use super::client::{Outcome, PushClient};
 use super::{BoxFuture, Monitor};
-use crate::error::Error;
+use crate::error::{Cause, Error};
 use crate::exposition::{self, Format};
 use crate::settings::PushOptions;
 use crate::store::Snapshot;
@@ -106,7 +106,9 @@ impl PushgatewayMonitor {
         let request = hyper::Request::put(&url)
             .header(hyper::header::CONTENT_TYPE, Format::Text.content_type())
             .body(Full::new(Bytes::from(body)))
-            .map_err(|e| Error::Monitor(format!("Pushgateway request {url}: {e}")))?;
+            .map_err(|e| {
+                Error::Monitor(Cause::with_source(format!("Pushgateway request {url}"), e))
+            })?;
         match self
             .client
             .send(request, &format!("Pushgateway {url}"))

@@ -13,7 +13,7 @@ use prost::Message as _;
 
 use super::client::{Outcome, PushClient};
 use super::{BoxFuture, Monitor};
-use crate::error::Error;
+use crate::error::{Cause, Error};
 use crate::field::FieldValue;
 use crate::metric::MetricKind;
 use crate::settings::PushOptions;
@@ -571,7 +571,10 @@ impl RemoteWriteMonitor {
             let request = match request {
                 Ok(r) => r,
                 Err(e) => {
-                    return Posted::Rejected(Error::Monitor(format!("remote-write request: {e}")));
+                    return Posted::Rejected(Error::Monitor(Cause::with_source(
+                        "remote-write request",
+                        e,
+                    )));
                 }
             };
             match self.client.send(request, &self.url).await {
@@ -579,7 +582,9 @@ impl RemoteWriteMonitor {
                 Outcome::Unauthorized(e) => return Posted::Unauthorized(Error::Monitor(e)),
                 Outcome::Rejected(e) => {
                     tracing::warn!("tsmon remote-write: batch rejected: {e}");
-                    return Posted::Rejected(Error::Monitor(format!("remote-write rejected: {e}")));
+                    return Posted::Rejected(Error::Monitor(
+                        Cause::new(format!("remote-write rejected: {e}")).caused_by(e),
+                    ));
                 }
                 Outcome::Failed(e) => last = Some(e),
             }
@@ -591,10 +596,15 @@ impl RemoteWriteMonitor {
                 backoff *= 2;
             }
         }
-        let last = last.unwrap_or_default();
-        Posted::Failed(Error::Monitor(format!(
-            "remote-write failed after {ATTEMPTS} attempts: {last}"
-        )))
+        let message = match &last {
+            Some(e) => format!("remote-write failed after {ATTEMPTS} attempts: {e}"),
+            None => format!("remote-write failed after {ATTEMPTS} attempts"),
+        };
+        let cause = Cause::new(message);
+        Posted::Failed(Error::Monitor(match last {
+            Some(e) => cause.caused_by(e),
+            None => cause,
+        }))
     }
 }
 
@@ -646,8 +656,10 @@ impl Monitor for RemoteWriteMonitor {
                     match snap::raw::Encoder::new().compress_vec(&request.encode_to_vec()) {
                         Ok(body) => queue.push(now, Bytes::from(body)),
                         Err(e) => {
-                            fresh_error
-                                .get_or_insert(Error::Monitor(format!("remote-write snappy: {e}")));
+                            fresh_error.get_or_insert(Error::Monitor(Cause::with_source(
+                                "remote-write snappy",
+                                e,
+                            )));
                         }
                     }
                 }
@@ -701,9 +713,12 @@ impl Monitor for RemoteWriteMonitor {
                 return Err(e);
             }
             match (outage, rejected.or(fresh_error)) {
-                (Some(e), _) => Err(Error::Deferred(format!(
-                    "remote-write requests wait in the queue for the receiver: {e}"
-                ))),
+                (Some(e), _) => Err(Error::Deferred(
+                    Cause::new(format!(
+                        "remote-write requests wait in the queue for the receiver: {e}"
+                    ))
+                    .caused_by(e),
+                )),
                 (None, None) if behind => Err(Error::Deferred(
                     "remote-write is catching up after an outage: the next flush sends more of \
                      the queue"

@@ -6,7 +6,7 @@ use tokio::sync::Mutex;
 use tokio_postgres::{Client, NoTls};
 
 use super::TaskNumAllocator;
-use crate::error::Error;
+use crate::error::{Cause, Error};
 use crate::monitor::BoxFuture;
 use crate::target::Target;
 
@@ -75,13 +75,13 @@ impl std::fmt::Debug for PostgresAllocator {
 }
 
 /// The database's own message where there is one ("db error" alone says nothing).
-fn pg_error(e: &tokio_postgres::Error) -> Error {
+fn pg_error(e: tokio_postgres::Error) -> Error {
     match e.as_db_error() {
-        Some(db) => Error::TaskNum(format!("PostgreSQL: {}: {}", db.severity(), db.message())),
-        None => Error::TaskNum(format!(
-            "PostgreSQL: {e}{}",
-            std::error::Error::source(e).map_or(String::new(), |s| format!(": {s}"))
-        )),
+        Some(db) => {
+            let message = format!("PostgreSQL: {}: {}", db.severity(), db.message());
+            Error::TaskNum(Cause::new(message).caused_by(e))
+        }
+        None => Error::TaskNum(Cause::with_source("PostgreSQL", e)),
     }
 }
 
@@ -94,7 +94,7 @@ async fn open(config: &str) -> Result<Client, Error> {
         .spawn(async move {
             let (client, connection) = tokio_postgres::connect(&config, NoTls)
                 .await
-                .map_err(|e| pg_error(&e))?;
+                .map_err(pg_error)?;
             tokio::spawn(async move {
                 if let Err(e) = connection.await {
                     tracing::warn!("tsmon: the PostgreSQL connection ended: {e}");
@@ -103,7 +103,7 @@ async fn open(config: &str) -> Result<Client, Error> {
             Ok(client)
         })
         .await
-        .unwrap_or_else(|e| Err(Error::TaskNum(format!("PostgreSQL connect: {e}"))))
+        .unwrap_or_else(|e| Err(Error::TaskNum(Cause::with_source("PostgreSQL connect", e))))
 }
 
 impl PostgresAllocator {
@@ -120,7 +120,7 @@ impl PostgresAllocator {
         let client = tokio::time::timeout(Duration::from_secs(10), open(config))
             .await
             .map_err(|_| Error::TaskNum("PostgreSQL: connection timed out".into()))??;
-        let sql = |e: tokio_postgres::Error| pg_error(&e);
+        let sql = |e: tokio_postgres::Error| pg_error(e);
         client
             .batch_execute(&format!(
                 "BEGIN; SELECT pg_advisory_xact_lock({CREATE_LOCK}); {CREATE} COMMIT;"
@@ -146,10 +146,13 @@ impl PostgresAllocator {
                 .iter()
                 .any(|(t, c, d)| t == table && c == column && d == ty)
             {
-                return Err(Error::TaskNum(format!(
-                    "PostgreSQL: table {table} has no column {column} of type {ty}; \
+                return Err(Error::TaskNum(
+                    format!(
+                        "PostgreSQL: table {table} has no column {column} of type {ty}; \
                      it is not a tsmon table (drop or rename it)"
-                )));
+                    )
+                    .into(),
+                ));
             }
         }
         Ok(PostgresAllocator {
@@ -201,7 +204,7 @@ async fn claim(
     instance: &str,
     expiry: Duration,
 ) -> Result<i32, Error> {
-    let sql = |e: tokio_postgres::Error| pg_error(&e);
+    let sql = |e: tokio_postgres::Error| pg_error(e);
     let expiry_ms = f64::from(u32::try_from(expiry.as_millis()).unwrap_or(u32::MAX));
     let tx = client.transaction().await.map_err(sql)?;
     tx.execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&group])
@@ -281,10 +284,9 @@ impl TaskNumAllocator for PostgresAllocator {
                     if let Ok(mut slot) = self.client.try_lock() {
                         *slot = None;
                     }
-                    Err(Error::TaskNum(format!(
-                        "PostgreSQL did not answer within {:?}",
-                        self.timeout
-                    )))
+                    Err(Error::TaskNum(
+                        format!("PostgreSQL did not answer within {:?}", self.timeout).into(),
+                    ))
                 }
             }
         })

@@ -5,7 +5,7 @@ use std::time::Duration;
 use redis::aio::ConnectionManager;
 
 use super::TaskNumAllocator;
-use crate::error::Error;
+use crate::error::{Cause, Error};
 use crate::monitor::BoxFuture;
 use crate::target::Target;
 
@@ -82,13 +82,18 @@ impl RedisAllocator {
         crate::runtime::handle()
             .spawn(async move { Self::connect_here(&owned).await })
             .await
-            .unwrap_or_else(|e| Err(Error::TaskNum(format!("Redis at {url}: {e}"))))
+            .unwrap_or_else(|e| {
+                Err(Error::TaskNum(Cause::with_source(
+                    format!("Redis at {url}"),
+                    e,
+                )))
+            })
     }
 
     /// Connects on the runtime this runs on.
     async fn connect_here(url: &str) -> Result<Self, Error> {
         let client = redis::Client::open(url)
-            .map_err(|e| Error::TaskNum(format!("Redis URL {url:?}: {e}")))?;
+            .map_err(|e| Error::TaskNum(Cause::with_source(format!("Redis URL {url:?}"), e)))?;
         let config = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(2)))
             .set_response_timeout(Some(Duration::from_secs(2)))
@@ -98,8 +103,8 @@ impl RedisAllocator {
             ConnectionManager::new_with_config(client, config),
         )
         .await
-        .map_err(|_| Error::TaskNum(format!("Redis at {url}: connection timed out")))?
-        .map_err(|e| Error::TaskNum(format!("Redis at {url}: {e}")))?;
+        .map_err(|_| Error::TaskNum(format!("Redis at {url}: connection timed out").into()))?
+        .map_err(|e| Error::TaskNum(Cause::with_source(format!("Redis at {url}"), e)))?;
         // A server that wants a password (or another one) answers the first command, not the
         // connection: ask now, so bad credentials are a start-up error.
         let mut probe = conn.clone();
@@ -108,8 +113,8 @@ impl RedisAllocator {
             redis::cmd("PING").query_async::<String>(&mut probe),
         )
         .await
-        .map_err(|_| Error::TaskNum(format!("Redis at {url}: no answer to PING")))?
-        .map_err(|e| Error::TaskNum(format!("Redis at {url}: {e}")))?;
+        .map_err(|_| Error::TaskNum(format!("Redis at {url}: no answer to PING").into()))?
+        .map_err(|e| Error::TaskNum(Cause::with_source(format!("Redis at {url}"), e)))?;
         Ok(RedisAllocator {
             conn,
             script: redis::Script::new(SCRIPT),
@@ -183,10 +188,12 @@ impl RedisAllocator {
         let call = invocation.invoke_async::<(i64, i64)>(&mut conn);
         let (num, lost) = tokio::time::timeout(self.timeout, call)
             .await
-            .map_err(|_| Error::TaskNum(format!("Redis did not answer within {:?}", self.timeout)))?
-            .map_err(|e| Error::TaskNum(format!("Redis: {e}")))?;
-        let num =
-            i32::try_from(num).map_err(|_| Error::TaskNum(format!("Redis: bad number {num}")))?;
+            .map_err(|_| {
+                Error::TaskNum(format!("Redis did not answer within {:?}", self.timeout).into())
+            })?
+            .map_err(|e| Error::TaskNum(Cause::with_source("Redis", e)))?;
+        let num = i32::try_from(num)
+            .map_err(|_| Error::TaskNum(format!("Redis: bad number {num}").into()))?;
         if lost == 1 {
             Err(Error::TaskNumberLost(num))
         } else {
@@ -209,7 +216,7 @@ impl TaskNumAllocator for RedisAllocator {
             crate::runtime::handle()
                 .spawn(async move { this.heartbeat(&target, &instance_id).await })
                 .await
-                .unwrap_or_else(|e| Err(Error::TaskNum(format!("Redis heartbeat: {e}"))))
+                .unwrap_or_else(|e| Err(Error::TaskNum(Cause::with_source("Redis heartbeat", e))))
         })
     }
 }
