@@ -23,6 +23,8 @@ struct Counting;
 static ALLOCATED: AtomicUsize = AtomicUsize::new(0);
 
 // SAFETY: forwards to the system allocator, only counting.
+// Unsafe code: a counting `GlobalAlloc` (an unsafe trait) that forwards to the system one.
+#[allow(unsafe_code)]
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         ALLOCATED.fetch_add(layout.size(), Relaxed);

@@ -18,6 +18,9 @@
 //! Counts go to one of 64 stripes, picked per thread, each on its own cache line: an
 //! allocation costs a relaxed add on a line that other threads rarely touch.
 
+// Unsafe code here: a `GlobalAlloc` (an unsafe trait) that forwards to the system allocator and counts.
+#![allow(unsafe_code)]
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};

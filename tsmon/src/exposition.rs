@@ -46,6 +46,9 @@
 //! );
 //! ```
 
+// Unsafe code here: a short copy into a vector's spare capacity on the encoder's hot path (see the SAFETY note).
+#![allow(unsafe_code)]
+
 #[cfg(feature = "prometheus")]
 mod collector;
 

@@ -50,17 +50,23 @@ use tower_service::Service;
 /// The name of requests no route matched.
 pub const UNMATCHED: &str = "(unmatched)";
 
+// Each static allows `unsafe_code`: linkme enters it in the catalog with a `#[link_section]`
+// static, which the lint sees inside this crate (linkme's macro is local here).
 crate::metric! {
     /// Time to serve a request, from its arrival to the end of the response body.
     #[tsmon(units = seconds, bucketer = geometric_with_scale(2.0, 30, 0.000001))]
+    #[allow(unsafe_code)]
     pub static DURATIONS: CumulativeDistribution(status: i64, name: String, is_robot: bool) = "http/server_durations";
     /// Responses served, by status.
+    #[allow(unsafe_code)]
     pub static RESPONSE_STATUS: Counter(status: i64, name: String, is_robot: bool) = "http/server_response_status";
     /// Request body bytes actually received.
     #[tsmon(units = bytes, bucketer = geometric(2.0, 36))]
+    #[allow(unsafe_code)]
     pub static REQUEST_BYTES: CumulativeDistribution(status: i64, name: String, is_robot: bool) = "http/server_request_bytes";
     /// Response body bytes actually sent.
     #[tsmon(units = bytes, bucketer = geometric(2.0, 36))]
+    #[allow(unsafe_code)]
     pub static RESPONSE_BYTES: CumulativeDistribution(status: i64, name: String, is_robot: bool) = "http/server_response_bytes";
 }
 

@@ -40,6 +40,9 @@
 //! assert_eq!((count("ok"), count("error"), count("panic")), (1, 1, 0));
 //! ```
 
+// Unsafe code here: a call keeps a raw pointer to its series (valid while the store it holds is), and the catalog index of a call site.
+#![allow(unsafe_code)]
+
 use std::fmt;
 use std::marker::PhantomData;
 use std::ptr::NonNull;
@@ -106,15 +109,20 @@ impl Classify for Outcome {
 /// bucket starts at about 9 minutes), in seconds.
 pub const LATENCY_BUCKETER: BucketerSpec = BucketerSpec::geometric_with_scale(2.0, 30, 1e-6);
 
+// Each static allows `unsafe_code`: linkme enters it in the catalog with a `#[link_section]`
+// static, which the lint sees inside this crate (linkme's macro is local here).
 crate::metric! {
     /// Calls of functions instrumented with #[tsmon::instrument], by outcome (ok, error, panic, cancelled).
+    #[allow(unsafe_code)]
     pub static CALLS: Counter(function: String, module: String, outcome: String) = "function/calls";
 
     /// Time spent in functions instrumented with #[tsmon::instrument], whatever the outcome.
     #[tsmon(units = seconds, bucketer = geometric_with_scale(2.0, 30, 0.000001))]
+    #[allow(unsafe_code)]
     pub static DURATIONS: CumulativeDistribution(function: String, module: String) = "function/durations";
 
     /// Calls of functions instrumented with #[tsmon::instrument] under way.
+    #[allow(unsafe_code)]
     pub static IN_FLIGHT: IntGauge(function: String, module: String) = "function/in_flight";
 }
 

@@ -15,6 +15,9 @@
 //! # let _ = &WIDGETS;
 //! ```
 
+// Unsafe code here: linkme declares the catalog with `#[link_section]`.
+#![allow(unsafe_code)]
+
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::OnceLock;

@@ -39,58 +39,81 @@ use parking_lot::Mutex;
 
 use crate::state::State;
 
+// Each static allows `unsafe_code`: linkme enters it in the catalog with a `#[link_section]`
+// static, which the lint sees inside this crate (linkme's macro is local here).
 crate::metric! {
     /// Total user and system CPU time spent by the process.
     #[tsmon(units = seconds)]
+    #[allow(unsafe_code)]
     pub static CPU: FloatCounter = "process/cpu";
     /// Resident memory size.
     #[tsmon(units = bytes)]
+    #[allow(unsafe_code)]
     pub static RESIDENT: IntGauge = "process/resident_memory";
     /// Virtual memory size.
     #[tsmon(units = bytes)]
+    #[allow(unsafe_code)]
     pub static VIRTUAL: IntGauge = "process/virtual_memory";
     /// Open file descriptors.
+    #[allow(unsafe_code)]
     pub static OPEN_FDS: IntGauge = "process/open_fds";
     /// The limit on open file descriptors.
+    #[allow(unsafe_code)]
     pub static MAX_FDS: IntGauge = "process/max_fds";
     /// Threads of the process.
+    #[allow(unsafe_code)]
     pub static THREADS: IntGauge = "process/threads";
     /// Start time of the process since the Unix epoch.
     #[tsmon(units = seconds)]
+    #[allow(unsafe_code)]
     pub static START_TIME: FloatGauge = "process/start_time";
 
     /// Worker threads of a tokio runtime.
+    #[allow(unsafe_code)]
     pub static WORKERS: IntGauge(runtime: String) = "tokio/workers";
     /// Tasks alive in a tokio runtime.
+    #[allow(unsafe_code)]
     pub static ALIVE_TASKS: IntGauge(runtime: String) = "tokio/alive_tasks";
     /// Tasks in a tokio runtime's global (injection) queue.
+    #[allow(unsafe_code)]
     pub static GLOBAL_QUEUE: IntGauge(runtime: String) = "tokio/global_queue_depth";
     /// Time a tokio runtime's workers spent busy, summed over the workers.
     #[tsmon(units = seconds)]
+    #[allow(unsafe_code)]
     pub static BUSY: FloatCounter(runtime: String) = "tokio/busy";
     /// Tasks spawned on a tokio runtime (tokio_unstable builds only).
+    #[allow(unsafe_code)]
     pub static SPAWNED: Counter(runtime: String) = "tokio/spawned_tasks";
     /// Blocking threads of a tokio runtime (tokio_unstable builds only).
+    #[allow(unsafe_code)]
     pub static BLOCKING_THREADS: IntGauge(runtime: String) = "tokio/blocking_threads";
     /// Times tasks were forced to yield by the coop budget (tokio_unstable builds only).
+    #[allow(unsafe_code)]
     pub static FORCED_YIELDS: Counter(runtime: String) = "tokio/budget_forced_yields";
 
     /// Heap bytes allocated and not freed (the counting allocator).
     #[tsmon(units = bytes)]
+    #[allow(unsafe_code)]
     pub static HEAP_IN_USE: IntGauge = "mem/heap_in_use";
     /// Heap bytes allocated in total (the counting allocator).
     #[tsmon(units = bytes)]
+    #[allow(unsafe_code)]
     pub static ALLOCATED: Counter = "mem/allocated";
     /// Heap allocations in total (the counting allocator).
+    #[allow(unsafe_code)]
     pub static ALLOCATIONS: Counter = "mem/allocations";
     /// Heap frees in total (the counting allocator).
+    #[allow(unsafe_code)]
     pub static FREES: Counter = "mem/frees";
 
     /// Versions of the components linked into the process.
+    #[allow(unsafe_code)]
     pub static VERSION: StringMetric(component: String) = "build/version";
     /// Source commits of the components linked into the process, when known.
+    #[allow(unsafe_code)]
     pub static COMMIT: StringMetric(component: String) = "build/commit";
     /// Set to true while the program is running.
+    #[allow(unsafe_code)]
     pub static UP: BoolMetric = "presence/up";
 }
 

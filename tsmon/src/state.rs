@@ -14,6 +14,9 @@
 //! assert_eq!(b.in_scope(|| THINGS.get(())), 5);
 //! ```
 
+// Unsafe code here: the entered State's strong reference lives in a thread-local raw pointer; linkme registers the global store hook.
+#![allow(unsafe_code)]
+
 use std::cell::Cell;
 use std::fmt;
 use std::marker::PhantomData;

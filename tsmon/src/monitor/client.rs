@@ -13,10 +13,14 @@ use super::secret_file::SecretFile;
 use crate::error::{Cause, Error};
 use crate::settings::PushOptions;
 
+// Each static allows `unsafe_code`: linkme enters it in the catalog with a `#[link_section]`
+// static, which the lint sees inside this crate (linkme's macro is local here).
 crate::metric! {
     /// Requests the push monitors made, by monitor (pushgateway, remote_write) and outcome: the HTTP status, or "error" when no answer came (connection refused, TLS, timeout).
+    #[allow(unsafe_code)]
     pub static REQUESTS: Counter(monitor: String, status: String) = "tsmon/push/requests";
     /// Requests a receiver refused for their credentials (401 or 403), by monitor. These are not retried within the flush; fix the `push` settings (a credentials file is re-read by itself).
+    #[allow(unsafe_code)]
     pub static UNAUTHORIZED: Counter(monitor: String) = "tsmon/push/unauthorized";
 }
 

@@ -1,5 +1,8 @@
 //! The pull monitor: a Prometheus scrape endpoint.
 
+// Unsafe code here: `getrlimit` (libc), for the open-file limit.
+#![allow(unsafe_code)]
+
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -22,16 +25,23 @@ use crate::exposition::Format;
 use crate::settings::{CatalogExposure, PullAuth, PullOptions};
 use crate::store::Snapshot;
 
+// Each static allows `unsafe_code`: linkme enters it in the catalog with a `#[link_section]`
+// static, which the lint sees inside this crate (linkme's macro is local here).
 crate::metric! {
     /// Connections the pull endpoint holds open now.
+    #[allow(unsafe_code)]
     pub static CONNECTIONS: IntGauge = "tsmon/pull/connections";
     /// Connections the pull endpoint closed on its own, by reason: idle (no request for the idle timeout), header_timeout (a request's headers took too long), evicted_idle (the longest idle, to make room at the cap), over_capacity (closed at once: the cap was reached and every connection was busy), tls_handshake (the TLS handshake failed).
+    #[allow(unsafe_code)]
     pub static CLOSED: Counter(reason: String) = "tsmon/pull/closed_connections";
     /// Errors accepting connections (out of file descriptors or memory: the endpoint backs off and retries).
+    #[allow(unsafe_code)]
     pub static ACCEPT_ERRORS: Counter = "tsmon/pull/accept_errors";
     /// Requests refused with 401: no credentials, wrong ones, or a credentials file that cannot be read.
+    #[allow(unsafe_code)]
     pub static UNAUTHORIZED: Counter = "tsmon/pull/unauthorized";
     /// Changed certificate files the pull endpoint loaded (`ok`: served from then on) or could not load (`error`: the previous pair stays in use), by outcome.
+    #[allow(unsafe_code)]
     pub static TLS_RELOADS: Counter(outcome: String) = "tsmon/pull/tls_reloads";
 }
 

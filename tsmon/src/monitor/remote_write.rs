@@ -19,11 +19,15 @@ use crate::metric::MetricKind;
 use crate::settings::PushOptions;
 use crate::store::{Snapshot, Value};
 
+// Each static allows `unsafe_code`: linkme enters it in the catalog with a `#[link_section]`
+// static, which the lint sees inside this crate (linkme's macro is local here).
 crate::metric! {
     /// Bytes (compressed) of remote-write requests waiting for the receiver to come back.
     #[tsmon(units = bytes)]
+    #[allow(unsafe_code)]
     pub static QUEUED_BYTES: IntGauge = "tsmon/remote_write/queued";
     /// Remote-write requests given up, by reason: age (older than the queue's age limit), bytes (the queue was full: the oldest go first), rejected (a 4xx other than 401, 403 and 429: the receiver will never take it).
+    #[allow(unsafe_code)]
     pub static DROPPED_REQUESTS: Counter(reason: String) = "tsmon/remote_write/dropped_requests";
 }
 

@@ -3,6 +3,9 @@
 //! cannot name the State (it sits above), so the global store is found through a hook the
 //! State registers at link time ([`GLOBAL_STORE`]) and is cached after the first write.
 
+// Unsafe code here: the current store is a thread-local raw pointer, kept alive by the entering guard; linkme declares the hook.
+#![allow(unsafe_code)]
+
 use std::cell::Cell;
 use std::ptr::NonNull;
 use std::sync::Arc;
