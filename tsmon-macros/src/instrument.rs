@@ -218,7 +218,7 @@ fn parse_item(item: TokenStream) -> Result<FnItem, syn::Error> {
         return Ok(FnItem {
             attrs: f.attrs,
             vis: f.vis,
-            defaultness: f.defaultness,
+            defaultness: f.modifiers.defaultness,
             sig: f.sig,
             block: f.block,
         });
@@ -317,6 +317,7 @@ fn inferable(ty: &syn::Type) -> syn::Type {
         fn visit_type_mut(&mut self, ty: &mut syn::Type) {
             if let syn::Type::ImplTrait(t) = ty {
                 *ty = syn::Type::Infer(syn::TypeInfer {
+                    attrs: Vec::new(),
                     underscore_token: syn::Token![_](t.span()),
                 });
                 return;

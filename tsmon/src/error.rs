@@ -4,11 +4,10 @@ use crate::desc::site::DeclSite;
 
 /// What can go wrong in tsmon. Nothing in tsmon panics on a user's value: this is what comes back
 /// instead.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
     /// Two metrics of the catalog have the same name.
-    #[error("duplicate metric name {name:?}: declared at {first} and again at {second}")]
     DuplicateMetric {
         /// The name.
         name: &'static str,
@@ -18,10 +17,6 @@ pub enum Error {
         second: &'static DeclSite,
     },
     /// Two metrics of the catalog map to the same Prometheus name.
-    #[error(
-        "metrics {first_name:?} (declared at {first}) and {second_name:?} (declared at {second}) \
-         both map to the Prometheus name {prometheus:?}"
-    )]
     PrometheusNameClash {
         /// The shared Prometheus name.
         prometheus: String,
@@ -35,10 +30,6 @@ pub enum Error {
         second: &'static DeclSite,
     },
     /// Functions instrumented under the same metric prefix declare its metrics differently.
-    #[error(
-        "metric {name:?} is declared by instrumented functions at {first} and at {second} with \
-         different {what}; functions that share a prefix must use the same fields and bucketer"
-    )]
     IncompatibleFamily {
         /// The metric name.
         name: &'static str,
@@ -50,39 +41,91 @@ pub enum Error {
         second: &'static DeclSite,
     },
     /// Settings that do not validate; the previous ones stay in force.
-    #[error("invalid tsmon settings: {0}")]
     InvalidSettings(String),
     /// A monitor could not send (a retry with backoff follows). The cause, when there is one
     /// (the HTTP client's error, an `io::Error`), is the [`source`](std::error::Error::source)
     /// of the [`Cause`].
-    #[error("tsmon monitor: {0}")]
-    Monitor(#[source] Cause),
+    Monitor(Cause),
     /// [`State::try_flush`](crate::State::try_flush) found another flush under way: nothing
     /// was flushed.
-    #[error("another tsmon flush is under way; nothing was flushed")]
     FlushInProgress,
     /// A monitor could not deliver now but keeps what it could not send for the next flush
     /// (the remote-write queue): the flush keeps its interval instead of backing off.
-    #[error("tsmon monitor: delivery deferred: {0}")]
-    Deferred(#[source] Cause),
+    Deferred(Cause),
     /// A flush took longer than the flush timeout.
-    #[error("the tsmon flush timed out after {0:?}")]
     FlushTimeout(std::time::Duration),
     /// The task-number allocator failed (a retry with backoff follows). The client's error
     /// (Redis, PostgreSQL), when there is one, is the source of the [`Cause`].
-    #[error("failed to get a task number: {0}")]
-    TaskNum(#[source] Cause),
+    TaskNum(Cause),
     /// No task number is assigned yet: nothing is sent (Go's `ErrNoTaskNumber`).
-    #[error("no task number assigned yet")]
     NoTaskNumber,
     /// This task had been silent for longer than the expiry and lost its number; it has a new
     /// one. The flush resets the cumulative metrics once (their streams belonged to the old
     /// number) and goes on with the new number.
-    #[error("the task lost its task number; its new number is {0}")]
     TaskNumberLost(i32),
     /// Bucketer parameters that do not give strictly increasing bounds.
-    #[error("invalid bucketer {0}")]
     InvalidBucketer(String),
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::DuplicateMetric {
+                name,
+                first,
+                second,
+            } => write!(
+                f,
+                "duplicate metric name {name:?}: declared at {first} and again at {second}"
+            ),
+            Error::PrometheusNameClash {
+                prometheus,
+                first_name,
+                first,
+                second_name,
+                second,
+            } => write!(
+                f,
+                "metrics {first_name:?} (declared at {first}) and {second_name:?} (declared at \
+                 {second}) both map to the Prometheus name {prometheus:?}"
+            ),
+            Error::IncompatibleFamily {
+                name,
+                what,
+                first,
+                second,
+            } => write!(
+                f,
+                "metric {name:?} is declared by instrumented functions at {first} and at {second} \
+                 with different {what}; functions that share a prefix must use the same fields \
+                 and bucketer"
+            ),
+            Error::InvalidSettings(m) => write!(f, "invalid tsmon settings: {m}"),
+            Error::Monitor(c) => write!(f, "tsmon monitor: {c}"),
+            Error::FlushInProgress => {
+                f.write_str("another tsmon flush is under way; nothing was flushed")
+            }
+            Error::Deferred(c) => write!(f, "tsmon monitor: delivery deferred: {c}"),
+            Error::FlushTimeout(d) => write!(f, "the tsmon flush timed out after {d:?}"),
+            Error::TaskNum(c) => write!(f, "failed to get a task number: {c}"),
+            Error::NoTaskNumber => f.write_str("no task number assigned yet"),
+            Error::TaskNumberLost(n) => {
+                write!(f, "the task lost its task number; its new number is {n}")
+            }
+            Error::InvalidBucketer(m) => write!(f, "invalid bucketer {m}"),
+        }
+    }
+}
+
+/// The [`Cause`] of a monitor's or an allocator's error (whose own source is the client's
+/// error, when there is one).
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Monitor(c) | Error::Deferred(c) | Error::TaskNum(c) => Some(c),
+            _ => None,
+        }
+    }
 }
 
 /// A `Result` with tsmon's [`Error`].

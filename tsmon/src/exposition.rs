@@ -224,6 +224,7 @@ fn push_f64(out: &mut Vec<u8>, v: f64) {
 }
 
 /// A bucket bound as the `le` label shows it (the same in every exporter).
+#[cfg(feature = "remote-write")]
 pub(crate) fn le_label(upper: f64) -> String {
     let mut out = Vec::with_capacity(24);
     push_f64(&mut out, upper);

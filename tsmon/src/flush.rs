@@ -30,7 +30,9 @@ use std::time::Duration;
 
 use crate::error::{Cause, Error};
 use crate::monitor::Monitor;
-use crate::state::{State, Weak};
+use crate::state::State;
+#[cfg(feature = "pull")]
+use crate::state::Weak;
 use crate::store::Snapshot;
 
 // Each static allows `unsafe_code`: linkme enters it in the catalog with a `#[link_section]`
@@ -51,6 +53,7 @@ pub use crate::settings::SettingsSource;
 
 impl State {
     /// A scrape: the runtime stats and callbacks, then the exposition of the store.
+    #[cfg(feature = "pull")]
     pub(crate) fn scrape_into(&self, format: crate::exposition::Format, out: &mut Vec<u8>) {
         if self.settings().report_runtime_stats {
             self.report_runtime_stats();
@@ -308,6 +311,7 @@ impl State {
         (s.next, s.last_success, s.retry, flushing)
     }
 
+    #[cfg(feature = "pull")]
     pub(crate) fn downgrade(&self) -> Weak {
         Weak(Arc::downgrade(&self.inner))
     }
@@ -488,6 +492,7 @@ pub fn start_main(builder: crate::StateBuilder) -> Result<Running, Error> {
 }
 
 /// Ctrl-c / SIGINT (exit status 130) and, on Unix, SIGTERM (143).
+#[cfg(feature = "signals")]
 struct Signals {
     #[cfg(unix)]
     interrupt: Option<tokio::signal::unix::Signal>,
@@ -495,6 +500,23 @@ struct Signals {
     terminate: Option<tokio::signal::unix::Signal>,
 }
 
+/// Without the `signals` feature no signal is watched: the final flush comes when `main`
+/// returns (or unwinds), and a signal ends the process as it would without tsmon.
+#[cfg(not(feature = "signals"))]
+struct Signals;
+
+#[cfg(not(feature = "signals"))]
+impl Signals {
+    fn register() -> Self {
+        Signals
+    }
+
+    async fn wait(self) -> i32 {
+        std::future::pending().await
+    }
+}
+
+#[cfg(feature = "signals")]
 impl Signals {
     fn register() -> Self {
         let _guard = crate::runtime::handle().enter();

@@ -77,10 +77,23 @@
 //! | `macros` | yes | [`metric!`], [`#[instrument]`](macro@instrument), [`#[main]`](macro@main) |
 //! | `prometheus` | yes | [`exposition::Collector`]: the store as a `prometheus::core::Collector` |
 //! | `tower` | yes | the HTTP server middleware (`http::HttpMetricsLayer`), a tower `Layer` for hyper, axum and tonic |
+//! | `pull` | yes | the pull endpoint (`monitor = "pull"`, `monitor::PullMonitor`), on hyper |
+//! | `pushgateway` | yes | the Pushgateway monitor (`monitor::PushgatewayMonitor`) |
+//! | `remote-write` | yes | the remote-write monitor (`monitor::RemoteWriteMonitor`), protobuf and snappy |
+//! | `settings-file` | yes | settings files (TOML or JSON, watched) and the table-valued keys (`push`, `pull_tls`), through serde |
+//! | `process-stats` | yes | the `process/*` figures from `/proc` on Linux |
+//! | `signals` | yes | `#[tsmon::main]` flushes on ctrl-c and SIGTERM before the process exits |
 //! | `axum` | no | route templates from axum's `MatchedPath` in the middleware |
 //! | `redis` | no | `tasknum::RedisAllocator` |
 //! | `postgres` | no | `tasknum::PostgresAllocator` |
 //! | `tls` | no | TLS through rustls (ring): `https://` for the Pushgateway and remote-write (system roots or a CA file, client certificates) and a certificate for the pull endpoint (`pull_tls`, mutual TLS, renewed without a restart); without it those settings are refused with the reason |
+//!
+//! A monitor, a settings file or a table value that a build lacks the feature for is refused
+//! when the settings apply, naming the feature; nothing fails later. The lean build,
+//! `default-features = false, features = ["macros"]`, keeps the store, every metric kind,
+//! `#[instrument]`, `#[main]`, the State with its settings from the builder, the environment and
+//! the API, the flush loop, the debug monitor and the text and OpenMetrics encoders, in 29
+//! crates (the default build has 80; see `BENCHMARKS.md` for the build cost).
 //!
 //! tsmon builds on Linux, macOS and Windows; the process figures of [`runtime_stats`] are read
 //! from `/proc` on Linux only.

@@ -20,13 +20,21 @@
 //! assert!(sent.iter().any(|chunk| chunk.metric("example/monitor/things").is_some()));
 //! ```
 
+#[cfg(any(feature = "pushgateway", feature = "remote-write"))]
 mod client;
 mod debug;
+#[cfg(feature = "pull")]
 mod pull;
+#[cfg(feature = "pushgateway")]
 mod pushgateway;
+#[cfg(feature = "remote-write")]
 mod remote_write;
+#[cfg(any(feature = "pull", feature = "pushgateway", feature = "remote-write"))]
 mod secret_file;
-#[cfg(feature = "tls")]
+#[cfg(all(
+    feature = "tls",
+    any(feature = "pull", feature = "pushgateway", feature = "remote-write")
+))]
 mod tls;
 
 use std::fmt;
@@ -40,10 +48,15 @@ use crate::error::Error;
 use crate::store::Snapshot;
 
 pub use debug::DebugMonitor;
+#[cfg(feature = "pull")]
 pub use pull::PullMonitor;
+#[cfg(feature = "pull")]
 pub(crate) use pull::{ScopeFn, ScrapeFn};
+#[cfg(feature = "pushgateway")]
 pub use pushgateway::PushgatewayMonitor;
+#[cfg(feature = "remote-write")]
 pub(crate) use remote_write::Backlog;
+#[cfg(feature = "remote-write")]
 pub use remote_write::{
     Label, MetricMetadata, NORMAL_NAN, RemoteWriteMonitor, STALE_NAN, Sample, TimeSeries,
     WriteRequest,

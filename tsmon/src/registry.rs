@@ -211,34 +211,90 @@ pub fn describe() -> String {
 #[must_use]
 pub fn catalog_json() -> String {
     let canonical = canonical();
-    let all: Vec<serde_json::Value> = catalog()
+    let mut out = String::from("[");
+    for (n, (_, d)) in catalog()
         .iter()
         .enumerate()
         .filter(|&(i, _)| canonical[i] as usize == i)
-        .map(|(_, d)| {
-            let mut prometheus = d.prometheus_name();
-            if d.kind.is_cumulative() && !d.kind.is_distribution() {
-                prometheus.push_str("_total");
+        .enumerate()
+    {
+        let mut prometheus = d.prometheus_name();
+        if d.kind.is_cumulative() && !d.kind.is_distribution() {
+            prometheus.push_str("_total");
+        }
+        if n > 0 {
+            out.push(',');
+        }
+        out.push_str("{\"name\":");
+        json_str(&mut out, d.name);
+        out.push_str(",\"prometheus_name\":");
+        json_str(&mut out, &prometheus);
+        out.push_str(",\"kind\":");
+        json_str(&mut out, d.kind.as_str());
+        out.push_str(",\"description\":");
+        json_str(&mut out, d.description);
+        out.push_str(",\"fields\":[");
+        for (k, f) in d.fields.iter().enumerate() {
+            if k > 0 {
+                out.push(',');
             }
-            serde_json::json!({
-                "name": d.name,
-                "prometheus_name": prometheus,
-                "kind": d.kind.as_str(),
-                "description": d.description,
-                "fields": d.fields.iter().map(|f| serde_json::json!({
-                    "name": f.name,
-                    "type": format!("{:?}", f.ty),
-                })).collect::<Vec<_>>(),
-                "units": d.units.map(crate::desc::Units::go_str),
-                "bucketer": d.bucketer.map(|b| serde_json::json!({
-                    "width": b.width(),
-                    "growth_factor": b.growth_factor(),
-                    "num_finite_buckets": b.num_finite_buckets(),
-                    "scale": b.scale(),
-                })),
-                "site": format!("{}", d.site),
-            })
-        })
-        .collect();
-    serde_json::Value::Array(all).to_string()
+            out.push_str("{\"name\":");
+            json_str(&mut out, f.name);
+            out.push_str(",\"type\":");
+            json_str(&mut out, &format!("{:?}", f.ty));
+            out.push('}');
+        }
+        out.push_str("],\"units\":");
+        match d.units {
+            Some(u) => json_str(&mut out, u.go_str()),
+            None => out.push_str("null"),
+        }
+        out.push_str(",\"bucketer\":");
+        match d.bucketer {
+            Some(b) => {
+                out.push_str("{\"width\":");
+                json_num(&mut out, b.width());
+                out.push_str(",\"growth_factor\":");
+                json_num(&mut out, b.growth_factor());
+                let _ = write!(out, ",\"num_finite_buckets\":{}", b.num_finite_buckets());
+                out.push_str(",\"scale\":");
+                json_num(&mut out, b.scale());
+                out.push('}');
+            }
+            None => out.push_str("null"),
+        }
+        out.push_str(",\"site\":");
+        json_str(&mut out, &d.site.to_string());
+        out.push('}');
+    }
+    out.push(']');
+    out
+}
+
+/// A JSON string: quoted, with `"`, `\\` and control characters escaped.
+fn json_str(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if u32::from(c) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// A JSON number (`null` for what JSON cannot hold).
+fn json_num(out: &mut String, v: f64) {
+    if v.is_finite() {
+        out.push_str(ryu::Buffer::new().format(v));
+    } else {
+        out.push_str("null");
+    }
 }

@@ -19,7 +19,8 @@
 //! `#[tsmon::main]` watches the runtime it builds (or runs in) as `main`, and tsmon's own
 //! background runtime is watched as `tsmon`.
 //!
-//! **Platforms.** The `process/*` figures come from `/proc` and are reported on Linux only; on
+//! **Platforms.** The `process/*` figures come from `/proc` and are reported on Linux only (with
+//! the `process-stats` feature, on by default); on
 //! macOS, Windows and other systems those series are absent (not zero), and everything else
 //! is reported as on Linux: `presence/up`, build info, the tokio figures and, with the
 //! counting allocator, the heap figures.
@@ -29,7 +30,7 @@
 //! state.report_runtime_stats();
 //! let snap = state.snapshot();
 //! assert!(snap.metric("presence/up").is_some());
-//! # #[cfg(target_os = "linux")]
+//! # #[cfg(all(target_os = "linux", feature = "process-stats"))]
 //! assert!(snap.metric("process/resident_memory").is_some());
 //! ```
 
@@ -227,7 +228,7 @@ fn report_tokio(name: &str, handle: &tokio::runtime::Handle) {
     }
 }
 
-#[cfg(target_os = "linux")]
+#[cfg(all(target_os = "linux", feature = "process-stats"))]
 fn report_process() {
     use procfs::process::Process;
     let Ok(me) = Process::myself() else {
@@ -256,5 +257,6 @@ fn report_process() {
     }
 }
 
-#[cfg(not(target_os = "linux"))]
+/// Without /proc (another platform, or the `process-stats` feature off): nothing to read.
+#[cfg(not(all(target_os = "linux", feature = "process-stats")))]
 fn report_process() {}

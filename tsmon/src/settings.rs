@@ -300,20 +300,7 @@ impl SettingsLayer {
         if trimmed.is_empty() {
             return Err(Error::InvalidSettings("the file is empty".into()));
         }
-        let entries: Vec<(String, Raw)> = if trimmed.starts_with('{') {
-            let map: serde_json::Map<String, serde_json::Value> = serde_json::from_str(trimmed)
-                .map_err(|e| Error::InvalidSettings(format!("JSON: {e}")))?;
-            map.iter()
-                .map(|(k, v)| (k.clone(), Raw::from_json(v)))
-                .collect()
-        } else {
-            let table: toml::Table = toml::from_str(text)
-                .map_err(|e| Error::InvalidSettings(format!("TOML: {}", e.message())))?;
-            table
-                .iter()
-                .map(|(k, v)| (k.clone(), Raw::from_toml(v)))
-                .collect()
-        };
+        let entries = parse_entries(text)?;
         let mut layer = SettingsLayer::default();
         let mut refused = Vec::new();
         for (name, raw) in entries {
@@ -367,6 +354,37 @@ impl SettingsLayer {
         }
         (layer, refused)
     }
+}
+
+/// A settings file's keys with their raw values: JSON if it (trimmed) starts with `{`, TOML
+/// otherwise.
+#[cfg(feature = "settings-file")]
+fn parse_entries(text: &str) -> Result<Vec<(String, Raw)>, Error> {
+    if text.trim().starts_with('{') {
+        let map: serde_json::Map<String, serde_json::Value> = serde_json::from_str(text.trim())
+            .map_err(|e| Error::InvalidSettings(format!("JSON: {e}")))?;
+        Ok(map
+            .iter()
+            .map(|(k, v)| (k.clone(), Raw::from_json(v)))
+            .collect())
+    } else {
+        let table: toml::Table = toml::from_str(text)
+            .map_err(|e| Error::InvalidSettings(format!("TOML: {}", e.message())))?;
+        Ok(table
+            .iter()
+            .map(|(k, v)| (k.clone(), Raw::from_toml(v)))
+            .collect())
+    }
+}
+
+/// Without the `settings-file` feature there is no parser: a file is refused whole, saying so.
+#[cfg(not(feature = "settings-file"))]
+fn parse_entries(_: &str) -> Result<Vec<(String, Raw)>, Error> {
+    Err(Error::InvalidSettings(
+        "settings files need tsmon's `settings-file` feature, which this binary was built \
+         without"
+            .into(),
+    ))
 }
 
 /// The settings a stack of layers gives (lowest first; the first is the defaults), with the
@@ -597,6 +615,26 @@ mod tests {
     use super::*;
 
     #[test]
+    #[cfg(not(feature = "settings-file"))]
+    fn without_the_settings_file_feature_a_file_is_refused_saying_so_and_variables_apply() {
+        let err = Settings::default()
+            .merge_toml("enabled = false")
+            .unwrap_err();
+        assert!(err.to_string().contains("`settings-file` feature"), "{err}");
+        let s = Settings::default()
+            .merge_env([("TSMON_FLUSH_INTERVAL_SEC".into(), "7".into())])
+            .unwrap();
+        assert_eq!(s.flush_interval, Duration::from_secs(7));
+        let (_, refused) = SettingsLayer::from_env([("TSMON_PUSH".to_string(), "{}".to_string())]);
+        assert!(
+            refused[0].reason.contains("`settings-file` feature"),
+            "{}",
+            refused[0]
+        );
+    }
+
+    #[test]
+    #[cfg(feature = "settings-file")]
     fn the_embedded_file_is_the_default() {
         assert_eq!(
             Settings::default().merge_toml(DEFAULT_FILE).unwrap(),
@@ -605,6 +643,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "settings-file")]
     fn bad_input_is_refused_with_the_reason() {
         let s = Settings::default();
         for (text, needle) in [
@@ -637,6 +676,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "settings-file")]
     fn layers_apply_in_order() {
         let s = Settings::default()
             .merge_json(r#"{"flush_interval_sec": 20, "monitor": "debug:/tmp/x"}"#)

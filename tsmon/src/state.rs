@@ -62,8 +62,10 @@ pub(crate) struct Inner {
 }
 
 /// A weak reference to a State (what a pull endpoint holds, so it does not keep it alive).
+#[cfg(feature = "pull")]
 pub(crate) struct Weak(pub(crate) std::sync::Weak<Inner>);
 
+#[cfg(feature = "pull")]
 impl Weak {
     pub(crate) fn upgrade(&self) -> Option<State> {
         self.0.upgrade().map(|inner| State { inner })
@@ -438,9 +440,16 @@ thread_local! {
 }
 
 /// The global State was set already; the State that could not be installed comes back.
-#[derive(Debug, thiserror::Error)]
-#[error("the global tsmon State is already set")]
+#[derive(Debug)]
 pub struct SetStateError(pub State);
+
+impl fmt::Display for SetStateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the global tsmon State is already set")
+    }
+}
+
+impl std::error::Error for SetStateError {}
 
 impl State {
     /// A builder.

@@ -32,6 +32,7 @@ impl SecretFile {
         }
     }
 
+    #[cfg(any(feature = "pushgateway", feature = "remote-write"))]
     pub(crate) fn path(&self) -> &Path {
         &self.path
     }

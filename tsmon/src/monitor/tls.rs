@@ -2,6 +2,15 @@
 //! and the pull endpoint's server configuration (`pull_tls`), whose certificate is re-read
 //! when its files change.
 
+// With only one of the two (a pull-only or a push-only build), the other's imports go unused.
+#![cfg_attr(
+    not(all(
+        feature = "pull",
+        any(feature = "pushgateway", feature = "remote-write")
+    )),
+    allow(unused_imports)
+)]
+
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
@@ -47,6 +56,7 @@ fn private_key(path: &Path) -> Result<PrivateKeyDer<'static>, Error> {
         .map_err(|e| tls_error(&format!("key file {}", path.display()), e))
 }
 
+#[cfg(any(feature = "pushgateway", feature = "remote-write"))]
 /// The system's trusted roots, read once per process.
 fn system_roots() -> Result<Arc<RootCertStore>, Error> {
     static ROOTS: OnceLock<Result<Arc<RootCertStore>, String>> = OnceLock::new();
@@ -80,6 +90,7 @@ fn roots_from(path: &Path) -> Result<RootCertStore, Error> {
     Ok(store)
 }
 
+#[cfg(any(feature = "pushgateway", feature = "remote-write"))]
 /// A client configuration for `tls_config`: the CA file's roots (or the system's, read only
 /// when `https` is wanted), a client certificate if given.
 pub(crate) fn client_config(tls: &TlsConfig, https: bool) -> Result<rustls::ClientConfig, Error> {
@@ -107,6 +118,7 @@ pub(crate) fn client_config(tls: &TlsConfig, https: bool) -> Result<rustls::Clie
     })
 }
 
+#[cfg(any(feature = "pushgateway", feature = "remote-write"))]
 /// The name `server_name` asks the receiver's certificate to carry.
 pub(crate) fn server_name(name: &str) -> Result<ServerName<'static>, Error> {
     let bare = name
@@ -117,11 +129,13 @@ pub(crate) fn server_name(name: &str) -> Result<ServerName<'static>, Error> {
         .map_err(|e| tls_error(&format!("tls_config.server_name {name:?}"), e))
 }
 
+#[cfg(any(feature = "pushgateway", feature = "remote-write"))]
 /// `insecure_skip_verify`: any certificate passes; the handshake's signatures are still
 /// checked (so the connection is encrypted, with no idea to whom).
 #[derive(Debug)]
 struct AcceptAnyCertificate(Arc<CryptoProvider>);
 
+#[cfg(any(feature = "pushgateway", feature = "remote-write"))]
 impl ServerCertVerifier for AcceptAnyCertificate {
     fn verify_server_cert(
         &self,
@@ -167,6 +181,7 @@ impl ServerCertVerifier for AcceptAnyCertificate {
     }
 }
 
+#[cfg(feature = "pull")]
 /// The pull endpoint's server configuration: its certificate (re-read when the files change),
 /// and with `client_ca_file`, client certificates required.
 /// `reloaded` hears of each attempt to load a changed pair (`true`: it is served now).
@@ -198,6 +213,7 @@ pub(crate) fn server_config(
     Ok(Arc::new(config))
 }
 
+#[cfg(feature = "pull")]
 /// A certificate and key from files, re-read when either file's modification time changes
 /// (looked at once a second at most, at a handshake). A new pair that cannot be loaded is
 /// reported, and the one loaded before stays in use.
@@ -208,6 +224,7 @@ struct ReloadingCert {
     reloaded: Box<dyn Fn(bool) + Send + Sync>,
 }
 
+#[cfg(feature = "pull")]
 impl std::fmt::Debug for ReloadingCert {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ReloadingCert")
@@ -217,6 +234,7 @@ impl std::fmt::Debug for ReloadingCert {
     }
 }
 
+#[cfg(feature = "pull")]
 #[derive(Debug)]
 struct Loaded {
     checked: Instant,
@@ -224,10 +242,12 @@ struct Loaded {
     key: Arc<CertifiedKey>,
 }
 
+#[cfg(feature = "pull")]
 fn modified(path: &Path) -> Option<SystemTime> {
     std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
+#[cfg(feature = "pull")]
 impl ReloadingCert {
     fn load(
         cert: PathBuf,
@@ -261,6 +281,7 @@ impl ReloadingCert {
     }
 }
 
+#[cfg(feature = "pull")]
 impl ResolvesServerCert for ReloadingCert {
     fn resolve(&self, _: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
         let mut state = self.state.lock();

@@ -15,11 +15,13 @@ use crate::error::Error;
 use crate::store::DEFAULT_MAX_SERIES;
 
 /// A value as a file or variable gives it, before it is checked against its key.
+#[cfg_attr(not(feature = "settings-file"), allow(dead_code))]
 pub(super) enum Raw {
     Bool(bool),
     Number(f64),
     Text(String),
     /// A table (a TOML table or a JSON object), as JSON.
+    #[cfg(feature = "settings-file")]
     Table(serde_json::Value),
     /// An environment variable's text, read as its key's type wants it.
     Env(String),
@@ -32,11 +34,13 @@ impl Raw {
             Raw::Bool(b) => b.to_string(),
             Raw::Number(n) => n.to_string(),
             Raw::Text(s) | Raw::Env(s) => format!("{s:?}"),
+            #[cfg(feature = "settings-file")]
             Raw::Table(v) => v.to_string(),
             Raw::Other(s) => s.clone(),
         }
     }
 
+    #[cfg(feature = "settings-file")]
     pub(super) fn from_toml(v: &toml::Value) -> Raw {
         match v {
             toml::Value::Boolean(b) => Raw::Bool(*b),
@@ -52,6 +56,7 @@ impl Raw {
         }
     }
 
+    #[cfg(feature = "settings-file")]
     pub(super) fn from_json(v: &serde_json::Value) -> Raw {
         match v {
             serde_json::Value::Bool(b) => Raw::Bool(*b),
@@ -140,6 +145,7 @@ fn exposure(raw: &Raw) -> Result<CatalogExposure, String> {
 
 /// A table: a TOML table or JSON object in a file; in a variable, a JSON object or a TOML
 /// inline table (`{ key = "value" }`).
+#[cfg(feature = "settings-file")]
 fn table(raw: &Raw) -> Result<serde_json::Value, String> {
     match raw {
         Raw::Table(v) => Ok(v.clone()),
@@ -165,12 +171,30 @@ fn table(raw: &Raw) -> Result<serde_json::Value, String> {
     }
 }
 
+#[cfg(feature = "settings-file")]
 fn push(raw: &Raw) -> Result<PushOptions, String> {
     PushOptions::from_json(&table(raw)?)
 }
 
+#[cfg(feature = "settings-file")]
 fn pull_tls(raw: &Raw) -> Result<PullTls, String> {
     PullTls::from_json(&table(raw)?)
+}
+
+/// Table values need a table parser: without the `settings-file` feature there is none (and
+/// no monitor that reads these keys).
+#[cfg(not(feature = "settings-file"))]
+const NO_TABLES: &str = "table values need tsmon's `settings-file` feature, which this binary \
+                         was built without";
+
+#[cfg(not(feature = "settings-file"))]
+fn push(_: &Raw) -> Result<PushOptions, String> {
+    Err(NO_TABLES.into())
+}
+
+#[cfg(not(feature = "settings-file"))]
+fn pull_tls(_: &Raw) -> Result<PullTls, String> {
+    Err(NO_TABLES.into())
 }
 
 // Checks: a key's range (for values read from text and for layers made in code).

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+#[cfg(feature = "settings-file")]
 use serde::Deserialize;
 
 use super::Settings;
@@ -248,6 +249,13 @@ impl MonitorSpec {
             ("debug", Some(path)) if !path.is_empty() => Ok(MonitorSpec::Debug {
                 path: Some(PathBuf::from(path)),
             }),
+            ("pull", _) if !cfg!(feature = "pull") => Err(invalid(needs_feature("pull"))),
+            ("pushgateway", _) if !cfg!(feature = "pushgateway") => {
+                Err(invalid(needs_feature("pushgateway")))
+            }
+            ("remote_write", _) if !cfg!(feature = "remote-write") => {
+                Err(invalid(needs_feature("remote-write")))
+            }
             ("pull", arg) => {
                 let addr = arg.unwrap_or(DEFAULT_PULL_ADDR);
                 addr.parse()
@@ -270,6 +278,11 @@ impl MonitorSpec {
             )),
         }
     }
+}
+
+/// Why a monitor kind is refused in a binary built without it.
+fn needs_feature(feature: &str) -> String {
+    format!("this monitor needs tsmon's `{feature}` feature, which this binary was built without")
 }
 
 /// Whether tsmon can send to `url`: `http://`, or `https://` when built with the `tls`
@@ -295,7 +308,7 @@ fn check_url(url: &str, what: &str) -> Result<(), String> {
     if authority.is_empty() {
         return Err(format!("the {what} URL has no host"));
     }
-    if url.parse::<hyper::Uri>().is_err() {
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(format!("the {what} URL is not a valid URL"));
     }
     Ok(())
@@ -314,7 +327,15 @@ impl fmt::Display for MonitorSpec {
     }
 }
 
+/// An HTTP token (RFC 9110): what a header name may be.
+fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
 /// Refuses anything but a table of `T`'s known fields.
+#[cfg(feature = "settings-file")]
 fn from_table<T: serde::de::DeserializeOwned>(v: &serde_json::Value) -> Result<T, String> {
     T::deserialize(v).map_err(|e| e.to_string())
 }
@@ -357,6 +378,7 @@ pub struct PullTls {
     pub client_ca_file: Option<PathBuf>,
 }
 
+#[cfg(feature = "settings-file")]
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PullTlsTable {
@@ -372,6 +394,7 @@ impl PullTls {
         self.cert_file.is_some()
     }
 
+    #[cfg(feature = "settings-file")]
     pub(super) fn from_json(v: &serde_json::Value) -> Result<Self, String> {
         let t: PullTlsTable = from_table(v)?;
         Ok(PullTls {
@@ -498,6 +521,7 @@ pub struct TlsConfig {
     pub insecure_skip_verify: bool,
 }
 
+#[cfg(feature = "settings-file")]
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PushTable {
@@ -508,6 +532,7 @@ struct PushTable {
     tls_config: Option<TlsTable>,
 }
 
+#[cfg(feature = "settings-file")]
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct BasicAuthTable {
@@ -516,6 +541,7 @@ struct BasicAuthTable {
     password_file: Option<PathBuf>,
 }
 
+#[cfg(feature = "settings-file")]
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct AuthorizationTable {
@@ -525,6 +551,7 @@ struct AuthorizationTable {
     credentials_file: Option<PathBuf>,
 }
 
+#[cfg(feature = "settings-file")]
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct TlsTable {
@@ -559,6 +586,7 @@ const RESERVED_HEADERS: &[&str] = &[
 ];
 
 impl PushOptions {
+    #[cfg(feature = "settings-file")]
     pub(super) fn from_json(v: &serde_json::Value) -> Result<Self, String> {
         let t: PushTable = from_table(v)?;
         let tls = t.tls_config.unwrap_or(TlsTable {
@@ -626,7 +654,7 @@ impl PushOptions {
             }
         }
         for (name, value) in &self.headers {
-            if hyper::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            if !is_token(name) {
                 return Err(format!("headers: {name:?} is not a header name"));
             }
             if RESERVED_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
@@ -634,7 +662,10 @@ impl PushOptions {
                     "headers: {name} is set by tsmon itself and cannot be given"
                 ));
             }
-            if hyper::header::HeaderValue::from_str(value).is_err() {
+            if !value
+                .bytes()
+                .all(|b| b == b'\t' || (b' '..=b'~').contains(&b))
+            {
                 return Err(format!(
                     "headers: the value of {name} is not a header value"
                 ));
