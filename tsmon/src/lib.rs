@@ -131,6 +131,7 @@ pub mod tasknum;
 
 pub use error::{Error, Result};
 pub use state::{State, StateBuilder};
+pub use store::Snapshot;
 pub use target::Target;
 
 /// Declares metrics: each becomes a `static` of one of the eight [metric kinds](mod@metric), and an

@@ -1004,7 +1004,13 @@ pub(crate) fn with_key<F: FieldSet, R>(
     f(&key)
 }
 
-/// A point-in-time copy of a store.
+/// A point-in-time copy of a store (also at the crate root, `tsmon::Snapshot`).
+///
+/// ```
+/// let state = tsmon::State::builder().build().unwrap();
+/// let snap: tsmon::Snapshot = state.snapshot();
+/// assert_eq!(snap.len(), snap.metrics().iter().map(|m| m.cells().len()).sum::<usize>());
+/// ```
 #[derive(Clone, Debug, Default)]
 pub struct Snapshot {
     metrics: Vec<MetricSnapshot>,
