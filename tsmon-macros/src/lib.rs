@@ -8,6 +8,8 @@ mod instrument;
 mod main_attr;
 mod metric;
 mod names;
+#[cfg(test)]
+mod snapshots;
 
 use proc_macro::TokenStream;
 
