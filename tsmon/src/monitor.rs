@@ -23,6 +23,7 @@
 #[cfg(any(feature = "pushgateway", feature = "remote-write"))]
 mod client;
 mod debug;
+mod factory;
 #[cfg(feature = "pull")]
 mod pull;
 #[cfg(feature = "pushgateway")]
@@ -48,6 +49,7 @@ use crate::error::Error;
 use crate::store::Snapshot;
 
 pub use debug::DebugMonitor;
+pub(crate) use factory::{Carried, PullHooks, build};
 #[cfg(feature = "pull")]
 pub use pull::PullMonitor;
 #[cfg(feature = "pull")]

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::error::Error;
-use crate::monitor::{DebugMonitor, Monitor, NilMonitor};
+use crate::monitor::{Monitor, NilMonitor};
 use crate::report;
 use crate::settings::{
     Key, MonitorSpec, REFUSED, Refusal, Settings, SettingsLayer, SettingsSource, resolve,
@@ -32,10 +32,8 @@ pub(crate) struct Control {
     monitor_spec: MonitorSpec,
     monitor_pull: crate::settings::PullOptions,
     monitor_push: crate::settings::PushSettings,
-    /// The remote-write queue and series, kept for the next remote-write monitor to the same
-    /// URL (a change of credentials or queue bounds must not lose what waits).
-    #[cfg(feature = "remote-write")]
-    backlog: Option<(String, Arc<crate::monitor::Backlog>)>,
+    /// What the monitor in use hands to the next one (the remote-write queue).
+    carried: crate::monitor::Carried,
     custom_monitor: Option<Arc<dyn Monitor>>,
     pub(crate) allocator: Option<Arc<dyn TaskNumAllocator>>,
     pub(crate) instance_id: String,
@@ -80,8 +78,7 @@ impl Control {
             monitor_spec: MonitorSpec::None,
             monitor_pull: crate::settings::PullOptions::default(),
             monitor_push: crate::settings::PushSettings::default(),
-            #[cfg(feature = "remote-write")]
-            backlog: None,
+            carried: crate::monitor::Carried::default(),
             custom_monitor: init.custom_monitor,
             allocator: init.allocator,
             instance_id: init.instance_id,
@@ -630,87 +627,44 @@ impl State {
 
     /// The monitor `settings` ask for. A remote-write monitor to the URL of the one before
     /// takes over its queue.
-    #[cfg_attr(
-        not(all(feature = "pull", feature = "remote-write")),
-        allow(unused_variables, clippy::unused_self)
-    )]
     fn build_monitor(
         &self,
         c: &mut Control,
         settings: &Settings,
     ) -> Result<(Arc<dyn Monitor>, Option<std::net::SocketAddr>), Error> {
-        #[cfg(any(feature = "pushgateway", feature = "remote-write"))]
-        let push = settings.push_settings();
-        Ok(match &settings.monitor {
-            MonitorSpec::None => (Arc::new(NilMonitor), None),
-            MonitorSpec::Debug { path: None } => (Arc::new(DebugMonitor::to_log()), None),
-            MonitorSpec::Debug { path: Some(p) } => (Arc::new(DebugMonitor::to_file(p)), None),
-            #[cfg(feature = "pushgateway")]
-            MonitorSpec::Pushgateway { url } => (
-                Arc::new(crate::monitor::PushgatewayMonitor::with_options(
-                    url,
-                    &push.options,
-                )?),
-                None,
-            ),
-            #[cfg(not(feature = "pushgateway"))]
-            MonitorSpec::Pushgateway { .. } => return Err(not_built("pushgateway")),
-            #[cfg(not(feature = "remote-write"))]
-            MonitorSpec::RemoteWrite { .. } => return Err(not_built("remote-write")),
-            #[cfg(not(feature = "pull"))]
-            MonitorSpec::Pull { .. } => return Err(not_built("pull")),
-            #[cfg(feature = "remote-write")]
-            MonitorSpec::RemoteWrite { url } => {
-                let mut m = crate::monitor::RemoteWriteMonitor::with_options(url, &push.options)?
-                    .with_queue(push.queue_max_bytes, push.queue_max_age)
-                    .with_time_budget(push.send_budget);
-                match &c.backlog {
-                    Some((u, backlog)) if u == url => m = m.with_backlog(backlog.clone()),
-                    _ => c.backlog = Some((url.clone(), m.backlog())),
-                }
-                (Arc::new(m), None)
+        crate::monitor::build(settings, &mut c.carried, || self.pull_hooks())
+    }
+
+    /// How the pull endpoint scrapes this State and counts in its scope (weakly held).
+    #[cfg(feature = "pull")]
+    fn pull_hooks(&self) -> crate::monitor::PullHooks {
+        let weak = self.downgrade();
+        let scrape: crate::monitor::ScrapeFn = Arc::new(move |format, out| {
+            if let Some(s) = weak.upgrade() {
+                s.scrape_into(format, out);
+            } else if format == crate::exposition::Format::OpenMetrics {
+                out.extend_from_slice(b"# EOF\n");
             }
-            #[cfg(feature = "pull")]
-            MonitorSpec::Pull { addr } => {
-                let weak = self.downgrade();
-                let scrape: crate::monitor::ScrapeFn = Arc::new(move |format, out| {
-                    if let Some(s) = weak.upgrade() {
-                        s.scrape_into(format, out);
-                    } else if format == crate::exposition::Format::OpenMetrics {
-                        out.extend_from_slice(b"# EOF\n");
-                    }
-                });
-                let weak = self.downgrade();
-                let scope: crate::monitor::ScopeFn = Arc::new(move |f| {
-                    if let Some(s) = weak.upgrade() {
-                        s.in_scope(f);
-                    }
-                });
-                let m = crate::monitor::PullMonitor::serve(
-                    *addr,
-                    scrape,
-                    scope,
-                    settings.pull_options(),
-                )
-                .map_err(|e| Error::InvalidSettings(e.to_string()))?;
-                let bound = m.addr();
-                (Arc::new(m), Some(bound))
+        });
+        let weak = self.downgrade();
+        let scope: crate::monitor::ScopeFn = Arc::new(move |f| {
+            if let Some(s) = weak.upgrade() {
+                s.in_scope(f);
             }
-        })
+        });
+        crate::monitor::PullHooks { scrape, scope }
+    }
+
+    #[cfg(not(feature = "pull"))]
+    #[allow(clippy::unused_self)]
+    fn pull_hooks(&self) -> crate::monitor::PullHooks {
+        crate::monitor::PullHooks
     }
 
     /// The monitor in use.
     pub(crate) fn monitor(&self) -> Arc<dyn Monitor> {
         self.inner.control.lock().monitor.clone()
     }
-}
-
-/// A monitor this binary was built without.
-#[cfg(not(all(feature = "pull", feature = "pushgateway", feature = "remote-write")))]
-fn not_built(feature: &str) -> Error {
-    Error::InvalidSettings(format!(
-        "this monitor needs tsmon's `{feature}` feature, which this binary was built without"
-    ))
 }
 
 /// The stderr topic of a refusal: one line per source and key while its text stays the same.
