@@ -65,7 +65,7 @@
 //!
 //! Data flows one way: a metric declared anywhere in the binary lands in the link-time
 //! [`registry`]; a [`State`] checks that catalog once and gives every metric a slot in its
-//! [`store`]; writes land there with relaxed atomics; a [`Snapshot`](store::Snapshot) copies the
+//! [`store`]; writes land there with relaxed atomics; a [`Snapshot`] copies the
 //! store, binding series to the current [`Target`]; [`exposition`] encodes it for Prometheus.
 //! Settings come in layers that each keep their keys ([`settings`]); what is in force and what
 //! went wrong is in [`State::health`].
