@@ -186,7 +186,16 @@ pub fn http(
     s.write_all(req.as_bytes())?;
     let mut raw = String::new();
     s.read_to_string(&mut raw)?;
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    parse_response(&raw)
+}
+
+/// An HTTP/1 answer split into (status, head, body).
+///
+/// # Errors
+///
+/// When it has no status line.
+pub fn parse_response(raw: &str) -> std::io::Result<(u16, String, String)> {
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((raw, ""));
     let status = head
         .split_whitespace()
         .nth(1)
@@ -730,4 +739,40 @@ pub fn fleet_allocator() -> tsmon::tasknum::RedisAllocator {
     tsmon::tasknum::RedisAllocator::connect_blocking(&url)
         .expect("Redis")
         .with_expiry(std::time::Duration::from_millis(expiry))
+}
+
+/// The integer value of one series of `metric` in a fresh snapshot of `state` (0 when the
+/// series does not exist yet or is not an integer): for reading tsmon's self-metrics.
+#[must_use]
+pub fn int_value(
+    state: &tsmon::State,
+    metric: &str,
+    values: &[tsmon::field::FieldValue<'_>],
+) -> i64 {
+    match state
+        .snapshot()
+        .metric(metric)
+        .and_then(|m| m.find(values))
+        .map(|c| c.value().clone())
+    {
+        Some(tsmon::store::Value::Int(n)) => n,
+        _ => 0,
+    }
+}
+
+/// This process's resident memory in bytes (0 off Linux).
+#[cfg(target_os = "linux")]
+#[must_use]
+pub fn rss() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map_or(0, |pages| pages * 4096)
+}
+
+/// This process's resident memory in bytes (0 off Linux).
+#[cfg(not(target_os = "linux"))]
+#[must_use]
+pub fn rss() -> u64 {
+    0
 }

@@ -187,11 +187,5 @@ pub fn https(
         Err(e) => return Err(e),
     }
     let raw = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| std::io::Error::other(format!("bad response: {head}")))?;
-    Ok((status, head.to_owned(), body.to_owned()))
+    crate::parse_response(&raw)
 }

@@ -32,30 +32,9 @@ const COUNTERS: i64 = 100;
 const INTERVAL: Duration = Duration::from_secs(2);
 const QUEUE_BOUND: usize = 16 << 20;
 
-#[cfg(target_os = "linux")]
-fn rss() -> u64 {
-    std::fs::read_to_string("/proc/self/statm")
-        .ok()
-        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
-        .map_or(0, |pages| pages * 4096)
-}
+use tsmon_tests::rss;
 
-#[cfg(not(target_os = "linux"))]
-fn rss() -> u64 {
-    0
-}
-
-fn int(state: &State, metric: &str, values: &[tsmon::field::FieldValue<'_>]) -> i64 {
-    match state
-        .snapshot()
-        .metric(metric)
-        .and_then(|m| m.find(values))
-        .map(|c| c.value().clone())
-    {
-        Some(tsmon::store::Value::Int(n)) => n,
-        _ => 0,
-    }
-}
+use tsmon_tests::int_value as int;
 
 /// Every raw sample of each series matching `selector` over the last `window`: (labels,
 /// [(timestamp s, value)]).

@@ -202,17 +202,7 @@ fn named<'a>(series: &'a [TimeSeries], name: &str) -> Vec<&'a TimeSeries> {
         .collect()
 }
 
-fn int(state: &State, metric: &str, values: &[tsmon::field::FieldValue<'_>]) -> i64 {
-    match state
-        .snapshot()
-        .metric(metric)
-        .and_then(|m| m.find(values))
-        .map(|c| c.value().clone())
-    {
-        Some(tsmon::store::Value::Int(n)) => n,
-        _ => 0,
-    }
-}
+use tsmon_tests::int_value as int;
 
 // retry_test.go: no_retry_on_400, no_retry_on_401, no_retry_on_404, no_retry_on_413 (MUST /
 // SHOULD NOT retry), may_retry_on_429, retry_on_500, retry_on_502, retry_on_503, retry_on_504;

@@ -222,17 +222,7 @@ fn empty_label_values_are_left_out() {
     assert!(jobs.labels.windows(2).all(|w| w[0].name < w[1].name));
 }
 
-fn int(state: &State, metric: &str, values: &[tsmon::field::FieldValue<'_>]) -> i64 {
-    let snap = state.snapshot();
-    match snap
-        .metric(metric)
-        .and_then(|m| m.find(values))
-        .map(|c| c.value().clone())
-    {
-        Some(tsmon::store::Value::Int(n)) => n,
-        _ => 0,
-    }
-}
+use tsmon_tests::int_value as int;
 
 #[test]
 fn the_outage_queue_stays_within_its_bytes_and_age() {

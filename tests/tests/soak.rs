@@ -22,18 +22,7 @@ tsmon::metric! {
     static SOAK: Counter(kind: String) = "e2e/soak/work";
 }
 
-#[cfg(target_os = "linux")]
-fn rss() -> u64 {
-    std::fs::read_to_string("/proc/self/statm")
-        .ok()
-        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
-        .map_or(0, |pages| pages * 4096)
-}
-
-#[cfg(not(target_os = "linux"))]
-fn rss() -> u64 {
-    0
-}
+use tsmon_tests::rss;
 
 fn flushes(state: &State) -> String {
     let snap = state.snapshot();

@@ -39,17 +39,7 @@ fn state(toml: &str) -> State {
         .unwrap()
 }
 
-fn int(state: &State, metric: &str, values: &[tsmon::field::FieldValue<'_>]) -> i64 {
-    match state
-        .snapshot()
-        .metric(metric)
-        .and_then(|m| m.find(values))
-        .map(|c| c.value().clone())
-    {
-        Some(tsmon::store::Value::Int(n)) => n,
-        _ => 0,
-    }
-}
+use tsmon_tests::int_value as int;
 
 fn requests(state: &State, monitor: &str, status: &str) -> i64 {
     int(state, "tsmon/push/requests", &[Str(monitor), Str(status)])

@@ -9,7 +9,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
-use super::secret_file::SecretFile;
+use super::secret_file::{SecretFile, basic_auth};
 use crate::error::{Cause, Error};
 use crate::settings::PushOptions;
 
@@ -89,9 +89,7 @@ pub(crate) struct PushClient {
 }
 
 fn basic(user: &str, password: &str) -> Result<HeaderValue, Error> {
-    use base64::Engine as _;
-    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-    HeaderValue::from_str(&format!("Basic {encoded}"))
+    HeaderValue::from_str(&basic_auth(&format!("{user}:{password}")))
         .map_err(|_| Error::InvalidSettings("push.basic_auth: not a header value".into()))
 }
 

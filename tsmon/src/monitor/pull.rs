@@ -18,7 +18,7 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use parking_lot::Mutex;
 
-use super::secret_file::SecretFile;
+use super::secret_file::{SecretFile, basic_auth};
 use super::{BoxFuture, Monitor};
 use crate::error::{Cause, Error};
 use crate::exposition::Format;
@@ -249,14 +249,6 @@ impl Credentials {
         Credentials { auth, file }
     }
 
-    fn basic(user_password: &str) -> String {
-        use base64::Engine as _;
-        format!(
-            "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode(user_password)
-        )
-    }
-
     /// The expected header; `Err` when the credentials file cannot be read (every request
     /// is then refused: failing closed).
     fn expected(&self) -> Result<Option<String>, ()> {
@@ -265,10 +257,10 @@ impl Credentials {
             PullAuth::None => Ok(None),
             PullAuth::Bearer(token) => Ok(Some(format!("Bearer {}", token.expose()))),
             PullAuth::Basic { user, password } => {
-                Ok(Some(Self::basic(&format!("{user}:{}", password.expose()))))
+                Ok(Some(basic_auth(&format!("{user}:{}", password.expose()))))
             }
             PullAuth::BearerFile(_) => from_file().map(|t| Some(format!("Bearer {t}"))),
-            PullAuth::BasicFile(_) => from_file().map(|t| Some(Self::basic(&t))),
+            PullAuth::BasicFile(_) => from_file().map(|t| Some(basic_auth(&t))),
         }
     }
 

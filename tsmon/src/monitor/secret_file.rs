@@ -7,6 +7,16 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
+/// The `Authorization` value of HTTP basic auth for `user:password` (what the pull endpoint
+/// expects and the push monitors send).
+pub(crate) fn basic_auth(user_password: &str) -> String {
+    use base64::Engine as _;
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(user_password)
+    )
+}
+
 /// How often the file is looked at, at most.
 const RECHECK: Duration = Duration::from_secs(1);
 
