@@ -86,6 +86,7 @@
 //! | `axum` | no | route templates from axum's `MatchedPath` in the middleware |
 //! | `redis` | no | `tasknum::RedisAllocator` |
 //! | `postgres` | no | `tasknum::PostgresAllocator` |
+//! | `test-util` | no | [`test_util`]: the hooks tsmon's own tests and fuzz targets use (the key codec's functions) |
 //! | `tls` | no | TLS through rustls (ring): `https://` for the Pushgateway and remote-write (system roots or a CA file, client certificates) and a certificate for the pull endpoint (`pull_tls`, mutual TLS, renewed without a restart); without it those settings are refused with the reason |
 //!
 //! A monitor, a settings file or a table value that a build lacks the feature for is refused
@@ -128,6 +129,9 @@ pub mod state;
 pub mod store;
 pub mod target;
 pub mod tasknum;
+#[cfg(feature = "test-util")]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
+pub mod test_util;
 
 pub use error::{Error, Result};
 pub use state::{State, StateBuilder};

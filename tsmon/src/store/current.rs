@@ -92,3 +92,72 @@ pub(crate) fn current_store_for_call() -> (NonNull<Store>, Option<Arc<Store>>) {
         (NonNull::from(&*keep), Some(keep))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> Arc<Store> {
+        // A target written out: `Target::new` reads the host name, which Miri's isolation refuses.
+        let target = crate::target::Target {
+            service_name: "service".into(),
+            job_name: "job".into(),
+            data_center: "dc".into(),
+            host_name: "host".into(),
+            task_num: 0,
+        };
+        Arc::new(Store::new(
+            target,
+            crate::clock::MonotonicClock::new(Arc::new(crate::clock::SystemClock)),
+            10,
+        ))
+    }
+
+    #[test]
+    fn the_entered_store_is_current_until_replaced() {
+        let (a, b) = (store(), store());
+        // SAFETY: `a` and `b` outlive their time as the current store (restored below).
+        let before = unsafe { replace(Arc::as_ptr(&a)) };
+        assert!(
+            before.is_null(),
+            "a test thread starts with no current store"
+        );
+        with_current_store(|s| assert!(std::ptr::eq(s, &*a)));
+        let was = unsafe { replace(Arc::as_ptr(&b)) };
+        assert!(std::ptr::eq(was, &*a));
+        with_current_store(|s| assert!(std::ptr::eq(s, &*b)));
+        let was = unsafe { replace(before) };
+        assert!(std::ptr::eq(was, &*b));
+    }
+
+    #[test]
+    fn a_call_keeps_the_entered_store_alive_past_its_owner() {
+        let a = store();
+        let id = a.id;
+        // SAFETY: `a` is alive while current; the slot is cleared before `a` is dropped.
+        let before = unsafe { replace(Arc::as_ptr(&a)) };
+        let (ptr, keep) = current_store_for_call();
+        let keep = keep.expect("an entered store is kept for the call");
+        assert_eq!(Arc::strong_count(&a), 2);
+        unsafe { replace(before) };
+        drop(a);
+        assert_eq!(Arc::strong_count(&keep), 1);
+        // SAFETY: `keep` owns the store `ptr` points to.
+        assert_eq!(unsafe { ptr.as_ref() }.id, id);
+        assert!(std::ptr::eq(ptr.as_ptr(), Arc::as_ptr(&keep)));
+    }
+
+    #[test]
+    // The global store comes through a linkme hook, which Miri cannot read.
+    #[cfg_attr(miri, ignore)]
+    fn with_none_entered_writes_go_to_one_global_store() {
+        let first = with_current_store(std::ptr::from_ref);
+        let (ptr, keep) = current_store_for_call();
+        assert!(
+            keep.is_none(),
+            "the global store lives for the process: nothing to keep"
+        );
+        assert!(std::ptr::eq(first, ptr.as_ptr()));
+        assert!(std::ptr::eq(first, with_current_store(std::ptr::from_ref)));
+    }
+}
