@@ -159,7 +159,7 @@ fn a_pushgateway_that_is_down_costs_a_retry_not_a_crash() {
     let err = tsmon::runtime::block_on(state.flush()).unwrap_err();
     assert!(err.to_string().contains("Pushgateway"), "{err}");
     assert_eq!(
-        state.schedule().2,
+        state.health().retry_delay,
         std::time::Duration::from_secs(10),
         "backing off"
     );

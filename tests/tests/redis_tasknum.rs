@@ -148,7 +148,7 @@ async fn a_restarted_server_is_a_transient_error_then_numbering_recovers() {
     // The service goes on: writes work, the flush fails and backs off.
     state.in_scope(|| WORK.add(1, ()));
     assert!(state.flush().await.is_err());
-    assert_eq!(state.schedule().2, Duration::from_secs(10));
+    assert_eq!(state.health().retry_delay, Duration::from_secs(10));
     assert_eq!(state.in_scope(|| WORK.get(())), 1);
 
     let _server = start_redis(Some(port)).unwrap();

@@ -302,15 +302,6 @@ impl State {
             .await
     }
 
-    /// The schedule, for tests: (next flush, last success, retry delay, a flush under way).
-    #[doc(hidden)]
-    #[must_use]
-    pub fn schedule(&self) -> (u64, u64, Duration, bool) {
-        let flushing = self.inner.flush_lock.try_lock().is_err();
-        let s = self.inner.schedule.lock();
-        (s.next, s.last_success, s.retry, flushing)
-    }
-
     #[cfg(feature = "pull")]
     pub(crate) fn downgrade(&self) -> Weak {
         Weak(Arc::downgrade(&self.inner))

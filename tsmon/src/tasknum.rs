@@ -138,7 +138,17 @@ impl InMemoryAllocator {
         }
     }
 
-    /// Takes an instance's number away (as if it had expired), for tests of the lost-number path.
+    /// Takes an instance's number away, as a shared allocator does when the instance's entry
+    /// expires or is removed by hand: its next heartbeat finds it gone (the lost-number path).
+    ///
+    /// ```
+    /// let alloc = tsmon::tasknum::InMemoryAllocator::new();
+    /// let t = tsmon::Target::new("s", "j");
+    /// let now = std::time::Instant::now();
+    /// assert_eq!(alloc.heartbeat_at(&t, "a", now).unwrap(), 0);
+    /// alloc.revoke("a");
+    /// assert_eq!(alloc.heartbeat_at(&t, "b", now).unwrap(), 0, "a's number is free again");
+    /// ```
     pub fn revoke(&self, instance_id: &str) {
         for entries in self.table.lock().groups.values_mut() {
             entries.retain(|e| e.instance != instance_id);

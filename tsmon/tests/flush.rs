@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tsmon::clock::ManualClock;
+use tsmon::clock::{ManualClock, TimeSource};
 use tsmon::error::Error;
 use tsmon::monitor::{BoxFuture, FakeMonitor, Monitor};
 use tsmon::settings::{MonitorSpec, Settings};
@@ -53,6 +53,18 @@ fn no_runtime_stats() -> Settings {
         report_runtime_stats: false,
         ..Settings::default()
     }
+}
+
+/// The flush schedule as `State::health` reports it, in the manual clock's microseconds:
+/// (next flush, last success, retry delay, whether a flush is under way).
+fn schedule(state: &State, clock: &ManualClock) -> (u64, u64, Duration, bool) {
+    let h = state.health();
+    let micros = |d: Duration| u64::try_from(d.as_micros()).unwrap();
+    let next = clock.now_micros() + micros(h.next_flush_in.unwrap_or_default());
+    let last = h.last_success.map_or(0, |t| {
+        micros(t.duration_since(std::time::UNIX_EPOCH).unwrap())
+    });
+    (next, last, h.retry_delay, h.flush_in_progress)
 }
 
 fn block_on<F: Future>(f: F) -> F::Output {
@@ -190,7 +202,7 @@ fn dynamic_enable_and_disable() {
         .unwrap();
     assert!(f.state.store().is_enabled());
     assert_eq!(f.state.in_scope(|| HITS.get(())), 0, "a fresh store");
-    let (next, _, retry, _) = f.state.schedule();
+    let (next, _, retry, _) = schedule(&f.state, &f.clock);
     assert_eq!(next, T0 + 600_000_000, "a flush is due at once");
     assert_eq!(retry, Duration::from_secs(5));
 }
@@ -200,26 +212,30 @@ fn failures_back_off_from_5s_doubling_to_10_minutes() {
     let f = fixture(None);
     f.state.in_scope(|| HITS.inc(()));
     block_on(f.state.flush_if_needed());
-    let (_, last_success, retry, _) = f.state.schedule();
+    let (_, last_success, retry, _) = schedule(&f.state, &f.clock);
     assert_eq!((last_success, retry), (T0, Duration::from_secs(5)));
 
     f.monitor.fail_with("backend down");
     f.clock.advance(Duration::from_secs(60));
     let next = block_on(f.state.flush_if_needed()).unwrap();
-    let (_, last, retry, _) = f.state.schedule();
+    let (_, last, retry, _) = schedule(&f.state, &f.clock);
     assert_eq!(last, T0, "a failure leaves the last success alone");
     assert_eq!(next, T0 + 65_000_000, "retried 5 s later");
     assert_eq!(retry, Duration::from_secs(10), "doubled");
 
     f.clock.advance(Duration::from_secs(60));
     block_on(f.state.flush_if_needed());
-    assert_eq!(f.state.schedule().2, Duration::from_secs(20), "quadrupled");
+    assert_eq!(
+        schedule(&f.state, &f.clock).2,
+        Duration::from_secs(20),
+        "quadrupled"
+    );
     for _ in 0..10 {
         f.clock.advance(Duration::from_secs(700));
         block_on(f.state.flush_if_needed());
     }
     assert_eq!(
-        f.state.schedule().2,
+        schedule(&f.state, &f.clock).2,
         Duration::from_secs(600),
         "capped at 10 minutes"
     );
@@ -245,7 +261,7 @@ fn failures_back_off_from_5s_doubling_to_10_minutes() {
     f.monitor.succeed();
     f.clock.advance(Duration::from_secs(700));
     block_on(f.state.flush_if_needed());
-    let (next, last, retry, _) = f.state.schedule();
+    let (next, last, retry, _) = schedule(&f.state, &f.clock);
     assert_eq!(retry, Duration::from_secs(5));
     assert_eq!(next, last + 60_000_000);
 }
@@ -343,8 +359,8 @@ fn a_stuck_monitor_times_out_and_backs_off() {
         matches!(err, Error::FlushTimeout(d) if d == Duration::from_secs(2)),
         "{err}"
     );
-    assert_eq!(state.schedule().2, Duration::from_secs(10));
-    assert!(!state.schedule().3, "the flush is over");
+    assert_eq!(state.health().retry_delay, Duration::from_secs(10));
+    assert!(!state.health().flush_in_progress, "the flush is over");
 }
 
 #[test]
@@ -522,7 +538,7 @@ fn a_deferred_flush_keeps_the_interval_instead_of_backing_off() {
         let next = block_on(state.flush_if_needed()).unwrap();
         let now = T0 + round * 60_000_000;
         assert_eq!(next, now + 60_000_000, "one interval later, round {round}");
-        let (_, _, retry, _) = state.schedule();
+        let retry = state.health().retry_delay;
         assert_eq!(retry, Duration::from_secs(5), "no backoff");
         clock.set(next);
     }

@@ -135,7 +135,10 @@ fn a_flush_cancelled_mid_send_leaves_nothing_stuck() {
     });
     assert!(cancelled.is_err(), "the flush was cut short by the caller");
     assert_eq!(slow.delivered(), Vec::<i64>::new());
-    assert!(!state.schedule().3, "no flush is under way any more");
+    assert!(
+        !state.health().flush_in_progress,
+        "no flush is under way any more"
+    );
     tsmon::runtime::block_on(state.flush()).unwrap();
     assert_eq!(slow.delivered(), vec![3], "the next flush sends");
 }

@@ -59,6 +59,8 @@ pub struct Health {
     pub retry_delay: Duration,
     /// Time until the next scheduled flush (`None` while disabled).
     pub next_flush_in: Option<Duration>,
+    /// Whether a flush is under way now.
+    pub flush_in_progress: bool,
     /// The task number in use; `None` while it has none.
     pub task_num: Option<i32>,
     /// The task-number allocator, if any.
@@ -87,6 +89,7 @@ impl State {
             )
         };
         let now = self.inner.clock.now_micros();
+        let flush_in_progress = self.inner.flush_lock.try_lock().is_err();
         let s = self.inner.schedule.lock();
         let task = self.inner.store.default_target().task_num;
         Health {
@@ -109,6 +112,7 @@ impl State {
             last_success: (s.successes > 0).then(|| system_time(s.last_success)),
             consecutive_failures: s.failures,
             retry_delay: s.retry,
+            flush_in_progress,
             task_num: (task >= 0).then_some(task),
             allocator,
             instance_id,
@@ -143,6 +147,9 @@ impl fmt::Display for Health {
                 l.took,
                 l.error.as_ref().map_or(String::new(), |e| format!(": {e}"))
             )?,
+        }
+        if self.flush_in_progress {
+            writeln!(f, "  a flush is under way")?;
         }
         if self.consecutive_failures > 0 {
             writeln!(
