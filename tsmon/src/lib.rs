@@ -109,6 +109,7 @@ pub mod alloc;
 pub mod clock;
 mod desc;
 pub mod distribution;
+mod env;
 pub mod error;
 pub mod exposition;
 pub mod field;

@@ -210,11 +210,7 @@ impl StateBuilder {
     /// `#[tsmon::main]` turns this on.
     #[must_use]
     pub fn with_env(mut self) -> Self {
-        self.env = Some(
-            std::env::vars()
-                .filter(|(k, _)| k.starts_with("TSMON_"))
-                .collect(),
-        );
+        self.env = Some(crate::env::process_vars());
         self
     }
 
@@ -370,52 +366,52 @@ impl StateBuilder {
             builder.max_series = Some(n);
         }
         let env = self.env.take().unwrap_or_default();
-        let var = |k: &str| env.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+        let startup = crate::env::Startup::read(&env);
         if self.settings_file.is_none() {
-            self.settings_file = var("TSMON_SETTINGS_FILE").map(Into::into);
+            self.settings_file.clone_from(&startup.settings_file);
         }
-        if let Some(v) = var("TSMON_DEV_MODE") {
-            self.dev_mode = matches!(v.trim(), "1" | "true" | "yes" | "on");
+        if let Some(on) = startup.dev_mode {
+            self.dev_mode = on;
         }
         let mut defaults = SettingsLayer::all_of(&Settings::default());
         defaults.flush_timeout = None;
         if self.dev_mode {
             defaults.monitor = Some(crate::settings::MonitorSpec::Debug { path: None });
         }
-        if let Some(v) = var("TSMON_INSTANCE_ID") {
-            self.instance_id = Some(v);
+        if startup.instance_id.is_some() {
+            self.instance_id.clone_from(&startup.instance_id);
         }
         let mut target = self.target.take().unwrap_or_default();
-        if let Some(v) = var("TSMON_SERVICE") {
-            target.service_name = v;
-        }
-        if let Some(v) = var("TSMON_JOB") {
-            target.job_name = v;
-        }
-        if let Some(v) = var("TSMON_DATA_CENTER") {
-            target.data_center = v;
-        }
-        if let Some(v) = var("TSMON_HOST") {
-            target.host_name = v;
+        let parts = [
+            (&startup.service, &mut target.service_name),
+            (&startup.job, &mut target.job_name),
+            (&startup.data_center, &mut target.data_center),
+            (&startup.host, &mut target.host_name),
+        ];
+        for (value, part) in parts {
+            if let Some(v) = value {
+                part.clone_from(v);
+            }
         }
         let mut startup_refusals = Vec::new();
-        if let Some(v) = var("TSMON_TASK_NUM") {
-            match crate::tasknum::FixedAllocator::parse(&v) {
-                Some(fixed) => self.allocator = Some(Arc::new(fixed)),
-                None => {
-                    // Task 0 could merge this task's streams with another's: no number at all
-                    // (nothing is flushed) until the variable is fixed, and the refusal says so.
-                    startup_refusals.push(Refusal {
-                        source: SettingsSource::Environment,
-                        key: "TSMON_TASK_NUM".into(),
-                        value: format!("{v:?}"),
-                        reason: "expected a non-negative number; the task has no number, so \
-                                 nothing is flushed"
-                            .into(),
-                    });
-                    self.allocator = Some(Arc::new(crate::tasknum::Unassigned));
-                }
+        match startup.task_num {
+            Some(Ok(n)) => {
+                self.allocator = Some(Arc::new(crate::tasknum::FixedAllocator::new(n)));
             }
+            Some(Err(v)) => {
+                // Task 0 could merge this task's streams with another's: no number at all
+                // (nothing is flushed) until the variable is fixed, and the refusal says so.
+                startup_refusals.push(Refusal {
+                    source: SettingsSource::Environment,
+                    key: "TSMON_TASK_NUM".into(),
+                    value: format!("{v:?}"),
+                    reason: "expected a non-negative number; the task has no number, so \
+                             nothing is flushed"
+                        .into(),
+                });
+                self.allocator = Some(Arc::new(crate::tasknum::Unassigned));
+            }
+            None => {}
         }
         let instance_id = self.instance_id.take().unwrap_or_else(default_instance_id);
         let control = Control::new(ControlInit {

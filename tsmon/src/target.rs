@@ -126,9 +126,7 @@ impl fmt::Display for Target {
 }
 
 pub(crate) fn hostname() -> Option<String> {
-    if let Ok(h) = std::env::var("HOSTNAME")
-        && !h.is_empty()
-    {
+    if let Some(h) = crate::env::hostname() {
         return Some(h);
     }
     std::fs::read_to_string("/proc/sys/kernel/hostname")

@@ -268,17 +268,14 @@ impl FixedAllocator {
     ///
     /// [`Error::InvalidSettings`] when `TSMON_TASK_NUM` is set but not a non-negative number.
     pub fn from_env() -> Result<Option<Self>, Error> {
-        if let Ok(v) = std::env::var("TSMON_TASK_NUM") {
+        if let Some(v) = crate::env::task_num() {
             return Self::parse(&v).map(Some).ok_or_else(|| {
                 Error::InvalidSettings(format!(
                     "TSMON_TASK_NUM={v:?}: expected a non-negative number"
                 ))
             });
         }
-        let host = std::env::var("HOSTNAME")
-            .ok()
-            .or_else(crate::target::hostname)
-            .unwrap_or_default();
+        let host = crate::target::hostname().unwrap_or_default();
         Ok(Self::from_host_name(&host))
     }
 }
@@ -294,11 +291,7 @@ impl FixedAllocator {
     /// ```
     #[must_use]
     pub fn parse(text: &str) -> Option<Self> {
-        text.trim()
-            .parse::<i32>()
-            .ok()
-            .filter(|n| *n >= 0)
-            .map(FixedAllocator)
+        crate::env::parse_task_num(text).map(FixedAllocator)
     }
 }
 

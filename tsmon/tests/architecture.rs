@@ -193,3 +193,35 @@ fn the_runtime_crates_files_import_one_way() {
         edges.len()
     );
 }
+
+/// The code lines of a runtime file, without its `#[cfg(test)] mod tests` block.
+fn code_lines(file: &Path) -> Vec<String> {
+    let mut text = std::fs::read_to_string(file).unwrap();
+    if let Some(cut) = text.find("#[cfg(test)]\nmod tests {") {
+        text.truncate(cut);
+    }
+    text.lines().filter_map(code).collect()
+}
+
+#[test]
+fn the_process_environment_is_read_in_env_rs_alone() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut paths = Vec::new();
+    rust_files(&src, &mut paths);
+    let readers: Vec<String> = paths
+        .iter()
+        .filter(|p| {
+            code_lines(p).iter().any(|l| {
+                ["env::var(", "env::vars(", "env::var_os(", "env::vars_os("]
+                    .iter()
+                    .any(|call| l.contains(call))
+            })
+        })
+        .map(|p| p.strip_prefix(&src).unwrap().display().to_string())
+        .collect();
+    assert_eq!(
+        readers,
+        ["env.rs"],
+        "every environment read goes through env.rs"
+    );
+}
