@@ -86,7 +86,7 @@
 //! | `axum` | no | route templates from axum's `MatchedPath` in the middleware |
 //! | `redis` | no | `tasknum::RedisAllocator` |
 //! | `postgres` | no | `tasknum::PostgresAllocator` |
-//! | `test-util` | no | [`test_util`]: the hooks tsmon's own tests and fuzz targets use (the key codec's functions) |
+//! | `test-util` | no | `tsmon::test_util`: the hooks tsmon's own tests and fuzz targets use (the key codec's functions) |
 //! | `tls` | no | TLS through rustls (ring): `https://` for the Pushgateway and remote-write (system roots or a CA file, client certificates) and a certificate for the pull endpoint (`pull_tls`, mutual TLS, renewed without a restart); without it those settings are refused with the reason |
 //!
 //! A monitor, a settings file or a table value that a build lacks the feature for is refused

@@ -38,8 +38,6 @@ use std::sync::OnceLock;
 
 use parking_lot::Mutex;
 
-use crate::state::State;
-
 // Each static allows `unsafe_code`: linkme enters it in the catalog with a `#[link_section]`
 // static, which the lint sees inside this crate (linkme's macro is local here).
 crate::metric! {
@@ -169,15 +167,9 @@ pub fn watch_tokio(name: &str, handle: &tokio::runtime::Handle) {
     all.push((name.to_owned(), handle.clone()));
 }
 
-impl State {
-    /// Reports the runtime stats into this State now (a flush does it when the settings say
-    /// so).
-    pub fn report_runtime_stats(&self) {
-        self.in_scope(report);
-    }
-}
-
-fn report() {
+/// Sets every runtime figure in the current State (what
+/// [`State::report_runtime_stats`](crate::State::report_runtime_stats) runs in its scope).
+pub(crate) fn report() {
     UP.set(true, ());
     report_process();
     for (name, handle) in runtimes().lock().iter() {
