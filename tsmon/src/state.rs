@@ -36,6 +36,7 @@ mod control;
 mod flush;
 mod health;
 mod scope;
+mod settings;
 
 pub use background::Background;
 pub use builder::StateBuilder;

@@ -9,7 +9,7 @@ use crate::error::Error;
 use crate::monitor::{Monitor, NilMonitor};
 use crate::report;
 use crate::settings::{
-    Key, MonitorSpec, REFUSED, Refusal, Settings, SettingsLayer, SettingsSource, resolve,
+    Key, MonitorSpec, Refusal, Settings, SettingsLayer, SettingsSource, resolve,
 };
 use crate::state::State;
 use crate::tasknum::TaskNumAllocator;
@@ -17,11 +17,11 @@ use crate::tasknum::TaskNumAllocator;
 /// What the settings and the builder configure.
 pub(crate) struct Control {
     /// The layers, lowest first (indexed by [`SettingsSource::index`]).
-    layers: [SettingsLayer; 5],
+    pub(super) layers: [SettingsLayer; 5],
     /// The refusals made the last time each source was applied.
-    refusals: [Vec<Refusal>; 5],
+    pub(super) refusals: [Vec<Refusal>; 5],
     /// The monitor the settings ask for but that could not be built.
-    monitor_refusal: Option<Refusal>,
+    pub(super) monitor_refusal: Option<Refusal>,
     /// Where each key's value in force comes from (in [`Key::ALL`] order).
     pub(crate) origins: [SettingsSource; crate::settings::KEYS],
     /// The settings in force.
@@ -29,18 +29,18 @@ pub(crate) struct Control {
     pub(crate) monitor: Arc<dyn Monitor>,
     /// What `monitor` was built from (`None` for the nil monitor), and the pull options it
     /// was built with.
-    monitor_spec: MonitorSpec,
-    monitor_pull: crate::settings::PullOptions,
-    monitor_push: crate::settings::PushSettings,
+    pub(super) monitor_spec: MonitorSpec,
+    pub(super) monitor_pull: crate::settings::PullOptions,
+    pub(super) monitor_push: crate::settings::PushSettings,
     /// What the monitor in use hands to the next one (the remote-write queue).
-    carried: crate::monitor::Carried,
-    custom_monitor: Option<Arc<dyn Monitor>>,
+    pub(super) carried: crate::monitor::Carried,
+    pub(super) custom_monitor: Option<Arc<dyn Monitor>>,
     pub(crate) allocator: Option<Arc<dyn TaskNumAllocator>>,
     pub(crate) instance_id: String,
     pub(crate) dev_mode: bool,
     pub(crate) settings_file: Option<PathBuf>,
-    env: Vec<(String, String)>,
-    pull_addr: Option<std::net::SocketAddr>,
+    pub(super) env: Vec<(String, String)>,
+    pub(super) pull_addr: Option<std::net::SocketAddr>,
     /// Problems found while resolving the builder's inputs (a bad `TSMON_TASK_NUM`).
     pub(crate) startup_refusals: Vec<Refusal>,
 }
@@ -100,7 +100,7 @@ impl Control {
     /// Puts `layer` in place of `source`'s layer. Keys that `refused` names keep the value the
     /// layer had before; conflicts are resolved (refusing the incoming layer's key). Returns
     /// the settings wanted and the refusals of this application.
-    fn stage(
+    pub(super) fn stage(
         &mut self,
         source: SettingsSource,
         mut layer: SettingsLayer,
@@ -123,7 +123,7 @@ impl Control {
         (wanted, refused)
     }
 
-    fn origin(&self, key: Key) -> SettingsSource {
+    pub(super) fn origin(&self, key: Key) -> SettingsSource {
         let n = Key::ALL.iter().position(|k| *k == key).unwrap_or(0);
         self.origins[n]
     }
@@ -144,7 +144,7 @@ impl Control {
 
     /// Puts into `s` what the monitor in use was built from, for `key`: the monitor, or
     /// the pull or push options.
-    fn put_built(&self, s: &mut Settings, key: Key) {
+    pub(super) fn put_built(&self, s: &mut Settings, key: Key) {
         match key {
             Key::Monitor => s.monitor = self.monitor_spec.clone(),
             Key::PullTls => {
@@ -180,15 +180,15 @@ impl Control {
 
 /// What a change leaves to do once the control lock is released.
 #[derive(Default)]
-struct Effects {
-    retired: Option<Arc<dyn Monitor>>,
-    enabled_now: bool,
-    disabled_now: bool,
-    rescheduled: bool,
-    max_series: Option<usize>,
-    has_allocator: bool,
-    refused: Vec<Refusal>,
-    cleared: Vec<Refusal>,
+pub(super) struct Effects {
+    pub(super) retired: Option<Arc<dyn Monitor>>,
+    pub(super) enabled_now: bool,
+    pub(super) disabled_now: bool,
+    pub(super) rescheduled: bool,
+    pub(super) max_series: Option<usize>,
+    pub(super) has_allocator: bool,
+    pub(super) refused: Vec<Refusal>,
+    pub(super) cleared: Vec<Refusal>,
 }
 
 impl State {
@@ -241,240 +241,13 @@ impl State {
         self.after_change(effects);
         Ok(())
     }
+}
 
-    /// The settings in force.
-    ///
-    /// ```
-    /// let state = tsmon::State::builder().build().unwrap();
-    /// assert!(state.settings().enabled);
-    /// ```
-    #[must_use]
-    pub fn settings(&self) -> Settings {
-        self.inner.control.lock().settings.clone()
-    }
-
-    /// Where each key's value in force comes from.
-    ///
-    /// ```
-    /// use tsmon::settings::{Key, Settings, SettingsSource};
-    /// let state = tsmon::State::builder()
-    ///     .with_settings(Settings { flush_workers: 2, ..Settings::default() })
-    ///     .build()
-    ///     .unwrap();
-    /// let origin = |k| state.settings_origins().into_iter().find(|(key, _)| *key == k).unwrap().1;
-    /// assert_eq!(origin(Key::FlushWorkers), SettingsSource::Builder);
-    /// assert_eq!(origin(Key::FlushInterval), SettingsSource::Default);
-    /// ```
-    #[must_use]
-    pub fn settings_origins(&self) -> Vec<(Key, SettingsSource)> {
-        let c = self.inner.control.lock();
-        Key::ALL.into_iter().zip(c.origins).collect()
-    }
-
-    /// This process's instance id.
-    #[must_use]
-    pub fn instance_id(&self) -> String {
-        self.inner.control.lock().instance_id.clone()
-    }
-
-    /// The pull endpoint's address, when the monitor is `pull`.
-    #[must_use]
-    pub fn pull_address(&self) -> Option<std::net::SocketAddr> {
-        self.inner.control.lock().pull_addr
-    }
-
-    /// Applies `settings` through the API layer, the highest (see
-    /// [`settings`](crate::settings)): the keys whose values differ from the settings in force
-    /// join the API layer and stay until an API call changes them again or
-    /// [`clear_api_settings`](Self::clear_api_settings) drops them; an edit of the settings
-    /// file does not undo them. Enabling starts a fresh store and schedules a flush at once;
-    /// disabling drops writes and closes the monitor; a new monitor replaces the old one; a
-    /// new interval applies at once (the next flush comes within one new interval).
-    ///
-    /// ```
-    /// use tsmon::settings::Settings;
-    /// let state = tsmon::State::builder().build().unwrap();
-    /// let bad = Settings { flush_workers: 0, ..state.settings() };
-    /// assert!(state.apply_settings(bad).is_err());
-    /// assert_eq!(state.settings().flush_workers, 4, "the previous settings stay in force");
-    /// state.apply_settings(Settings { enabled: false, ..state.settings() }).unwrap();
-    /// assert!(!state.store().is_enabled());
-    /// ```
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidSettings`] when a changed key is out of range or conflicts with another
-    /// layer, or the monitor cannot start. Then nothing changes (the API is all or nothing);
-    /// the refusal is counted in `tsmon/settings/refused` and logged.
-    pub fn apply_settings(&self, settings: Settings) -> Result<(), Error> {
-        let changes = SettingsLayer::changes(&self.settings(), &settings);
-        self.apply_layer(changes)
-    }
-
-    /// Sets the keys of `layer` in the API layer (the others stay as they are), all or nothing.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use tsmon::settings::SettingsLayer;
-    /// let state = tsmon::State::builder().build().unwrap();
-    /// state
-    ///     .apply_layer(SettingsLayer { flush_interval: Some(Duration::from_secs(2)), ..Default::default() })
-    ///     .unwrap();
-    /// assert_eq!(state.settings().flush_interval, Duration::from_secs(2));
-    /// assert_eq!(state.settings().flush_timeout, Duration::from_secs(1), "the default timeout follows");
-    /// ```
-    ///
-    /// # Errors
-    ///
-    /// As [`apply_settings`](Self::apply_settings).
-    pub fn apply_layer(&self, layer: SettingsLayer) -> Result<(), Error> {
-        let refused: Vec<Refusal> = layer
-            .check()
-            .into_iter()
-            .map(|(key, reason)| Refusal {
-                source: SettingsSource::Api,
-                key: key.name().into(),
-                value: layer.shown(key).unwrap_or_default(),
-                reason,
-            })
-            .collect();
-        if !refused.is_empty() {
-            self.inner.control.lock().refusals[SettingsSource::Api.index()].clone_from(&refused);
-            return Err(self.refuse_api(refused));
-        }
-        let mut c = self.inner.control.lock();
-        let api = SettingsSource::Api.index();
-        let saved = (c.layers.clone(), c.origins);
-        let merged = c.layers[api].merged(&layer);
-        let (wanted, refused) = c.stage(SettingsSource::Api, merged, Vec::new());
-        let result = if refused.is_empty() {
-            self.install_locked(&mut c, wanted, SettingsSource::Api)
-                .map_err(|e| {
-                    vec![Refusal {
-                        source: SettingsSource::Api,
-                        key: Key::Monitor.name().into(),
-                        value: layer.shown(Key::Monitor).unwrap_or_default(),
-                        reason: e.to_string(),
-                    }]
-                })
-        } else {
-            Err(refused)
-        };
-        match result {
-            Ok(effects) => {
-                c.refusals[api].clear();
-                drop(c);
-                self.after_change(effects);
-                Ok(())
-            }
-            Err(refused) => {
-                (c.layers, c.origins) = saved;
-                c.refusals[api].clone_from(&refused);
-                drop(c);
-                Err(self.refuse_api(refused))
-            }
-        }
-    }
-
-    /// Drops the API layer: every key it held falls back to the environment, file, builder or
-    /// default.
-    ///
-    /// ```
-    /// use tsmon::settings::Settings;
-    /// let state = tsmon::State::builder().build().unwrap();
-    /// state.apply_settings(Settings { flush_workers: 9, ..state.settings() }).unwrap();
-    /// state.clear_api_settings();
-    /// assert_eq!(state.settings().flush_workers, 4);
-    /// ```
-    pub fn clear_api_settings(&self) {
-        let mut c = self.inner.control.lock();
-        let (wanted, refused) = c.stage(SettingsSource::Api, SettingsLayer::default(), Vec::new());
-        c.refusals[SettingsSource::Api.index()] = refused;
-        match self.install_locked(&mut c, wanted, SettingsSource::File) {
-            Ok(effects) => {
-                drop(c);
-                self.after_change(effects);
-            }
-            Err(e) => {
-                drop(c);
-                report::problem(
-                    "settings api",
-                    format_args!("clearing the API settings: {e}"),
-                );
-            }
-        }
-    }
-
-    fn refuse_api(&self, refused: Vec<Refusal>) -> Error {
-        let text: Vec<String> = refused.iter().map(ToString::to_string).collect();
-        self.count_refusals(&refused);
-        for r in &refused {
-            report::problem(&topic(r), format_args!("refused settings: {r}"));
-        }
-        Error::InvalidSettings(text.join("; "))
-    }
-
-    fn count_refusals(&self, refused: &[Refusal]) {
-        self.in_scope(|| {
-            for r in refused {
-                REFUSED.inc((r.source.as_str(), r.key.as_str()));
-            }
-        });
-    }
-
-    /// Re-reads the settings file, if there is one, and puts it in place of the file layer. A
-    /// missing, empty, half-written or unparsable file is refused whole (the file layer stays
-    /// as it was); otherwise each key is checked on its own, and the good ones apply. The
-    /// environment and API layers stay over it.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidSettings`] listing what was refused (the rest of the file applied).
-    pub fn reload_settings_file(&self) -> Result<(), Error> {
-        let mut c = self.inner.control.lock();
-        let Some(path) = c.settings_file.clone() else {
-            return Ok(());
-        };
-        let (layer, mut refused) = read_file(&path);
-        let mut effects = None;
-        if let Some(layer) = layer {
-            let (wanted, r) = c.stage(SettingsSource::File, layer, refused);
-            refused = r;
-            match self.install_locked(&mut c, wanted, SettingsSource::File) {
-                Ok(mut e) => {
-                    refused.append(&mut e.refused);
-                    effects = Some(e);
-                }
-                Err(e) => refused.push(Refusal {
-                    source: SettingsSource::File,
-                    key: path.display().to_string(),
-                    value: String::new(),
-                    reason: e.to_string(),
-                }),
-            }
-        }
-        let file = SettingsSource::File.index();
-        let before = std::mem::replace(&mut c.refusals[file], refused.clone());
-        drop(c);
-        let mut effects = effects.unwrap_or_default();
-        effects.cleared = before
-            .into_iter()
-            .filter(|r| !refused.iter().any(|n| n.key == r.key))
-            .collect();
-        effects.refused.extend(refused.iter().cloned());
-        self.after_change(effects);
-        if refused.is_empty() {
-            Ok(())
-        } else {
-            let text: Vec<String> = refused.iter().map(ToString::to_string).collect();
-            Err(Error::InvalidSettings(text.join("; ")))
-        }
-    }
-
+impl State {
     /// Puts the wanted settings in force, under the control lock. A monitor that cannot be
     /// built is an error for the API (which then changes nothing); for other sources it is a
     /// refusal, and the monitor in use stays.
-    fn install_locked(
+    pub(super) fn install_locked(
         &self,
         c: &mut Control,
         wanted: Settings,
@@ -584,7 +357,7 @@ impl State {
     }
 
     /// The store, the schedule, the flush loop and the reports, after a change.
-    fn after_change(&self, fx: Effects) {
+    pub(super) fn after_change(&self, fx: Effects) {
         if let Some(n) = fx.max_series {
             self.inner.store.set_default_max_series(n);
         }
@@ -668,12 +441,12 @@ impl State {
 }
 
 /// The stderr topic of a refusal: one line per source and key while its text stays the same.
-fn topic(r: &Refusal) -> String {
+pub(super) fn topic(r: &Refusal) -> String {
     format!("settings {} {}", r.source, r.key)
 }
 
 /// The file's layer and its refusals; no layer when the file cannot be read or parsed.
-fn read_file(path: &std::path::Path) -> (Option<SettingsLayer>, Vec<Refusal>) {
+pub(super) fn read_file(path: &std::path::Path) -> (Option<SettingsLayer>, Vec<Refusal>) {
     let whole = |reason: String| Refusal {
         source: SettingsSource::File,
         key: path.display().to_string(),
