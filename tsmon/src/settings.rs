@@ -60,6 +60,7 @@
 //! ```
 
 mod keys;
+mod push;
 mod values;
 
 use std::fmt;
@@ -68,9 +69,9 @@ use std::time::Duration;
 use crate::error::Error;
 use keys::Raw;
 pub use keys::{KEYS, Key, Settings, SettingsLayer};
+pub use push::{Authorization, BasicAuth, PushOptions, PushSettings, TlsConfig};
 pub use values::{
-    Authorization, BasicAuth, CatalogExposure, DEFAULT_PULL_ADDR, MonitorSpec, PullAuth,
-    PullOptions, PullTls, PushOptions, PushSettings, Secret, TlsConfig,
+    CatalogExposure, DEFAULT_PULL_ADDR, MonitorSpec, PullAuth, PullOptions, PullTls, Secret,
 };
 
 /// The embedded default settings file: every key with its default value.

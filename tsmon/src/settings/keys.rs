@@ -6,7 +6,8 @@
 use std::fmt;
 use std::time::Duration;
 
-use super::values::{CatalogExposure, MonitorSpec, PullAuth, PullTls, PushOptions};
+use super::push::PushOptions;
+use super::values::{CatalogExposure, MonitorSpec, PullAuth, PullTls};
 use super::{
     DEFAULT_FLUSH_TIMEOUT, MAX_FLUSH_INTERVAL, MAX_FLUSH_WORKERS, MAX_MAX_SERIES,
     MAX_PULL_CONNECTIONS, MAX_PUSH_QUEUE_BYTES,
