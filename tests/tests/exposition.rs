@@ -219,3 +219,130 @@ fn the_store_registers_in_a_prometheus_registry() {
         "+Inf is implied"
     );
 }
+
+/// One sample: its name, its labels sorted (`le` as a number), its value.
+type Sample = (String, Vec<(String, String)>, String);
+
+/// The samples of a text exposition.
+fn samples_of(text: &str) -> std::collections::BTreeSet<Sample> {
+    let mut out = std::collections::BTreeSet::new();
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        let (name, rest) = line
+            .split_once('{')
+            .unwrap_or_else(|| line.split_once(' ').unwrap());
+        let (labels, value) = match rest.rsplit_once("} ") {
+            Some((labels, value)) => (labels, value),
+            None => ("", rest),
+        };
+        let mut parsed = Vec::new();
+        let mut chars = labels.chars().peekable();
+        while chars.peek().is_some() {
+            let key: String = chars.by_ref().take_while(|&c| c != '=').collect();
+            assert_eq!(chars.next(), Some('"'), "{line}");
+            let mut v = String::new();
+            while let Some(c) = chars.next() {
+                match c {
+                    '\\' => match chars.next().unwrap() {
+                        'n' => v.push('\n'),
+                        c => v.push(c),
+                    },
+                    '"' => break,
+                    c => v.push(c),
+                }
+            }
+            if chars.peek() == Some(&',') {
+                chars.next();
+            }
+            if key == "le" {
+                v = v.parse::<f64>().unwrap().to_string();
+            }
+            parsed.push((key, v));
+        }
+        parsed.sort();
+        let value = value.parse::<f64>().unwrap().to_string();
+        out.insert((name.to_string(), parsed, value));
+    }
+    out
+}
+
+#[test]
+fn every_exporter_writes_the_same_series_from_one_model() {
+    let state = state_with_every_kind();
+    let snapshot = state.snapshot();
+    let ours: std::collections::BTreeSet<_> = samples_of(&tsmon::exposition::encode_to_string(
+        &snapshot,
+        Format::Text,
+    ))
+    .into_iter()
+    .filter(|(name, _, _)| name.starts_with("e2e_"))
+    .collect();
+    assert!(ours.len() > 20, "{ours:?}");
+
+    // The prometheus crate's encoder over tsmon's Collector.
+    let registry = prometheus::Registry::new();
+    registry
+        .register(Box::new(tsmon::exposition::Collector::new(state.clone())))
+        .unwrap();
+    let text = prometheus::TextEncoder::new()
+        .encode_to_string(&registry.gather())
+        .unwrap();
+    let theirs: std::collections::BTreeSet<_> = samples_of(&text)
+        .into_iter()
+        .filter(|(name, _, _)| name.starts_with("e2e_"))
+        .collect();
+    assert_eq!(theirs, ours, "the Collector and the text encoder");
+
+    // Remote-write: the same series (it names gauge histograms as OpenMetrics does).
+    let request = tsmon::monitor::RemoteWriteMonitor::write_request(&snapshot);
+    let written: std::collections::BTreeSet<_> = request
+        .timeseries
+        .iter()
+        .map(|t| {
+            let name = t.labels.iter().find(|l| l.name == "__name__").unwrap();
+            let mut labels: Vec<(String, String)> = t
+                .labels
+                .iter()
+                .filter(|l| l.name != "__name__")
+                .map(|l| {
+                    let v = if l.name == "le" {
+                        l.value.parse::<f64>().unwrap().to_string()
+                    } else {
+                        l.value.clone()
+                    };
+                    (l.name.clone(), v)
+                })
+                .collect();
+            labels.sort();
+            let name = name
+                .value
+                .replace("e2e_queue_sizes_gcount", "e2e_queue_sizes_count")
+                .replace("e2e_queue_sizes_gsum", "e2e_queue_sizes_sum");
+            (name, labels, t.samples[0].value.to_string())
+        })
+        .filter(|(name, _, _)| name.starts_with("e2e_"))
+        .collect();
+    assert_eq!(written, ours, "remote-write and the text encoder");
+
+    // The catalog names each metric's series as the exporters do.
+    let catalog: serde_json::Value =
+        serde_json::from_str(&tsmon::registry::catalog_json()).unwrap();
+    for m in catalog.as_array().unwrap() {
+        let name = m["prometheus_name"].as_str().unwrap();
+        if !name.starts_with("e2e_")
+            || m["kind"]
+                .as_str()
+                .unwrap()
+                .to_lowercase()
+                .contains("distribution")
+        {
+            continue;
+        }
+        assert!(
+            ours.iter().any(|(n, _, _)| n == name),
+            "the catalog's {name} is in the exposition"
+        );
+    }
+}

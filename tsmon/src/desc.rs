@@ -6,8 +6,10 @@ use crate::distribution::{Bucketer, BucketerSpec};
 use crate::field::FieldDesc;
 
 pub(crate) mod function;
+mod prometheus;
 pub(crate) mod site;
 
+pub use prometheus::FamilyType;
 pub use site::DeclSite;
 
 /// The eight value kinds.

@@ -51,17 +51,19 @@
 
 #[cfg(feature = "prometheus")]
 mod collector;
+pub mod model;
 
 #[cfg(feature = "prometheus")]
 pub use collector::Collector;
 
 use std::sync::Arc;
 
+use crate::desc::MetricDesc;
 pub use crate::desc::prometheus_name;
-use crate::desc::{MetricDesc, MetricKind};
 use crate::field::{FieldDesc, RawValue, raw_values};
-use crate::store::{CellSnapshot, Snapshot, Store, Value};
+use crate::store::{CellSnapshot, Snapshot, Store};
 use crate::target::Target;
+use model::{Dialect, Extra, FamilyType, Number};
 
 /// An exposition format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -162,8 +164,11 @@ struct Encoder<'a> {
     labels: Vec<u8>,
     /// Each target's labels, rendered once: `service_name="…",…,task_num="…"`.
     targets: Vec<Vec<u8>>,
-    /// The family being written, and its Prometheus name.
+    /// The format's dialect of the series model.
+    dialect: Dialect,
+    /// The family being written, its type and its Prometheus name.
     family: Option<&'static MetricDesc>,
+    ty: FamilyType,
     name: String,
     /// For the family being written, by target id: `name{target labels` (single-line kinds).
     heads: Vec<Option<Vec<u8>>>,
@@ -213,7 +218,9 @@ fn escape_bytes(out: &mut Vec<u8>, bytes: &[u8], quote: bool) {
     out.extend_from_slice(&bytes[start..]);
 }
 
-fn push_f64(out: &mut Vec<u8>, v: f64) {
+/// A float as every exporter writes it: the shortest round-trip digits, `NaN`, `+Inf`, `-Inf`
+/// (a bucket bound's `le` label too).
+pub(crate) fn push_f64(out: &mut Vec<u8>, v: f64) {
     if v.is_nan() {
         out.extend_from_slice(b"NaN");
     } else if v.is_infinite() {
@@ -221,14 +228,6 @@ fn push_f64(out: &mut Vec<u8>, v: f64) {
     } else {
         out.extend_from_slice(ryu::Buffer::new().format_finite(v).as_bytes());
     }
-}
-
-/// A bucket bound as the `le` label shows it (the same in every exporter).
-#[cfg(feature = "remote-write")]
-pub(crate) fn le_label(upper: f64) -> String {
-    let mut out = Vec::with_capacity(24);
-    push_f64(&mut out, upper);
-    String::from_utf8(out).unwrap_or_default()
 }
 
 /// Appends bytes; pieces of up to 16 bytes (most of a line's) are copied inline instead of
@@ -287,7 +286,12 @@ impl<'a> Encoder<'a> {
             out,
             labels: Vec::with_capacity(256),
             targets,
+            dialect: match format {
+                Format::Text => Dialect::TEXT,
+                Format::OpenMetrics => Dialect::OPENMETRICS,
+            },
             family: None,
+            ty: FamilyType::Gauge,
             name: String::new(),
             heads: Vec::new(),
             field_prefixes: Vec::new(),
@@ -313,18 +317,11 @@ impl<'a> Encoder<'a> {
             p.extend_from_slice(b"=\"");
             self.field_prefixes.push(p);
         }
-        let om = self.format == Format::OpenMetrics;
-        let (suffix, ty) = match desc.kind {
-            MetricKind::Counter | MetricKind::FloatCounter => {
-                (if om { "" } else { "_total" }, "counter")
-            }
-            MetricKind::IntGauge | MetricKind::FloatGauge | MetricKind::Bool => ("", "gauge"),
-            MetricKind::String if om => ("", "info"),
-            MetricKind::String => ("_info", "gauge"),
-            MetricKind::NonCumulativeDistribution if om => ("", "gaugehistogram"),
-            MetricKind::CumulativeDistribution | MetricKind::NonCumulativeDistribution => {
-                ("", "histogram")
-            }
+        self.ty = desc.family_type();
+        // OpenMetrics names the family; the text format names it after its samples.
+        let (suffix, ty) = match self.format {
+            Format::OpenMetrics => ("", self.ty.openmetrics()),
+            Format::Text => (self.ty.sample_suffix(), self.ty.text()),
         };
         let name = std::mem::take(&mut self.name);
         self.header(&name, suffix, ty, desc);
@@ -433,63 +430,32 @@ impl<'a> Encoder<'a> {
         self.out.push(b'\n');
     }
 
-    /// The lines of one series of `desc` (whose cells arrive together, metrics in name order).
+    /// The lines of one series of `desc` (whose cells arrive together, metrics in name order),
+    /// as the series model gives its samples.
     fn cell(&mut self, desc: &'static MetricDesc, cell: &CellSnapshot, fields: &[u8]) {
         if !self.family.is_some_and(|f| std::ptr::eq(f, desc)) {
             self.begin(desc);
         }
-        let om = self.format == Format::OpenMetrics;
-        match desc.kind {
-            MetricKind::Counter | MetricKind::FloatCounter => {
-                if om {
-                    self.series_labels(desc, cell, fields);
-                    self.line("_total", None, |o| push_value(o, cell.value()));
-                    self.line("_created", None, |o| push_seconds(o, cell.start_micros()));
-                } else {
-                    self.single_line("_total", desc, cell, fields, |o| {
-                        push_value(o, cell.value())
-                    });
-                }
-            }
-            MetricKind::IntGauge | MetricKind::FloatGauge | MetricKind::Bool => {
-                self.single_line("", desc, cell, fields, |o| push_value(o, cell.value()));
-            }
-            MetricKind::String => {
-                self.series_labels(desc, cell, fields);
-                let mut escaped = Vec::new();
-                if let Value::Str(s) = cell.value() {
-                    escape_into(&mut escaped, s, true);
-                }
-                self.line("_info", Some(("value", &escaped)), |o| o.push(b'1'));
-            }
-            MetricKind::CumulativeDistribution | MetricKind::NonCumulativeDistribution => {
-                let Value::Distribution(d) = cell.value() else {
-                    return;
-                };
-                let gauge = desc.kind == MetricKind::NonCumulativeDistribution && om;
-                self.series_labels(desc, cell, fields);
-                let b = d.bucketer();
-                let mut cumulative = 0i64;
-                let mut le = Vec::with_capacity(32);
-                for i in 0..b.num_buckets() - 1 {
-                    cumulative += d.buckets().get(i).copied().unwrap_or(0);
-                    le.clear();
-                    push_f64(&mut le, b.upper_bound(i));
-                    self.line("_bucket", Some(("le", &le)), |o| push_int(o, cumulative));
-                }
-                self.line("_bucket", Some(("le", b"+Inf")), |o| push_int(o, d.count()));
-                let (count, sum) = if gauge {
-                    ("_gcount", "_gsum")
-                } else {
-                    ("_count", "_sum")
-                };
-                self.line(count, None, |o| push_int(o, d.count()));
-                self.line(sum, None, |o| push_f64(o, d.sum()));
-                if om && !gauge {
-                    self.line("_created", None, |o| push_seconds(o, cell.start_micros()));
-                }
-            }
+        let (ty, dialect) = (self.ty, self.dialect);
+        if model::is_single_sample(ty, dialect) {
+            model::samples(ty, dialect, cell.value(), cell.start_micros(), |s| {
+                self.single_line(s.suffix, desc, cell, fields, |o| push_number(o, s.value));
+            });
+            return;
         }
+        self.series_labels(desc, cell, fields);
+        let mut extra = Vec::with_capacity(32);
+        model::samples(ty, dialect, cell.value(), cell.start_micros(), |s| {
+            let label = s.label.map(|(name, value)| {
+                extra.clear();
+                match value {
+                    Extra::Le(bound) => push_f64(&mut extra, bound),
+                    Extra::Value(v) => escape_into(&mut extra, v, true),
+                }
+                (name, extra.as_slice())
+            });
+            self.line(s.suffix, label, |o| push_number(o, s.value));
+        });
     }
 }
 
@@ -507,12 +473,12 @@ fn put_fields(out: &mut Vec<u8>, fields: &[FieldDesc], prefixes: &[Vec<u8>], key
     }
 }
 
-fn push_value(out: &mut Vec<u8>, v: &Value) {
-    match v {
-        Value::Int(i) => push_int(out, *i),
-        Value::Float(f) => push_f64(out, *f),
-        Value::Bool(b) => out.push(if *b { b'1' } else { b'0' }),
-        Value::Str(_) | Value::Distribution(_) => out.push(b'1'),
+#[inline]
+fn push_number(out: &mut Vec<u8>, n: Number) {
+    match n {
+        Number::Int(i) => push_int(out, i),
+        Number::Float(f) => push_f64(out, f),
+        Number::Micros(m) => push_seconds(out, m),
     }
 }
 

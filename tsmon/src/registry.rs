@@ -221,10 +221,7 @@ pub fn catalog_json() -> String {
         .filter(|&(i, _)| canonical[i] as usize == i)
         .enumerate()
     {
-        let mut prometheus = d.prometheus_name();
-        if d.kind.is_cumulative() && !d.kind.is_distribution() {
-            prometheus.push_str("_total");
-        }
+        let prometheus = d.prometheus_series_name();
         if n > 0 {
             out.push(',');
         }

@@ -6,9 +6,9 @@ use std::collections::HashMap;
 use prometheus::core::Desc;
 use prometheus::proto;
 
-use crate::metric::MetricKind;
+use super::model::{self, Dialect, Extra, FamilyType, Number};
 use crate::state::State;
-use crate::store::{MetricSnapshot, Snapshot, Value};
+use crate::store::{MetricSnapshot, Snapshot};
 
 /// A [`State`] seen as a `prometheus` collector: each `collect` takes a snapshot and converts it
 /// to the crate's metric families (counters, gauges, histograms; string metrics as `_info`
@@ -40,7 +40,7 @@ impl Collector {
         let descs = crate::registry::catalog()
             .iter()
             .filter_map(|d| {
-                let (name, _) = family_name(d.kind, d.prometheus_name());
+                let name = d.prometheus_series_name();
                 Desc::new(name, help(d.description), Vec::new(), HashMap::new()).ok()
             })
             .collect();
@@ -56,18 +56,12 @@ fn help(description: &str) -> String {
     }
 }
 
-fn family_name(kind: MetricKind, base: String) -> (String, proto::MetricType) {
-    match kind {
-        MetricKind::Counter | MetricKind::FloatCounter => {
-            (base + "_total", proto::MetricType::COUNTER)
-        }
-        MetricKind::String => (base + "_info", proto::MetricType::GAUGE),
-        MetricKind::IntGauge | MetricKind::FloatGauge | MetricKind::Bool => {
-            (base, proto::MetricType::GAUGE)
-        }
-        MetricKind::CumulativeDistribution | MetricKind::NonCumulativeDistribution => {
-            (base, proto::MetricType::HISTOGRAM)
-        }
+/// The `prometheus` crate has no info or gauge-histogram type: a gauge and a histogram.
+fn proto_type(ty: FamilyType) -> proto::MetricType {
+    match ty {
+        FamilyType::Counter => proto::MetricType::COUNTER,
+        FamilyType::Gauge | FamilyType::Info => proto::MetricType::GAUGE,
+        FamilyType::Histogram | FamilyType::GaugeHistogram => proto::MetricType::HISTOGRAM,
     }
 }
 
@@ -80,52 +74,45 @@ fn label(name: &str, value: String) -> proto::LabelPair {
 
 fn family(snapshot: &Snapshot, m: &MetricSnapshot) -> proto::MetricFamily {
     let desc = m.desc();
-    let (name, ty) = family_name(desc.kind, desc.prometheus_name());
+    let ty = desc.family_type();
     let mut family = proto::MetricFamily::default();
-    family.set_name(name);
+    family.set_name(desc.prometheus_series_name());
     family.set_help(help(desc.description));
-    family.set_field_type(ty);
+    family.set_field_type(proto_type(ty));
     let mut metrics = Vec::with_capacity(m.cells().len());
     for cell in m.cells() {
-        let mut labels: Vec<proto::LabelPair> = snapshot
-            .target(cell)
-            .labels()
+        let mut labels: Vec<proto::LabelPair> = model::labels(snapshot, m, cell)
             .into_iter()
-            .map(|(n, v)| label(n, v))
+            .map(|(n, v)| label(n, v.into_owned()))
             .collect();
-        if cell.is_overflow() {
-            labels.push(label("tsmon_overflow", "true".into()));
-        }
-        for (f, v) in desc.fields.iter().zip(m.field_values(cell)) {
-            labels.push(label(f.name, v.to_string()));
-        }
         let mut metric = proto::Metric::default();
-        match cell.value() {
-            Value::Int(i) => set_number(&mut metric, ty, *i as f64),
-            Value::Float(x) => set_number(&mut metric, ty, *x),
-            Value::Bool(b) => set_number(&mut metric, ty, f64::from(u8::from(*b))),
-            Value::Str(s) => {
-                labels.push(label("value", s.to_string()));
-                set_number(&mut metric, ty, 1.0);
-            }
-            Value::Distribution(d) => {
-                let b = d.bucketer();
-                let mut h = proto::Histogram::default();
-                let mut cumulative = 0u64;
-                let mut buckets = Vec::with_capacity(b.num_buckets());
-                for i in 0..b.num_buckets() - 1 {
-                    cumulative +=
-                        u64::try_from(d.buckets().get(i).copied().unwrap_or(0)).unwrap_or(0);
+        let mut histogram = proto::Histogram::default();
+        let mut buckets = Vec::new();
+        model::samples(ty, Dialect::TEXT, cell.value(), cell.start_micros(), |s| {
+            match (s.suffix, s.label) {
+                // The crate adds the `+Inf` bucket itself, from the count.
+                ("_bucket", Some((_, Extra::Le(bound)))) if bound.is_finite() => {
                     let mut bucket = proto::Bucket::default();
-                    bucket.set_upper_bound(b.upper_bound(i));
-                    bucket.set_cumulative_count(cumulative);
+                    bucket.set_upper_bound(bound);
+                    bucket.set_cumulative_count(u64::try_from(count(s.value)).unwrap_or(0));
                     buckets.push(bucket);
                 }
-                h.set_bucket(buckets);
-                h.set_sample_count(u64::try_from(d.count()).unwrap_or(0));
-                h.set_sample_sum(d.sum());
-                metric.set_histogram(h);
+                ("_bucket", _) => {}
+                ("_count", _) => {
+                    histogram.set_sample_count(u64::try_from(count(s.value)).unwrap_or(0));
+                }
+                ("_sum", _) => histogram.set_sample_sum(s.value.as_f64()),
+                (_, label_of_sample) => {
+                    if let Some((name, Extra::Value(v))) = label_of_sample {
+                        labels.push(label(name, v.to_owned()));
+                    }
+                    set_number(&mut metric, ty, s.value.as_f64());
+                }
             }
+        });
+        if matches!(ty, FamilyType::Histogram | FamilyType::GaugeHistogram) {
+            histogram.set_bucket(buckets);
+            metric.set_histogram(histogram);
         }
         metric.set_label(labels);
         metrics.push(metric);
@@ -134,8 +121,16 @@ fn family(snapshot: &Snapshot, m: &MetricSnapshot) -> proto::MetricFamily {
     family
 }
 
-fn set_number(metric: &mut proto::Metric, ty: proto::MetricType, v: f64) {
-    if ty == proto::MetricType::COUNTER {
+fn count(n: Number) -> i64 {
+    match n {
+        Number::Int(i) => i,
+        Number::Float(f) => f as i64,
+        Number::Micros(_) => 0,
+    }
+}
+
+fn set_number(metric: &mut proto::Metric, ty: FamilyType, v: f64) {
+    if ty == FamilyType::Counter {
         let mut c = proto::Counter::default();
         c.set_value(v);
         metric.set_counter(c);

@@ -14,10 +14,9 @@ use prost::Message as _;
 use super::client::{Outcome, PushClient};
 use super::{BoxFuture, Monitor};
 use crate::error::{Cause, Error};
-use crate::field::FieldValue;
-use crate::metric::MetricKind;
+use crate::exposition::model::{self, Dialect, Extra, FamilyType};
 use crate::settings::PushOptions;
-use crate::store::{Snapshot, Value};
+use crate::store::Snapshot;
 
 // Each static allows `unsafe_code`: linkme enters it in the catalog with a `#[link_section]`
 // static, which the lint sees inside this crate (linkme's macro is local here).
@@ -457,16 +456,18 @@ impl RemoteWriteMonitor {
         let mut out = Vec::new();
         let mut families = Vec::new();
         let mut metadata = Vec::new();
+        let mut le = Vec::with_capacity(24);
         for m in chunk.metrics() {
             let desc = m.desc();
             let base = desc.prometheus_name();
+            let ty = desc.family_type();
             metadata.push(MetricMetadata {
-                r#type: match desc.kind {
-                    MetricKind::Counter | MetricKind::FloatCounter => 1,
-                    MetricKind::CumulativeDistribution => 3,
-                    MetricKind::NonCumulativeDistribution => 4,
-                    MetricKind::String => 6,
-                    _ => 2,
+                r#type: match ty {
+                    FamilyType::Counter => 1,
+                    FamilyType::Gauge => 2,
+                    FamilyType::Histogram => 3,
+                    FamilyType::GaugeHistogram => 4,
+                    FamilyType::Info => 6,
                 },
                 metric_family_name: base.clone(),
                 help: desc.description.to_owned(),
@@ -476,80 +477,43 @@ impl RemoteWriteMonitor {
                     .unwrap_or_default(),
             });
             for cell in m.cells() {
-                let target = chunk.target(cell);
-                let mut labels: Vec<Label> = target
-                    .labels()
-                    .into_iter()
-                    .map(|(k, v)| Label {
-                        name: k.to_owned(),
-                        value: v,
-                    })
-                    .collect();
-                if cell.is_overflow() {
-                    labels.push(label("tsmon_overflow", "true"));
-                } else {
-                    for (f, v) in desc.fields.iter().zip(m.field_values(cell)) {
-                        let value = match v {
-                            FieldValue::Str(s) => s.to_owned(),
-                            FieldValue::Int(i) => i.to_string(),
-                            FieldValue::Bool(b) => b.to_string(),
-                        };
-                        labels.push(Label {
-                            name: f.name.to_owned(),
-                            value,
-                        });
-                    }
-                }
-                let mut push = |suffix: &str, extra: Option<Label>, value: f64| {
-                    let mut l = labels.clone();
-                    l.push(label("__name__", &format!("{base}{suffix}")));
-                    l.extend(extra);
-                    // Prometheus treats an empty value as no label at all.
-                    l.retain(|l| !l.value.is_empty());
-                    l.sort_by(|a, b| a.name.cmp(&b.name));
-                    // A NaN the program wrote must never read as a stale marker.
-                    let value = if value.is_nan() {
-                        f64::from_bits(NORMAL_NAN)
-                    } else {
-                        value
-                    };
-                    out.push(TimeSeries {
-                        labels: l,
-                        samples: vec![Sample {
-                            value,
-                            timestamp: ts,
-                        }],
-                    });
-                    families.push(metadata.len() - 1);
-                };
-                match (desc.kind, cell.value()) {
-                    (MetricKind::Counter | MetricKind::FloatCounter, v) => {
-                        push("_total", None, number(v));
-                    }
-                    (MetricKind::String, Value::Str(s)) => {
-                        push("_info", Some(label("value", s)), 1.0);
-                    }
-                    (_, Value::Distribution(d)) => {
-                        let b = d.bucketer();
-                        let mut cumulative = 0i64;
-                        for i in 0..b.num_buckets() {
-                            cumulative += d.buckets().get(i).copied().unwrap_or(0);
-                            let upper = b.upper_bound(i);
-                            let le = crate::exposition::le_label(upper);
-                            push("_bucket", Some(label("le", &le)), cumulative as f64);
+                let labels = model::labels(chunk, m, cell);
+                model::samples(
+                    ty,
+                    Dialect::REMOTE_WRITE,
+                    cell.value(),
+                    cell.start_micros(),
+                    |s| {
+                        let mut l: Vec<Label> = labels.iter().map(|(k, v)| label(k, v)).collect();
+                        l.push(label("__name__", &format!("{base}{}", s.suffix)));
+                        if let Some((name, value)) = s.label {
+                            match value {
+                                Extra::Le(bound) => {
+                                    le.clear();
+                                    crate::exposition::push_f64(&mut le, bound);
+                                    l.push(label(name, std::str::from_utf8(&le).unwrap_or("")));
+                                }
+                                Extra::Value(v) => l.push(label(name, v)),
+                            }
                         }
-                        // A gauge histogram's sum and count, as Prometheus stores them from an
-                        // OpenMetrics scrape.
-                        let gauge = desc.kind == MetricKind::NonCumulativeDistribution;
-                        push(if gauge { "_gsum" } else { "_sum" }, None, d.sum());
-                        push(
-                            if gauge { "_gcount" } else { "_count" },
-                            None,
-                            d.count() as f64,
-                        );
-                    }
-                    (_, v) => push("", None, number(v)),
-                }
+                        // Prometheus treats an empty value as no label at all.
+                        l.retain(|l| !l.value.is_empty());
+                        l.sort_by(|a, b| a.name.cmp(&b.name));
+                        // A NaN the program wrote must never read as a stale marker.
+                        let value = match s.value.as_f64() {
+                            v if v.is_nan() => f64::from_bits(NORMAL_NAN),
+                            v => v,
+                        };
+                        out.push(TimeSeries {
+                            labels: l,
+                            samples: vec![Sample {
+                                value,
+                                timestamp: ts,
+                            }],
+                        });
+                        families.push(metadata.len() - 1);
+                    },
+                );
             }
         }
         (
@@ -626,15 +590,6 @@ fn label(name: &str, value: &str) -> Label {
     Label {
         name: name.to_owned(),
         value: value.to_owned(),
-    }
-}
-
-fn number(v: &Value) -> f64 {
-    match v {
-        Value::Int(i) => *i as f64,
-        Value::Float(f) => *f,
-        Value::Bool(b) => f64::from(u8::from(*b)),
-        Value::Str(_) | Value::Distribution(_) => f64::NAN,
     }
 }
 
