@@ -135,18 +135,26 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
             return quote!(#item #errs);
         }
     };
+    let mut shape = Errors::default();
     if !f.sig.inputs.is_empty() {
-        errors.spanned(&f.sig.inputs, "#[tsmon::main] takes a fn without arguments");
+        shape.spanned(&f.sig.inputs, "#[tsmon::main] takes a fn without arguments");
     }
     if let Some(c) = &f.sig.constness {
-        errors.spanned(c, "#[tsmon::main] cannot apply to a `const fn`");
+        shape.spanned(c, "#[tsmon::main] cannot apply to a `const fn`");
     }
     if !f.sig.generics.params.is_empty() {
-        errors.spanned(
+        shape.spanned(
             &f.sig.generics,
             "#[tsmon::main] takes a fn without generics",
         );
     }
+    // A fn of the wrong shape is left as it is: an expansion would only add errors.
+    if shape.has_errors() {
+        let errs = errors.into_compile_error();
+        let shape = shape.into_compile_error();
+        return quote!(#item #errs #shape);
+    }
+    let mut args = args;
     let tokio_below = f.attrs.iter().any(is_tokio_main);
     let is_async = f.sig.asyncness.is_some();
     if (!is_async || tokio_below) && (args.flavor.is_some() || args.worker_threads.is_some()) {
@@ -162,16 +170,17 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
             "`flavor` and `worker_threads` configure the runtime of an `async fn main`; this `main` is not async"
         };
         errors.push(syn::Error::new(span, why));
+        (args.flavor, args.worker_threads) = (None, None);
     }
     if let (Some(flavor), Some(n)) = (&args.flavor, &args.worker_threads)
         && flavor.value() == "current_thread"
     {
         errors.spanned(n, "`worker_threads` needs the \"multi_thread\" flavor");
+        args.worker_threads = None;
     }
-    if errors.has_errors() {
-        let errs = errors.into_compile_error();
-        return quote!(#item #errs);
-    }
+    // Bad arguments (already reported, and left out of `args`) do not stop the expansion: it
+    // goes on with the defaults, as `#[tokio::main]` does, so an `async fn main` does not gain
+    // a second error for being async.
 
     let krate = args.krate.clone().unwrap_or_else(default_crate_path);
     let service = args.service.as_ref().map_or_else(
@@ -252,7 +261,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
             let body = async move #block;
             #rt.block_on(body)
         }};
-        f.block = Box::new(body);
+        *f.block = body;
     } else {
         // A sync main (perhaps one #[tokio::main] already rewrote), or an async one that
         // #[tokio::main] below will run: the guard goes first in the body.
@@ -260,7 +269,8 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
             #start
             #block
         }};
-        f.block = Box::new(body);
+        *f.block = body;
     }
-    f.into_token_stream()
+    let errs = errors.into_compile_error();
+    quote!(#f #errs)
 }
