@@ -439,14 +439,14 @@ mod nobody_calls_this_module {
 fn fns_in_unreferenced_modules_are_in_the_catalog() {
     let f = tsmon::instrument::functions()
         .iter()
-        .find(|f| f.function == "hidden")
+        .find(|f| f.function() == "hidden")
         .expect("listed");
-    assert!(f.module.ends_with("nobody_calls_this_module"));
-    assert!(f.site.file.ends_with("instrument.rs"));
+    assert!(f.module().ends_with("nobody_calls_this_module"));
+    assert!(f.site().file().ends_with("instrument.rs"));
     let state = State::builder().build().unwrap();
     let snap = state.snapshot();
     assert_eq!(
-        calls_in(&snap, f.module, "hidden", Outcome::Ok),
+        calls_in(&snap, f.module(), "hidden", Outcome::Ok),
         0,
         "exported at zero"
     );
@@ -478,7 +478,7 @@ fn a_prefix_with_fixed_fields_is_one_family_shared_by_its_fns() {
     assert_eq!(
         tsmon::registry::catalog()
             .iter()
-            .filter(|d| d.name == "test/rpc/calls")
+            .filter(|d| d.name() == "test/rpc/calls")
             .count(),
         2,
         "declared once per fn"
@@ -491,7 +491,7 @@ fn a_prefix_with_fixed_fields_is_one_family_shared_by_its_fns() {
     });
     let snap = state.snapshot();
     let m = snap.metric("test/rpc/calls").unwrap();
-    let names: Vec<_> = m.desc().fields.iter().map(|f| f.name).collect();
+    let names: Vec<_> = m.desc().fields().iter().map(|f| f.name).collect();
     assert_eq!(
         names,
         [

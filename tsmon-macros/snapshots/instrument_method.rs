@@ -1,29 +1,29 @@
 pub fn get(&self, key: &str) -> Option<&String> {
     #[::tsmon::__private::linkme::distributed_slice(::tsmon::__private::FUNCTIONS)]
     #[linkme(crate = ::tsmon::__private::linkme)]
-    static __TSMON_FN: ::tsmon::instrument::FnDesc = ::tsmon::instrument::FnDesc {
-        function: "Cache::get",
-        module: ::core::module_path!(),
-        calls: ::core::option::Option::Some(::tsmon::instrument::CALLS.desc()),
-        durations: ::core::option::Option::Some(::tsmon::instrument::DURATIONS.desc()),
-        in_flight: ::core::option::Option::Some(::tsmon::instrument::IN_FLIGHT.desc()),
-        fields: &[],
-        site: ::tsmon::metric::DeclSite {
-            crate_name: ::core::env!("CARGO_PKG_NAME"),
-            module_path: ::core::module_path!(),
-            file: ::core::file!(),
-            line: 1u32,
-            column: 1u32,
-        },
-    };
-    static __TSMON_INDEX: ::tsmon::instrument::SiteIndex = ::tsmon::instrument::SiteIndex::new();
-    let __tsmon_call = ::tsmon::instrument::Call::start(
+    static __TSMON_FN: ::tsmon::__private::FnDesc = ::tsmon::__private::fn_desc(
+        "Cache::get",
+        ::core::module_path!(),
+        ::core::option::Option::Some(::tsmon::__private::CALLS.desc()),
+        ::core::option::Option::Some(::tsmon::__private::DURATIONS.desc()),
+        ::core::option::Option::Some(::tsmon::__private::IN_FLIGHT.desc()),
+        &[],
+        ::tsmon::__private::decl_site(
+            ::core::env!("CARGO_PKG_NAME"),
+            ::core::module_path!(),
+            ::core::file!(),
+            1u32,
+            1u32,
+        ),
+    );
+    static __TSMON_INDEX: ::tsmon::__private::SiteIndex = ::tsmon::__private::SiteIndex::new();
+    let __tsmon_call = ::tsmon::__private::Call::start(
         &__TSMON_FN,
         &__TSMON_INDEX,
         {
             #[allow(unused_imports)]
-            use ::tsmon::instrument::{EarlyViaDefault as _, EarlyViaResult as _};
-            (&::tsmon::instrument::TypeProbe::<Option<&String>>::new()).__tsmon_early()
+            use ::tsmon::__private::{EarlyViaDefault as _, EarlyViaResult as _};
+            (&::tsmon::__private::TypeProbe::<Option<&String>>::new()).__tsmon_early()
         },
     );
     #[allow(unreachable_code, clippy::needless_return)]
@@ -32,8 +32,8 @@ pub fn get(&self, key: &str) -> Option<&String> {
     __tsmon_call
         .finish({
             #[allow(unused_imports)]
-            use ::tsmon::instrument::{ViaClassify as _, ViaDefault as _};
-            (&::tsmon::instrument::Probe(&__tsmon_ret)).__tsmon_outcome()
+            use ::tsmon::__private::{ViaClassify as _, ViaDefault as _};
+            (&::tsmon::__private::Probe(&__tsmon_ret)).__tsmon_outcome()
         });
     __tsmon_ret
 }

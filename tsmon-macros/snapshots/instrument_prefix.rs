@@ -1,108 +1,129 @@
 fn run(n: u32) -> u32 {
     #[::tsmon::__private::linkme::distributed_slice(::tsmon::__private::METRICS)]
     #[linkme(crate = ::tsmon::__private::linkme)]
-    static __TSMON_CALLS: ::tsmon::metric::MetricDesc = ::tsmon::metric::MetricDesc {
-        name: "example/jobs/calls",
-        kind: ::tsmon::metric::MetricKind::Counter,
-        description: "Calls of the functions instrumented under `example/jobs`, by outcome (ok, error, panic, cancelled).",
-        fields: &[
-            ::tsmon::field::FieldDesc::new(
+    static __TSMON_CALLS: ::tsmon::__private::MetricDesc = ::tsmon::__private::metric_desc(
+        "example/jobs/calls",
+        ::tsmon::__private::MetricKind::Counter,
+        "Calls of the functions instrumented under `example/jobs`, by outcome (ok, error, panic, cancelled).",
+        &[
+            ::tsmon::__private::FieldDesc::new(
                 "function",
-                ::tsmon::field::FieldType::String,
+                ::tsmon::__private::FieldType::String,
             ),
-            ::tsmon::field::FieldDesc::new("module", ::tsmon::field::FieldType::String),
-            ::tsmon::field::FieldDesc::new("outcome", ::tsmon::field::FieldType::String),
-            ::tsmon::field::FieldDesc::new("queue", ::tsmon::field::FieldType::String),
+            ::tsmon::__private::FieldDesc::new(
+                "module",
+                ::tsmon::__private::FieldType::String,
+            ),
+            ::tsmon::__private::FieldDesc::new(
+                "outcome",
+                ::tsmon::__private::FieldType::String,
+            ),
+            ::tsmon::__private::FieldDesc::new(
+                "queue",
+                ::tsmon::__private::FieldType::String,
+            ),
         ],
-        units: ::core::option::Option::None,
-        bucketer: ::core::option::Option::None,
-        max_series: 0,
-        shared: true,
-        site: ::tsmon::metric::DeclSite {
-            crate_name: ::core::env!("CARGO_PKG_NAME"),
-            module_path: ::core::module_path!(),
-            file: ::core::file!(),
-            line: 1u32,
-            column: 1u32,
-        },
-    };
+        ::core::option::Option::None,
+        ::core::option::Option::None,
+        0u64,
+        true,
+        ::tsmon::__private::decl_site(
+            ::core::env!("CARGO_PKG_NAME"),
+            ::core::module_path!(),
+            ::core::file!(),
+            1u32,
+            1u32,
+        ),
+    );
     #[::tsmon::__private::linkme::distributed_slice(::tsmon::__private::METRICS)]
     #[linkme(crate = ::tsmon::__private::linkme)]
-    static __TSMON_DURATIONS: ::tsmon::metric::MetricDesc = ::tsmon::metric::MetricDesc {
-        name: "example/jobs/durations",
-        kind: ::tsmon::metric::MetricKind::CumulativeDistribution,
-        description: "Time spent in the functions instrumented under `example/jobs`, whatever the outcome.",
-        fields: &[
-            ::tsmon::field::FieldDesc::new(
+    static __TSMON_DURATIONS: ::tsmon::__private::MetricDesc = ::tsmon::__private::metric_desc(
+        "example/jobs/durations",
+        ::tsmon::__private::MetricKind::CumulativeDistribution,
+        "Time spent in the functions instrumented under `example/jobs`, whatever the outcome.",
+        &[
+            ::tsmon::__private::FieldDesc::new(
                 "function",
-                ::tsmon::field::FieldType::String,
+                ::tsmon::__private::FieldType::String,
             ),
-            ::tsmon::field::FieldDesc::new("module", ::tsmon::field::FieldType::String),
-            ::tsmon::field::FieldDesc::new("queue", ::tsmon::field::FieldType::String),
+            ::tsmon::__private::FieldDesc::new(
+                "module",
+                ::tsmon::__private::FieldType::String,
+            ),
+            ::tsmon::__private::FieldDesc::new(
+                "queue",
+                ::tsmon::__private::FieldType::String,
+            ),
         ],
-        units: ::core::option::Option::Some(::tsmon::metric::Units::Seconds),
-        bucketer: ::core::option::Option::Some(::tsmon::instrument::LATENCY_BUCKETER),
-        max_series: 0,
-        shared: true,
-        site: ::tsmon::metric::DeclSite {
-            crate_name: ::core::env!("CARGO_PKG_NAME"),
-            module_path: ::core::module_path!(),
-            file: ::core::file!(),
-            line: 1u32,
-            column: 1u32,
-        },
-    };
+        ::core::option::Option::Some(::tsmon::__private::Units::Seconds),
+        ::core::option::Option::Some(::tsmon::__private::LATENCY_BUCKETER),
+        0u64,
+        true,
+        ::tsmon::__private::decl_site(
+            ::core::env!("CARGO_PKG_NAME"),
+            ::core::module_path!(),
+            ::core::file!(),
+            1u32,
+            1u32,
+        ),
+    );
     #[::tsmon::__private::linkme::distributed_slice(::tsmon::__private::METRICS)]
     #[linkme(crate = ::tsmon::__private::linkme)]
-    static __TSMON_IN_FLIGHT: ::tsmon::metric::MetricDesc = ::tsmon::metric::MetricDesc {
-        name: "example/jobs/in_flight",
-        kind: ::tsmon::metric::MetricKind::IntGauge,
-        description: "Calls of the functions instrumented under `example/jobs` under way.",
-        fields: &[
-            ::tsmon::field::FieldDesc::new(
+    static __TSMON_IN_FLIGHT: ::tsmon::__private::MetricDesc = ::tsmon::__private::metric_desc(
+        "example/jobs/in_flight",
+        ::tsmon::__private::MetricKind::IntGauge,
+        "Calls of the functions instrumented under `example/jobs` under way.",
+        &[
+            ::tsmon::__private::FieldDesc::new(
                 "function",
-                ::tsmon::field::FieldType::String,
+                ::tsmon::__private::FieldType::String,
             ),
-            ::tsmon::field::FieldDesc::new("module", ::tsmon::field::FieldType::String),
-            ::tsmon::field::FieldDesc::new("queue", ::tsmon::field::FieldType::String),
+            ::tsmon::__private::FieldDesc::new(
+                "module",
+                ::tsmon::__private::FieldType::String,
+            ),
+            ::tsmon::__private::FieldDesc::new(
+                "queue",
+                ::tsmon::__private::FieldType::String,
+            ),
         ],
-        units: ::core::option::Option::None,
-        bucketer: ::core::option::Option::None,
-        max_series: 0,
-        shared: true,
-        site: ::tsmon::metric::DeclSite {
-            crate_name: ::core::env!("CARGO_PKG_NAME"),
-            module_path: ::core::module_path!(),
-            file: ::core::file!(),
-            line: 1u32,
-            column: 1u32,
-        },
-    };
+        ::core::option::Option::None,
+        ::core::option::Option::None,
+        0u64,
+        true,
+        ::tsmon::__private::decl_site(
+            ::core::env!("CARGO_PKG_NAME"),
+            ::core::module_path!(),
+            ::core::file!(),
+            1u32,
+            1u32,
+        ),
+    );
     #[::tsmon::__private::linkme::distributed_slice(::tsmon::__private::FUNCTIONS)]
     #[linkme(crate = ::tsmon::__private::linkme)]
-    static __TSMON_FN: ::tsmon::instrument::FnDesc = ::tsmon::instrument::FnDesc {
-        function: "run",
-        module: ::core::module_path!(),
-        calls: ::core::option::Option::Some(&__TSMON_CALLS),
-        durations: ::core::option::Option::Some(&__TSMON_DURATIONS),
-        in_flight: ::core::option::Option::Some(&__TSMON_IN_FLIGHT),
-        fields: &[("queue", ::tsmon::field::FieldValue::Str("mail"))],
-        site: ::tsmon::metric::DeclSite {
-            crate_name: ::core::env!("CARGO_PKG_NAME"),
-            module_path: ::core::module_path!(),
-            file: ::core::file!(),
-            line: 1u32,
-            column: 1u32,
-        },
-    };
-    static __TSMON_INDEX: ::tsmon::instrument::SiteIndex = ::tsmon::instrument::SiteIndex::new();
-    let __tsmon_call = ::tsmon::instrument::Call::start(
+    static __TSMON_FN: ::tsmon::__private::FnDesc = ::tsmon::__private::fn_desc(
+        "run",
+        ::core::module_path!(),
+        ::core::option::Option::Some(&__TSMON_CALLS),
+        ::core::option::Option::Some(&__TSMON_DURATIONS),
+        ::core::option::Option::Some(&__TSMON_IN_FLIGHT),
+        &[("queue", ::tsmon::__private::FieldValue::Str("mail"))],
+        ::tsmon::__private::decl_site(
+            ::core::env!("CARGO_PKG_NAME"),
+            ::core::module_path!(),
+            ::core::file!(),
+            1u32,
+            1u32,
+        ),
+    );
+    static __TSMON_INDEX: ::tsmon::__private::SiteIndex = ::tsmon::__private::SiteIndex::new();
+    let __tsmon_call = ::tsmon::__private::Call::start(
         &__TSMON_FN,
         &__TSMON_INDEX,
         {
             #[allow(unused_imports)]
-            use ::tsmon::instrument::{EarlyViaDefault as _, EarlyViaResult as _};
-            (&::tsmon::instrument::TypeProbe::<u32>::new()).__tsmon_early()
+            use ::tsmon::__private::{EarlyViaDefault as _, EarlyViaResult as _};
+            (&::tsmon::__private::TypeProbe::<u32>::new()).__tsmon_early()
         },
     );
     #[allow(unreachable_code, clippy::needless_return)]
@@ -111,8 +132,8 @@ fn run(n: u32) -> u32 {
     __tsmon_call
         .finish({
             #[allow(unused_imports)]
-            use ::tsmon::instrument::{ViaClassify as _, ViaDefault as _};
-            (&::tsmon::instrument::Probe(&__tsmon_ret)).__tsmon_outcome()
+            use ::tsmon::__private::{ViaClassify as _, ViaDefault as _};
+            (&::tsmon::__private::Probe(&__tsmon_ret)).__tsmon_outcome()
         });
     __tsmon_ret
 }

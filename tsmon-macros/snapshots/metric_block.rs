@@ -6,29 +6,33 @@ pub static REQUESTS: ::tsmon::metric::Counter<
 > = {
     #[::tsmon::__private::linkme::distributed_slice(::tsmon::__private::METRICS)]
     #[linkme(crate = ::tsmon::__private::linkme)]
-    static __TSMON_METRIC_REQUESTS: ::tsmon::metric::MetricDesc = ::tsmon::metric::MetricDesc {
-        name: "example/requests",
-        kind: ::tsmon::metric::MetricKind::Counter,
-        description: "Requests served, by route and status.",
-        fields: &[
-            ::tsmon::field::FieldDesc::new("route", ::tsmon::field::FieldType::String),
-            ::tsmon::field::FieldDesc::new("status", ::tsmon::field::FieldType::Int),
+    static __TSMON_METRIC_REQUESTS: ::tsmon::__private::MetricDesc = ::tsmon::__private::metric_desc(
+        "example/requests",
+        ::tsmon::__private::MetricKind::Counter,
+        "Requests served, by route and status.",
+        &[
+            ::tsmon::__private::FieldDesc::new(
+                "route",
+                ::tsmon::__private::FieldType::String,
+            ),
+            ::tsmon::__private::FieldDesc::new(
+                "status",
+                ::tsmon::__private::FieldType::Int,
+            ),
         ],
-        units: ::core::option::Option::None,
-        bucketer: ::core::option::Option::None,
-        max_series: 0,
-        shared: false,
-        site: ::tsmon::metric::DeclSite {
-            crate_name: ::core::env!("CARGO_PKG_NAME"),
-            module_path: ::core::module_path!(),
-            file: ::core::file!(),
-            line: 1u32,
-            column: 1u32,
-        },
-    };
-    ::tsmon::metric::Counter::<
-        (::tsmon::field::Str, ::tsmon::field::Int),
-    >::__new(&__TSMON_METRIC_REQUESTS)
+        ::core::option::Option::None,
+        ::core::option::Option::None,
+        0u64,
+        false,
+        ::tsmon::__private::decl_site(
+            ::core::env!("CARGO_PKG_NAME"),
+            ::core::module_path!(),
+            ::core::file!(),
+            1u32,
+            1u32,
+        ),
+    );
+    ::tsmon::__private::metric(&__TSMON_METRIC_REQUESTS)
 };
 /// Time per request.
 ///
@@ -36,28 +40,29 @@ pub static REQUESTS: ::tsmon::metric::Counter<
 static LATENCY: ::tsmon::metric::CumulativeDistribution<(::tsmon::field::Str,)> = {
     #[::tsmon::__private::linkme::distributed_slice(::tsmon::__private::METRICS)]
     #[linkme(crate = ::tsmon::__private::linkme)]
-    static __TSMON_METRIC_LATENCY: ::tsmon::metric::MetricDesc = ::tsmon::metric::MetricDesc {
-        name: "example/latency",
-        kind: ::tsmon::metric::MetricKind::CumulativeDistribution,
-        description: "Time per request.",
-        fields: &[
-            ::tsmon::field::FieldDesc::new("route", ::tsmon::field::FieldType::String),
+    static __TSMON_METRIC_LATENCY: ::tsmon::__private::MetricDesc = ::tsmon::__private::metric_desc(
+        "example/latency",
+        ::tsmon::__private::MetricKind::CumulativeDistribution,
+        "Time per request.",
+        &[
+            ::tsmon::__private::FieldDesc::new(
+                "route",
+                ::tsmon::__private::FieldType::String,
+            ),
         ],
-        units: ::core::option::Option::Some(::tsmon::metric::Units::Seconds),
-        bucketer: ::core::option::Option::Some(
-            ::tsmon::distribution::BucketerSpec::geometric_with_scale(2f64, 20u32, 1f64),
+        ::core::option::Option::Some(::tsmon::__private::Units::Seconds),
+        ::core::option::Option::Some(
+            ::tsmon::__private::BucketerSpec::geometric_with_scale(2f64, 20u32, 1f64),
         ),
-        max_series: 100u64,
-        shared: false,
-        site: ::tsmon::metric::DeclSite {
-            crate_name: ::core::env!("CARGO_PKG_NAME"),
-            module_path: ::core::module_path!(),
-            file: ::core::file!(),
-            line: 1u32,
-            column: 1u32,
-        },
-    };
-    ::tsmon::metric::CumulativeDistribution::<
-        (::tsmon::field::Str,),
-    >::__new(&__TSMON_METRIC_LATENCY)
+        100u64,
+        false,
+        ::tsmon::__private::decl_site(
+            ::core::env!("CARGO_PKG_NAME"),
+            ::core::module_path!(),
+            ::core::file!(),
+            1u32,
+            1u32,
+        ),
+    );
+    ::tsmon::__private::metric(&__TSMON_METRIC_LATENCY)
 };

@@ -14,6 +14,7 @@ use syn::visit_mut::VisitMut;
 use syn::{Attribute, Block, Expr, Ident, LitStr, Signature, Visibility};
 
 use crate::attr::{Errors, default_crate_path, meta_key, parse_meta_args, skip_rest};
+use crate::emit::{self, FieldTy, FnSpec, MetricSpec, Site};
 use crate::metric::parse_bucketer;
 use crate::names::{check_field_name, check_metric_name};
 
@@ -437,7 +438,7 @@ fn expand_fn(mut f: FnItem, args: &Args) -> TokenStream {
     );
     let mut statics = site_statics(&f, args, &krate, &site, &function);
     statics.extend(quote! {
-        static #index: #krate::instrument::SiteIndex = #krate::instrument::SiteIndex::new();
+        static #index: #krate::__private::SiteIndex = #krate::__private::SiteIndex::new();
     });
 
     let classify = |value: &Ident| -> TokenStream {
@@ -447,14 +448,14 @@ fn expand_fn(mut f: FnItem, args: &Args) -> TokenStream {
                 let applied = quote_spanned!(span=> (#path)(&#value));
                 quote! {{
                     #[allow(clippy::redundant_closure_call)]
-                    let outcome: #krate::instrument::Outcome = #applied;
+                    let outcome: #krate::__private::Outcome = #applied;
                     outcome
                 }}
             }
             None => quote! {{
                 #[allow(unused_imports)]
-                use #krate::instrument::{ViaClassify as _, ViaDefault as _};
-                (&#krate::instrument::Probe(&#value)).__tsmon_outcome()
+                use #krate::__private::{ViaClassify as _, ViaDefault as _};
+                (&#krate::__private::Probe(&#value)).__tsmon_outcome()
             }},
         }
     };
@@ -474,8 +475,8 @@ fn expand_fn(mut f: FnItem, args: &Args) -> TokenStream {
         let ty = inferable(&output);
         let outcome = classify(&ret);
         let new_block: Block = syn::parse_quote! {{
-            let #call = #krate::instrument::Call::start(&#site, &#index, #krate::instrument::Outcome::Cancelled);
-            let #ret: #ty = #krate::instrument::typed::<#ty, _>(async move #body).await;
+            let #call = #krate::__private::Call::start(&#site, &#index, #krate::__private::Outcome::Cancelled);
+            let #ret: #ty = #krate::__private::typed::<#ty, _>(async move #body).await;
             #call.finish(#outcome);
             #ret
         }};
@@ -504,15 +505,15 @@ fn expand_fn(mut f: FnItem, args: &Args) -> TokenStream {
     let outcome = classify(&ret);
     let inner = if is_async {
         quote! {
-            let #call = #krate::instrument::Call::start(&#site, &#index, #krate::instrument::Outcome::Cancelled);
-            let #ret: #ty = #krate::instrument::typed::<#ty, _>(async move #body).await;
+            let #call = #krate::__private::Call::start(&#site, &#index, #krate::__private::Outcome::Cancelled);
+            let #ret: #ty = #krate::__private::typed::<#ty, _>(async move #body).await;
             #call.finish(#outcome);
             #ret
         }
     } else if never {
         quote! {
             #[allow(unused_variables)]
-            let #call = #krate::instrument::Call::start(&#site, &#index, #krate::instrument::Outcome::Error);
+            let #call = #krate::__private::Call::start(&#site, &#index, #krate::__private::Outcome::Error);
             #body
         }
     } else {
@@ -520,22 +521,22 @@ fn expand_fn(mut f: FnItem, args: &Args) -> TokenStream {
         // `Result` included); with an `impl Trait` in it, from the name of the outer type.
         let early = if has_infer(&ty) {
             if is_result(&ty) {
-                quote!(#krate::instrument::Outcome::Error)
+                quote!(#krate::__private::Outcome::Error)
             } else {
-                quote!(#krate::instrument::Outcome::Ok)
+                quote!(#krate::__private::Outcome::Ok)
             }
         } else {
             quote! {{
                 #[allow(unused_imports)]
-                use #krate::instrument::{EarlyViaDefault as _, EarlyViaResult as _};
-                (&#krate::instrument::TypeProbe::<#ty>::new()).__tsmon_early()
+                use #krate::__private::{EarlyViaDefault as _, EarlyViaResult as _};
+                (&#krate::__private::TypeProbe::<#ty>::new()).__tsmon_early()
             }}
         };
         let label = syn::Lifetime::new("'__tsmon_body", mixed);
         let mut body = f.block.clone();
         Returns { label: &label }.visit_block_mut(&mut body);
         quote! {
-            let #call = #krate::instrument::Call::start(&#site, &#index, #early);
+            let #call = #krate::__private::Call::start(&#site, &#index, #early);
             #[allow(unreachable_code, clippy::needless_return)]
             let #ret: #ty = #label: #body;
             // A body that diverges (`todo!()`, `panic!`) makes this unreachable: the lint
@@ -560,7 +561,8 @@ fn expand_fn(mut f: FnItem, args: &Args) -> TokenStream {
     }
 }
 
-/// The `FnDesc` of this fn and, under a `prefix`, the metric declarations of its family.
+/// The `FnDesc` of this fn and, under a `prefix`, the metric declarations of its family, all
+/// written by the emitter.
 fn site_statics(
     f: &FnItem,
     args: &Args,
@@ -568,18 +570,7 @@ fn site_statics(
     site: &Ident,
     function: &str,
 ) -> TokenStream {
-    let start = f.sig.ident.span().start();
-    let line = u32::try_from(start.line).unwrap_or(0);
-    let column = u32::try_from(start.column + 1).unwrap_or(0);
-    let decl_site = quote! {
-        #krate::metric::DeclSite {
-            crate_name: ::core::env!("CARGO_PKG_NAME"),
-            module_path: ::core::module_path!(),
-            file: ::core::file!(),
-            line: #line,
-            column: #column,
-        }
-    };
+    let decl_site = Site::of(f.sig.ident.span());
     let calls_on = args.calls != Some(false);
     let latency_on = args.latency != Some(false);
     let in_flight_on = args.in_flight != Some(false);
@@ -591,7 +582,7 @@ fn site_statics(
             let pick = |on: bool, name: &str| {
                 let name = format_ident!("{}", name);
                 if on {
-                    quote!(::core::option::Option::Some(#krate::instrument::#name.desc()))
+                    quote!(::core::option::Option::Some(#krate::__private::#name.desc()))
                 } else {
                     none.clone()
                 }
@@ -604,91 +595,88 @@ fn site_statics(
         }
         Some(prefix) => {
             let prefix = prefix.value();
-            let extra: Vec<TokenStream> = args
+            let extra: Vec<(String, FieldTy)> = args
                 .fields
                 .iter()
                 .flat_map(|(_, fs)| fs.iter())
                 .map(|(ident, value)| {
-                    let name = ident.to_string();
                     let ty = match value {
-                        FixedValue::Str(_) => quote!(String),
-                        FixedValue::Int(..) => quote!(Int),
-                        FixedValue::Bool(_) => quote!(Bool),
+                        FixedValue::Str(_) => FieldTy::Str,
+                        FixedValue::Int(..) => FieldTy::Int,
+                        FixedValue::Bool(_) => FieldTy::Bool,
                     };
-                    quote!(#krate::field::FieldDesc::new(#name, #krate::field::FieldType::#ty))
+                    (ident.to_string(), ty)
                 })
                 .collect();
-            let field = |name: &str| quote!(#krate::field::FieldDesc::new(#name, #krate::field::FieldType::String));
-            let (function_f, module_f, outcome_f) =
-                (field("function"), field("module"), field("outcome"));
-            let mut declare = |on: bool,
-                               ident: &str,
-                               suffix: &str,
-                               kind: &str,
-                               fields: TokenStream,
-                               units: TokenStream,
-                               bucketer: TokenStream,
-                               description: String| {
+            let fields = |standard: &[&str]| -> Vec<(String, FieldTy)> {
+                standard
+                    .iter()
+                    .map(|n| ((*n).to_owned(), FieldTy::Str))
+                    .chain(extra.iter().cloned())
+                    .collect()
+            };
+            let mut declare = |on: bool, ident: &str, spec: MetricSpec| {
                 if !on {
                     return none.clone();
                 }
                 let ident = format_ident!("{}", ident);
-                let kind = format_ident!("{}", kind);
-                let name = format!("{prefix}/{suffix}");
-                family.extend(quote! {
-                    #[#krate::__private::linkme::distributed_slice(#krate::__private::METRICS)]
-                    #[linkme(crate = #krate::__private::linkme)]
-                    static #ident: #krate::metric::MetricDesc = #krate::metric::MetricDesc {
-                        name: #name,
-                        kind: #krate::metric::MetricKind::#kind,
-                        description: #description,
-                        fields: &[#fields],
-                        units: #units,
-                        bucketer: #bucketer,
-                        max_series: 0,
-                        shared: true,
-                        site: #decl_site,
-                    };
-                });
+                family.extend(emit::metric_static(krate, &ident, &spec));
                 quote!(::core::option::Option::Some(&#ident))
             };
-            let bucketer = match &args.bucketer {
-                Some((_, tokens)) => quote!(#krate::distribution::#tokens),
-                None => quote!(#krate::instrument::LATENCY_BUCKETER),
+            let metric = |suffix: &str,
+                          kind: &'static str,
+                          fields: Vec<(String, FieldTy)>,
+                          description: String| MetricSpec {
+                name: format!("{prefix}/{suffix}"),
+                kind,
+                description,
+                fields,
+                units: None,
+                bucketer: None,
+                max_series: 0,
+                shared: true,
+                site: decl_site,
             };
             let calls = declare(
                 calls_on,
                 "__TSMON_CALLS",
-                "calls",
-                "Counter",
-                quote!(#function_f, #module_f, #outcome_f, #(#extra,)*),
-                none.clone(),
-                none.clone(),
-                format!(
-                    "Calls of the functions instrumented under `{prefix}`, by outcome (ok, error, panic, cancelled)."
+                metric(
+                    "calls",
+                    "Counter",
+                    fields(&["function", "module", "outcome"]),
+                    format!(
+                        "Calls of the functions instrumented under `{prefix}`, by outcome (ok, error, panic, cancelled)."
+                    ),
                 ),
             );
             let durations = declare(
                 latency_on,
                 "__TSMON_DURATIONS",
-                "durations",
-                "CumulativeDistribution",
-                quote!(#function_f, #module_f, #(#extra,)*),
-                quote!(::core::option::Option::Some(#krate::metric::Units::Seconds)),
-                quote!(::core::option::Option::Some(#bucketer)),
-                format!(
-                    "Time spent in the functions instrumented under `{prefix}`, whatever the outcome."
-                ),
+                MetricSpec {
+                    units: Some("Seconds"),
+                    bucketer: Some(match &args.bucketer {
+                        Some((_, tokens)) => tokens.clone(),
+                        None => quote!(LATENCY_BUCKETER),
+                    }),
+                    ..metric(
+                        "durations",
+                        "CumulativeDistribution",
+                        fields(&["function", "module"]),
+                        format!(
+                            "Time spent in the functions instrumented under `{prefix}`, whatever the outcome."
+                        ),
+                    )
+                },
             );
             let in_flight = declare(
                 in_flight_on,
                 "__TSMON_IN_FLIGHT",
-                "in_flight",
-                "IntGauge",
-                quote!(#function_f, #module_f, #(#extra,)*),
-                none.clone(),
-                none.clone(),
-                format!("Calls of the functions instrumented under `{prefix}` under way."),
+                metric(
+                    "in_flight",
+                    "IntGauge",
+                    fields(&["function", "module"]),
+                    format!("Calls of the functions instrumented under `{prefix}` under way."),
+                ),
             );
             (calls, durations, in_flight)
         }
@@ -700,25 +688,27 @@ fn site_statics(
         .map(|(ident, value)| {
             let name = ident.to_string();
             let v = match value {
-                FixedValue::Str(s) => quote!(#krate::field::FieldValue::Str(#s)),
-                FixedValue::Int(i) => quote!(#krate::field::FieldValue::Int(#i)),
-                FixedValue::Bool(b) => quote!(#krate::field::FieldValue::Bool(#b)),
+                FixedValue::Str(s) => quote!(#krate::__private::FieldValue::Str(#s)),
+                FixedValue::Int(i) => quote!(#krate::__private::FieldValue::Int(#i)),
+                FixedValue::Bool(b) => quote!(#krate::__private::FieldValue::Bool(#b)),
             };
             quote!((#name, #v))
         })
         .collect();
+    let fn_static = emit::fn_static(
+        krate,
+        site,
+        &FnSpec {
+            function,
+            calls,
+            durations,
+            in_flight,
+            fixed,
+            site: decl_site,
+        },
+    );
     quote! {
         #family
-        #[#krate::__private::linkme::distributed_slice(#krate::__private::FUNCTIONS)]
-        #[linkme(crate = #krate::__private::linkme)]
-        static #site: #krate::instrument::FnDesc = #krate::instrument::FnDesc {
-            function: #function,
-            module: ::core::module_path!(),
-            calls: #calls,
-            durations: #durations,
-            in_flight: #in_flight,
-            fields: &[#(#fixed),*],
-            site: #decl_site,
-        };
+        #fn_static
     }
 }

@@ -4,6 +4,7 @@
 //! generated code calls (`tsmon::__private`). Depending on this crate directly is not supported.
 
 mod attr;
+mod emit;
 mod instrument;
 mod main_attr;
 mod metric;

@@ -16,6 +16,7 @@ use syn::spanned::Spanned;
 use syn::{Attribute, Ident, LitStr, Token, Visibility};
 
 use crate::attr::{Errors, default_crate_path};
+use crate::emit::{self, FieldTy, MetricSpec, Site};
 use crate::names;
 
 const MAX_FIELDS: usize = 8;
@@ -370,22 +371,22 @@ pub(crate) fn parse_bucketer(expr: &syn::Expr) -> syn::Result<TokenStream> {
     }
 }
 
-fn field_type(ty: &syn::Type) -> Option<&'static str> {
+fn field_type(ty: &syn::Type) -> Option<FieldTy> {
     match ty {
         syn::Type::Path(p) if p.qself.is_none() => {
             let ident = p.path.get_ident()?;
             if ident == "String" || ident == "str" {
-                Some("Str")
+                Some(FieldTy::Str)
             } else if ident == "i64" {
-                Some("Int")
+                Some(FieldTy::Int)
             } else if ident == "bool" {
-                Some("Bool")
+                Some(FieldTy::Bool)
             } else {
                 None
             }
         }
         syn::Type::Reference(r) if r.mutability.is_none() => match field_type(&r.elem) {
-            Some("Str") => Some("Str"),
+            Some(FieldTy::Str) => Some(FieldTy::Str),
             _ => None,
         },
         _ => None,
@@ -411,9 +412,19 @@ fn description(attrs: &[Attribute]) -> String {
         .join(" ")
 }
 
-fn expand_one(decl: Decl) -> TokenStream {
-    let mut errors = Errors::default();
-    let opts = parse_options(&decl.attrs, &mut errors);
+/// A declaration, validated: what the expansion writes.
+struct Validated {
+    krate: syn::Path,
+    /// The metric type (`Counter`, …) of the static.
+    type_name: &'static str,
+    spec: MetricSpec,
+}
+
+/// Checks a declaration, reporting every mistake at its span; `None` when no expansion can be
+/// written (an unknown kind). Past the field limit (reported), the fields are cut to it so the
+/// expansion stays well-typed.
+fn validate(decl: &Decl, errors: &mut Errors) -> Option<Validated> {
+    let opts = parse_options(&decl.attrs, errors);
     let krate = opts.krate.clone().unwrap_or_else(default_crate_path);
 
     let kind_str = decl.kind.to_string();
@@ -428,7 +439,7 @@ fn expand_one(decl: Decl) -> TokenStream {
                 valid.join(", ")
             ),
         );
-        return errors.into_compile_error();
+        return None;
     };
 
     let name = decl.name.value();
@@ -456,9 +467,7 @@ fn expand_one(decl: Decl) -> TokenStream {
             ),
         ));
     }
-    let mut markers = Vec::new();
-    let mut field_descs = Vec::new();
-    let mut field_docs = Vec::new();
+    let mut fields = Vec::new();
     for (i, field) in decl.fields.iter().enumerate() {
         let fname = field.name.to_string();
         if let Err(msg) = names::check_field_name(&fname) {
@@ -473,127 +482,119 @@ fn expand_one(decl: Decl) -> TokenStream {
         if decl.fields.iter().take(i).any(|f| f.name == field.name) {
             errors.spanned(&field.name, format!("field `{fname}` is declared twice"));
         }
-        let Some(marker) = field_type(&field.ty) else {
+        let Some(ty) = field_type(&field.ty) else {
             errors.spanned(
                 &field.ty,
                 "unsupported field type; a field is `String`, `i64` or `bool`",
             );
             continue;
         };
-        let marker_ident = format_ident!("{}", marker);
-        markers.push(quote!(#krate::field::#marker_ident));
-        let ty_ident = format_ident!(
-            "{}",
-            match marker {
-                "Str" => "String",
-                "Int" => "Int",
-                _ => "Bool",
-            }
-        );
-        field_descs.push(
-            quote!(#krate::field::FieldDesc::new(#fname, #krate::field::FieldType::#ty_ident)),
-        );
-        let rust_ty = match marker {
-            "Str" => "&str",
-            "Int" => "i64",
-            _ => "bool",
-        };
-        field_docs.push(format!("`{fname}: {rust_ty}`"));
+        fields.push((fname, ty));
     }
+    fields.truncate(MAX_FIELDS);
 
-    let units = match &opts.units {
-        Some((ident, variant)) => {
-            if (is_string || kind_str == "BoolMetric")
-                && TIME_UNITS.contains(&ident.to_string().as_str())
-            {
-                errors.spanned(
-                    ident,
-                    format!("a `{kind_str}` cannot have a time unit: its values are not durations"),
-                );
-            }
-            let v = format_ident!("{}", variant);
-            quote!(::core::option::Option::Some(#krate::metric::Units::#v))
+    let units = opts.units.as_ref().map(|(ident, variant)| {
+        if (is_string || kind_str == "BoolMetric")
+            && TIME_UNITS.contains(&ident.to_string().as_str())
+        {
+            errors.spanned(
+                ident,
+                format!("a `{kind_str}` cannot have a time unit: its values are not durations"),
+            );
         }
-        None => quote!(::core::option::Option::None),
-    };
+        *variant
+    });
 
-    let bucketer = match (&opts.bucketer, takes_bucketer) {
-        (Some((_, tokens)), true) => {
-            quote!(::core::option::Option::Some(#krate::distribution::#tokens))
-        }
-        (None, true) => quote!(::core::option::Option::Some(
-            #krate::distribution::BucketerSpec::DEFAULT
-        )),
+    let bucketer = match (opts.bucketer, takes_bucketer) {
+        (Some((_, tokens)), true) => Some(tokens),
+        (None, true) => Some(quote!(BucketerSpec::DEFAULT)),
         (Some((span, _)), false) => {
             errors.push(syn::Error::new(
-                *span,
+                span,
                 format!("`bucketer` applies to distributions only, not to a `{kind_str}`"),
             ));
-            quote!(::core::option::Option::None)
+            None
         }
-        (None, false) => quote!(::core::option::Option::None),
-    };
-    let max_series = match opts.max_series {
-        Some((_, n)) => quote!(#n),
-        None => quote!(0),
+        (None, false) => None,
     };
 
-    // Past the limit (already reported), keep the expansion well-typed.
-    markers.truncate(MAX_FIELDS);
-    field_descs.truncate(MAX_FIELDS);
-    let field_tuple = if markers.is_empty() {
+    Some(Validated {
+        krate,
+        type_name,
+        spec: MetricSpec {
+            name,
+            kind: variant,
+            description,
+            fields,
+            units,
+            bucketer,
+            max_series: opts.max_series.map_or(0, |(_, n)| n),
+            shared: false,
+            site: Site::of(decl.ident.span()),
+        },
+    })
+}
+
+/// The static of a validated declaration: its catalog entry (written by the emitter) and the
+/// metric over it.
+fn expand_decl(decl: &Decl, v: &Validated) -> TokenStream {
+    let Validated {
+        krate,
+        type_name,
+        spec,
+    } = v;
+    let markers = spec.fields.iter().map(|(_, ty)| {
+        let marker = format_ident!("{}", ty.marker());
+        quote!(#krate::field::#marker)
+    });
+    let field_tuple = if spec.fields.is_empty() {
         quote!(())
     } else {
         quote!((#(#markers,)*))
     };
     let type_ident = format_ident!("{}", type_name);
-    let variant_ident = format_ident!("{}", variant);
     let Decl {
         attrs,
         vis,
         static_token,
         ident,
         ..
-    } = &decl;
+    } = decl;
     let kept_attrs = attrs.iter().filter(|a| !a.path().is_ident("tsmon"));
-    let start = decl.ident.span().start();
-    let line = u32::try_from(start.line).unwrap_or(0);
-    let column = u32::try_from(start.column + 1).unwrap_or(0);
+    let field_docs: Vec<String> = spec
+        .fields
+        .iter()
+        .map(|(name, ty)| format!("`{name}: {}`", ty.rust()))
+        .collect();
     let fields_doc = if field_docs.is_empty() {
         "no fields".to_owned()
     } else {
         format!("fields {}", field_docs.join(", "))
     };
-    let catalog_doc = format!(" tsmon metric `{name}`: a `{kind_str}` with {fields_doc}.");
+    let catalog_doc = format!(
+        " tsmon metric `{}`: a `{}` with {fields_doc}.",
+        spec.name, decl.kind
+    );
     let desc_ident = format_ident!("__TSMON_METRIC_{}", ident);
     let ty = quote_spanned!(decl.kind.span()=> #krate::metric::#type_ident<#field_tuple>);
-
-    let item = quote! {
+    let desc_static = emit::metric_static(krate, &desc_ident, spec);
+    quote! {
         #(#kept_attrs)*
         #[doc = ""]
         #[doc = #catalog_doc]
         #vis #static_token #ident: #ty = {
-            #[#krate::__private::linkme::distributed_slice(#krate::__private::METRICS)]
-            #[linkme(crate = #krate::__private::linkme)]
-            static #desc_ident: #krate::metric::MetricDesc = #krate::metric::MetricDesc {
-                name: #name,
-                kind: #krate::metric::MetricKind::#variant_ident,
-                description: #description,
-                fields: &[#(#field_descs),*],
-                units: #units,
-                bucketer: #bucketer,
-                max_series: #max_series,
-                shared: false,
-                site: #krate::metric::DeclSite {
-                    crate_name: ::core::env!("CARGO_PKG_NAME"),
-                    module_path: ::core::module_path!(),
-                    file: ::core::file!(),
-                    line: #line,
-                    column: #column,
-                },
-            };
-            #krate::metric::#type_ident::<#field_tuple>::__new(&#desc_ident)
+            #desc_static
+            #krate::__private::metric(&#desc_ident)
         };
+    }
+}
+
+/// Parse (done) → validate → expand; the errors follow the expansion.
+fn expand_one(decl: Decl) -> TokenStream {
+    let mut errors = Errors::default();
+    let item = match validate(&decl, &mut errors) {
+        Some(v) => expand_decl(&decl, &v),
+        None => TokenStream::new(),
     };
     let errs = errors.into_compile_error();
     quote!(#item #errs)

@@ -189,25 +189,173 @@ impl Units {
 #[derive(Debug)]
 pub struct MetricDesc {
     /// The metric name, Go style (`http/server_durations`).
-    pub name: &'static str,
+    pub(crate) name: &'static str,
     /// The value kind.
-    pub kind: MetricKind,
+    pub(crate) kind: MetricKind,
     /// The description (the declaration's doc comment).
-    pub description: &'static str,
+    pub(crate) description: &'static str,
     /// The fields, in order.
-    pub fields: &'static [FieldDesc],
+    pub(crate) fields: &'static [FieldDesc],
     /// The units, if any.
-    pub units: Option<Units>,
+    pub(crate) units: Option<Units>,
     /// The bucketer of a distribution.
-    pub bucketer: Option<BucketerSpec>,
+    pub(crate) bucketer: Option<BucketerSpec>,
     /// The series cap; 0 means the State's default.
-    pub max_series: u64,
+    pub(crate) max_series: u64,
     /// Declared by `#[tsmon::instrument(prefix = ...)]`: several functions may declare the same
     /// metric, and identical declarations of one name are merged into one metric. A name
     /// declared twice with `shared: false`, or twice with different shapes, is an error.
-    pub shared: bool,
+    pub(crate) shared: bool,
     /// Where it was declared.
-    pub site: DeclSite,
+    pub(crate) site: DeclSite,
+}
+
+impl MetricDesc {
+    /// The metric name, Go style (`http/server_durations`).
+    ///
+    /// ```
+    /// tsmon::metric! {
+    ///     /// Bytes read.
+    ///     #[tsmon(units = bytes, max_series = 10)]
+    ///     static READ: Counter(disk: String) = "example/desc/read1";
+    /// }
+    /// let d = READ.desc();
+    /// assert!(d.name().starts_with("example/desc/read"));
+    /// ```
+    #[must_use]
+    pub const fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The value kind.
+    ///
+    /// ```
+    /// tsmon::metric! {
+    ///     /// Bytes read.
+    ///     #[tsmon(units = bytes, max_series = 10)]
+    ///     static READ: Counter(disk: String) = "example/desc/read2";
+    /// }
+    /// let d = READ.desc();
+    /// assert_eq!(d.kind(), tsmon::metric::MetricKind::Counter);
+    /// ```
+    #[must_use]
+    pub const fn kind(&self) -> MetricKind {
+        self.kind
+    }
+
+    /// The description (the declaration's doc comment).
+    ///
+    /// ```
+    /// tsmon::metric! {
+    ///     /// Bytes read.
+    ///     #[tsmon(units = bytes, max_series = 10)]
+    ///     static READ: Counter(disk: String) = "example/desc/read3";
+    /// }
+    /// let d = READ.desc();
+    /// assert_eq!(d.description(), "Bytes read.");
+    /// ```
+    #[must_use]
+    pub const fn description(&self) -> &'static str {
+        self.description
+    }
+
+    /// The fields, in order.
+    ///
+    /// ```
+    /// tsmon::metric! {
+    ///     /// Bytes read.
+    ///     #[tsmon(units = bytes, max_series = 10)]
+    ///     static READ: Counter(disk: String) = "example/desc/read4";
+    /// }
+    /// let d = READ.desc();
+    /// assert_eq!(d.fields()[0].name, "disk");
+    /// ```
+    #[must_use]
+    pub const fn fields(&self) -> &'static [FieldDesc] {
+        self.fields
+    }
+
+    /// The units, if any.
+    ///
+    /// ```
+    /// tsmon::metric! {
+    ///     /// Bytes read.
+    ///     #[tsmon(units = bytes, max_series = 10)]
+    ///     static READ: Counter(disk: String) = "example/desc/read5";
+    /// }
+    /// let d = READ.desc();
+    /// assert_eq!(d.units(), Some(tsmon::metric::Units::Bytes));
+    /// ```
+    #[must_use]
+    pub const fn units(&self) -> Option<Units> {
+        self.units
+    }
+
+    /// The bucketer of a distribution.
+    ///
+    /// ```
+    /// tsmon::metric! {
+    ///     /// Bytes read.
+    ///     #[tsmon(units = bytes, max_series = 10)]
+    ///     static READ: Counter(disk: String) = "example/desc/read6";
+    /// }
+    /// let d = READ.desc();
+    /// assert!(d.bucketer_spec().is_none(), "a counter has no bucketer");
+    /// ```
+    #[must_use]
+    pub const fn bucketer_spec(&self) -> Option<BucketerSpec> {
+        self.bucketer
+    }
+
+    /// The series cap; 0 means the State's default.
+    ///
+    /// ```
+    /// tsmon::metric! {
+    ///     /// Bytes read.
+    ///     #[tsmon(units = bytes, max_series = 10)]
+    ///     static READ: Counter(disk: String) = "example/desc/read7";
+    /// }
+    /// let d = READ.desc();
+    /// assert_eq!(d.max_series(), 10);
+    /// ```
+    #[must_use]
+    pub const fn max_series(&self) -> u64 {
+        self.max_series
+    }
+
+    /// Declared by `#[tsmon::instrument(prefix = ...)]`: several functions may declare the same
+    /// metric, and identical declarations of one name are merged into one metric. A name
+    /// declared twice with `shared: false`, or twice with different shapes, is an error.
+    ///
+    /// ```
+    /// tsmon::metric! {
+    ///     /// Bytes read.
+    ///     #[tsmon(units = bytes, max_series = 10)]
+    ///     static READ: Counter(disk: String) = "example/desc/read8";
+    /// }
+    /// let d = READ.desc();
+    /// assert!(!d.is_shared());
+    /// ```
+    #[must_use]
+    pub const fn is_shared(&self) -> bool {
+        self.shared
+    }
+
+    /// Where it was declared.
+    ///
+    /// ```
+    /// tsmon::metric! {
+    ///     /// Bytes read.
+    ///     #[tsmon(units = bytes, max_series = 10)]
+    ///     static READ: Counter(disk: String) = "example/desc/read9";
+    /// }
+    /// let d = READ.desc();
+    /// assert_eq!(d.site().crate_name(), "tsmon");
+    /// ```
+    #[must_use]
+    pub const fn site(&self) -> &DeclSite {
+        &self.site
+    }
 }
 
 impl MetricDesc {

@@ -290,21 +290,18 @@ pub(crate) use tsmon_macros::metric;
 /// fn handler() -> Result<(), ()> {
 ///     #[tsmon::__private::linkme::distributed_slice(tsmon::__private::FUNCTIONS)]
 ///     #[linkme(crate = tsmon::__private::linkme)]
-///     static SITE: tsmon::instrument::FnDesc = tsmon::instrument::FnDesc {
-///         function: "handler",
-///         module: module_path!(),
-///         calls: Some(tsmon::instrument::CALLS.desc()),
-///         durations: Some(tsmon::instrument::DURATIONS.desc()),
-///         in_flight: Some(tsmon::instrument::IN_FLIGHT.desc()),
-///         fields: &[],
-///         site: tsmon::metric::DeclSite {
-///             crate_name: env!("CARGO_PKG_NAME"), module_path: module_path!(),
-///             file: file!(), line: 1, column: 4,
-///         },
-///     };
+///     static SITE: tsmon::instrument::FnDesc = tsmon::__private::fn_desc(
+///         "handler",
+///         module_path!(),
+///         Some(tsmon::instrument::CALLS.desc()),
+///         Some(tsmon::instrument::DURATIONS.desc()),
+///         Some(tsmon::instrument::IN_FLIGHT.desc()),
+///         &[],
+///         tsmon::__private::decl_site(env!("CARGO_PKG_NAME"), module_path!(), file!(), 1, 4),
+///     );
 ///     // In flight +1, clock read; a panic or an exit through `?` is recorded when the guard drops.
-///     static INDEX: tsmon::instrument::SiteIndex = tsmon::instrument::SiteIndex::new();
-///     let call = tsmon::instrument::Call::start(&SITE, &INDEX, tsmon::instrument::Outcome::Error);
+///     static INDEX: tsmon::__private::SiteIndex = tsmon::__private::SiteIndex::new();
+///     let call = tsmon::__private::Call::start(&SITE, &INDEX, tsmon::instrument::Outcome::Error);
 ///     let ret: Result<(), ()> = 'body: {
 ///         // the original body, each `return x` turned into `break 'body x`
 ///         if false {
@@ -362,33 +359,5 @@ pub use tsmon_macros::instrument;
 #[cfg_attr(docsrs, doc(cfg(feature = "macros")))]
 pub use tsmon_macros::main;
 
-/// Not public API: what the macro expansions call. It can change in any release; `tsmon-macros`
-/// is pinned to the exact version of `tsmon`.
 #[doc(hidden)]
-pub mod __private {
-    pub use crate::instrument::FUNCTIONS;
-    pub use tokio;
-
-    /// `#[tsmon::main]`'s start: the global State and its background work, or a clear message
-    /// and exit status 1 (a duplicate metric, invalid builder settings).
-    pub fn main_start(
-        builder: crate::StateBuilder,
-        package: &str,
-        version: &str,
-        commit: Option<&str>,
-    ) -> crate::flush::Running {
-        crate::runtime_stats::register_component(package, version, commit);
-        if let Ok(handle) = tokio::runtime::Handle::try_current() {
-            crate::runtime_stats::watch_tokio("main", &handle);
-        }
-        match crate::flush::start_main(builder) {
-            Ok(running) => running,
-            Err(e) => {
-                eprintln!("tsmon: {e}");
-                std::process::exit(1);
-            }
-        }
-    }
-    pub use crate::registry::METRICS;
-    pub use linkme;
-}
+pub mod __private;

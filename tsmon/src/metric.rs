@@ -128,9 +128,8 @@ impl<K, F> fmt::Debug for Metric<K, F> {
 }
 
 impl<K: Kind, F: FieldSet> Metric<K, F> {
-    #[doc(hidden)]
     #[must_use]
-    pub const fn __new(desc: &'static MetricDesc) -> Self {
+    pub(crate) const fn from_desc(desc: &'static MetricDesc) -> Self {
         Metric {
             desc,
             _kind: PhantomData,

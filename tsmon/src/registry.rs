@@ -9,9 +9,9 @@
 //!     /// Widgets made.
 //!     static WIDGETS: Counter(color: String) = "example/registry/widgets";
 //! }
-//! let desc = tsmon::registry::catalog().iter().find(|d| d.name == "example/registry/widgets").unwrap();
-//! assert_eq!(desc.fields[0].name, "color");
-//! assert!(desc.site.file.ends_with(".rs"));
+//! let desc = tsmon::registry::catalog().iter().find(|d| d.name() == "example/registry/widgets").unwrap();
+//! assert_eq!(desc.fields()[0].name, "color");
+//! assert!(desc.site().file().ends_with(".rs"));
 //! # let _ = &WIDGETS;
 //! ```
 

@@ -207,8 +207,8 @@ fn snapshots_do_not_change_with_later_writes() {
         other => panic!("{other:?}"),
     }
     let m = snap.metric("test/store/counter").unwrap();
-    assert_eq!(m.desc().kind, tsmon::metric::MetricKind::Counter);
-    assert!(m.desc().units.is_none());
+    assert_eq!(m.desc().kind(), tsmon::metric::MetricKind::Counter);
+    assert!(m.desc().units().is_none());
 }
 
 #[test]

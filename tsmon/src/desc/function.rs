@@ -57,19 +57,112 @@ impl fmt::Display for Outcome {
 #[derive(Debug)]
 pub struct FnDesc {
     /// The `function` field value: the fn's name, or the `name = "..."` argument.
-    pub function: &'static str,
+    pub(crate) function: &'static str,
     /// The `module` field value (`module_path!()`).
-    pub module: &'static str,
+    pub(crate) module: &'static str,
     /// The call counter, unless turned off.
-    pub calls: Option<&'static MetricDesc>,
+    pub(crate) calls: Option<&'static MetricDesc>,
     /// The durations distribution, unless turned off.
-    pub durations: Option<&'static MetricDesc>,
+    pub(crate) durations: Option<&'static MetricDesc>,
     /// The in-flight gauge, unless turned off.
-    pub in_flight: Option<&'static MetricDesc>,
+    pub(crate) in_flight: Option<&'static MetricDesc>,
     /// The extra fixed fields (`fields(...)`), by name.
-    pub fields: &'static [(&'static str, FieldValue<'static>)],
+    pub(crate) fields: &'static [(&'static str, FieldValue<'static>)],
     /// Where the function is.
-    pub site: DeclSite,
+    pub(crate) site: DeclSite,
+}
+
+impl FnDesc {
+    /// The `function` field value: the fn's name, or the `name = "..."` argument.
+    ///
+    /// ```
+    /// #[tsmon::instrument]
+    /// fn listed1() {}
+    /// let f = tsmon::instrument::functions().iter().find(|f| f.function() == "listed1").unwrap();
+    /// assert_eq!(f.function(), "listed1");
+    /// ```
+    #[must_use]
+    pub const fn function(&self) -> &'static str {
+        self.function
+    }
+
+    /// The `module` field value (`module_path!()`).
+    ///
+    /// ```
+    /// #[tsmon::instrument]
+    /// fn listed2() {}
+    /// let f = tsmon::instrument::functions().iter().find(|f| f.function() == "listed2").unwrap();
+    /// assert_eq!(f.module(), module_path!());
+    /// ```
+    #[must_use]
+    pub const fn module(&self) -> &'static str {
+        self.module
+    }
+
+    /// The call counter, unless turned off.
+    ///
+    /// ```
+    /// #[tsmon::instrument]
+    /// fn listed3() {}
+    /// let f = tsmon::instrument::functions().iter().find(|f| f.function() == "listed3").unwrap();
+    /// assert_eq!(f.calls().unwrap().name(), "function/calls");
+    /// ```
+    #[must_use]
+    pub const fn calls(&self) -> Option<&'static MetricDesc> {
+        self.calls
+    }
+
+    /// The durations distribution, unless turned off.
+    ///
+    /// ```
+    /// #[tsmon::instrument]
+    /// fn listed4() {}
+    /// let f = tsmon::instrument::functions().iter().find(|f| f.function() == "listed4").unwrap();
+    /// assert_eq!(f.durations().unwrap().name(), "function/durations");
+    /// ```
+    #[must_use]
+    pub const fn durations(&self) -> Option<&'static MetricDesc> {
+        self.durations
+    }
+
+    /// The in-flight gauge, unless turned off.
+    ///
+    /// ```
+    /// #[tsmon::instrument]
+    /// fn listed5() {}
+    /// let f = tsmon::instrument::functions().iter().find(|f| f.function() == "listed5").unwrap();
+    /// assert_eq!(f.in_flight().unwrap().name(), "function/in_flight");
+    /// ```
+    #[must_use]
+    pub const fn in_flight(&self) -> Option<&'static MetricDesc> {
+        self.in_flight
+    }
+
+    /// The extra fixed fields (`fields(...)`), by name.
+    ///
+    /// ```
+    /// #[tsmon::instrument]
+    /// fn listed6() {}
+    /// let f = tsmon::instrument::functions().iter().find(|f| f.function() == "listed6").unwrap();
+    /// assert!(f.fields().is_empty());
+    /// ```
+    #[must_use]
+    pub const fn fields(&self) -> &'static [(&'static str, FieldValue<'static>)] {
+        self.fields
+    }
+
+    /// Where the function is.
+    ///
+    /// ```
+    /// #[tsmon::instrument]
+    /// fn listed7() {}
+    /// let f = tsmon::instrument::functions().iter().find(|f| f.function() == "listed7").unwrap();
+    /// assert_eq!(f.site().crate_name(), "tsmon");
+    /// ```
+    #[must_use]
+    pub const fn site(&self) -> &DeclSite {
+        &self.site
+    }
 }
 
 /// The distributed slice every instrumented function lands in.
@@ -81,7 +174,7 @@ pub static FUNCTIONS: [FnDesc];
 /// ```
 /// #[tsmon::instrument]
 /// fn listed() {}
-/// assert!(tsmon::instrument::functions().iter().any(|f| f.function == "listed"));
+/// assert!(tsmon::instrument::functions().iter().any(|f| f.function() == "listed"));
 /// ```
 #[must_use]
 pub fn functions() -> &'static [FnDesc] {

@@ -6,15 +6,92 @@ use std::fmt;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct DeclSite {
     /// The declaring crate (`CARGO_PKG_NAME`).
-    pub crate_name: &'static str,
+    pub(crate) crate_name: &'static str,
     /// The module path.
-    pub module_path: &'static str,
+    pub(crate) module_path: &'static str,
     /// The source file.
-    pub file: &'static str,
+    pub(crate) file: &'static str,
     /// The line of the static's name.
-    pub line: u32,
+    pub(crate) line: u32,
     /// The column of the static's name.
-    pub column: u32,
+    pub(crate) column: u32,
+}
+
+impl DeclSite {
+    /// The declaring crate (`CARGO_PKG_NAME`).
+    ///
+    /// ```
+    /// tsmon::metric! {
+    ///     /// Hits.
+    ///     static HITS: Counter = "example/site/hits1";
+    /// }
+    /// let site = HITS.desc().site();
+    /// assert_eq!(site.crate_name(), "tsmon");
+    /// ```
+    #[must_use]
+    pub const fn crate_name(&self) -> &'static str {
+        self.crate_name
+    }
+
+    /// The module path.
+    ///
+    /// ```
+    /// tsmon::metric! {
+    ///     /// Hits.
+    ///     static HITS: Counter = "example/site/hits2";
+    /// }
+    /// let site = HITS.desc().site();
+    /// assert_eq!(site.module_path(), module_path!());
+    /// ```
+    #[must_use]
+    pub const fn module_path(&self) -> &'static str {
+        self.module_path
+    }
+
+    /// The source file.
+    ///
+    /// ```
+    /// tsmon::metric! {
+    ///     /// Hits.
+    ///     static HITS: Counter = "example/site/hits3";
+    /// }
+    /// let site = HITS.desc().site();
+    /// assert!(site.file().ends_with(".rs"));
+    /// ```
+    #[must_use]
+    pub const fn file(&self) -> &'static str {
+        self.file
+    }
+
+    /// The line of the static's name.
+    ///
+    /// ```
+    /// tsmon::metric! {
+    ///     /// Hits.
+    ///     static HITS: Counter = "example/site/hits4";
+    /// }
+    /// let site = HITS.desc().site();
+    /// assert!(site.line() > 0);
+    /// ```
+    #[must_use]
+    pub const fn line(&self) -> u32 {
+        self.line
+    }
+
+    /// The column of the static's name.
+    ///
+    /// ```
+    /// tsmon::metric! {
+    ///     /// Hits.
+    ///     static HITS: Counter = "example/site/hits5";
+    /// }
+    /// let site = HITS.desc().site();
+    /// assert!(site.column() > 0);
+    /// ```
+    #[must_use]
+    pub const fn column(&self) -> u32 {
+        self.column
+    }
 }
 
 impl fmt::Display for DeclSite {
