@@ -61,15 +61,16 @@
 
 mod keys;
 mod push;
+mod source;
 mod values;
 
-use std::fmt;
 use std::time::Duration;
 
 use crate::error::Error;
 use keys::Raw;
 pub use keys::{KEYS, Key, Settings, SettingsLayer};
 pub use push::{Authorization, BasicAuth, PushOptions, PushSettings, TlsConfig};
+pub use source::{Refusal, SettingsSource};
 pub use values::{
     CatalogExposure, DEFAULT_PULL_ADDR, MonitorSpec, PullAuth, PullOptions, PullTls, Secret,
 };
@@ -155,94 +156,6 @@ pub const OTHER_ENV_VARS: &[&str] = &[
     "TSMON_HOST",
     "TSMON_GIT_COMMIT",
 ];
-
-/// Where settings came from, lowest precedence first.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[non_exhaustive]
-pub enum SettingsSource {
-    /// The embedded defaults (and dev mode's debug monitor).
-    Default,
-    /// The builder ([`StateBuilder::with_settings`](crate::StateBuilder::with_settings)).
-    Builder,
-    /// The settings file.
-    File,
-    /// `TSMON_*` environment variables.
-    Environment,
-    /// [`State::apply_settings`](crate::State::apply_settings) and
-    /// [`State::apply_layer`](crate::State::apply_layer).
-    Api,
-}
-
-impl SettingsSource {
-    /// Every source, lowest precedence first.
-    pub const ALL: [SettingsSource; 5] = [
-        SettingsSource::Default,
-        SettingsSource::Builder,
-        SettingsSource::File,
-        SettingsSource::Environment,
-        SettingsSource::Api,
-    ];
-
-    /// The name used in logs and in the `source` field of `tsmon/settings/refused`.
-    ///
-    /// ```
-    /// assert_eq!(tsmon::settings::SettingsSource::Environment.as_str(), "environment");
-    /// ```
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SettingsSource::Default => "default",
-            SettingsSource::Builder => "builder",
-            SettingsSource::File => "file",
-            SettingsSource::Environment => "environment",
-            SettingsSource::Api => "api",
-        }
-    }
-
-    pub(crate) fn index(self) -> usize {
-        match self {
-            SettingsSource::Default => 0,
-            SettingsSource::Builder => 1,
-            SettingsSource::File => 2,
-            SettingsSource::Environment => 3,
-            SettingsSource::Api => 4,
-        }
-    }
-}
-
-impl fmt::Display for SettingsSource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A setting that was refused, and why.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct Refusal {
-    /// Where it came from.
-    pub source: SettingsSource,
-    /// The key, as that source names it (`num_flush_workers`, `TSMON_NUM_FLUSH_WORKERS`), or
-    /// the file's path when the whole file was refused.
-    pub key: String,
-    /// The value given, as written.
-    pub value: String,
-    /// Why it was refused.
-    pub reason: String,
-}
-
-impl fmt::Display for Refusal {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.value.is_empty() {
-            write!(f, "{} {}: {}", self.source, self.key, self.reason)
-        } else {
-            write!(
-                f,
-                "{} {} = {}: {}",
-                self.source, self.key, self.value, self.reason
-            )
-        }
-    }
-}
 
 /// The known name nearest to `name` (by edit distance), if it is near enough to be a typo.
 fn nearest<'a>(name: &str, known: impl Iterator<Item = &'a str>) -> Option<&'a str> {
@@ -612,91 +525,4 @@ crate::metric! {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    #[cfg(not(feature = "settings-file"))]
-    fn without_the_settings_file_feature_a_file_is_refused_saying_so_and_variables_apply() {
-        let err = Settings::default()
-            .merge_toml("enabled = false")
-            .unwrap_err();
-        assert!(err.to_string().contains("`settings-file` feature"), "{err}");
-        let s = Settings::default()
-            .merge_env([("TSMON_FLUSH_INTERVAL_SEC".into(), "7".into())])
-            .unwrap();
-        assert_eq!(s.flush_interval, Duration::from_secs(7));
-        let (_, refused) = SettingsLayer::from_env([("TSMON_PUSH".to_string(), "{}".to_string())]);
-        assert!(
-            refused[0].reason.contains("`settings-file` feature"),
-            "{}",
-            refused[0]
-        );
-    }
-
-    #[test]
-    #[cfg(feature = "settings-file")]
-    fn the_embedded_file_is_the_default() {
-        assert_eq!(
-            Settings::default().merge_toml(DEFAULT_FILE).unwrap(),
-            Settings::default()
-        );
-    }
-
-    #[test]
-    #[cfg(feature = "settings-file")]
-    fn bad_input_is_refused_with_the_reason() {
-        let s = Settings::default();
-        for (text, needle) in [
-            ("", "empty"),
-            ("enabled = ", "TOML"),
-            ("{\"enabled\": tru", "JSON"),
-            ("flush_interval = 10", "did you mean flush_interval_sec"),
-            ("flush_interval_sec = 0.5", "between 1 and 86400"),
-            ("flush_interval_sec = 1e19", "between 1 and 86400"),
-            ("flush_timeout_sec = 0", "above 0"),
-            ("num_flush_workers = 0", "between 1 and 64"),
-            ("num_flush_workers = 2.5", "whole number"),
-            ("max_series = 100000000", "between 1 and"),
-            ("enabled = \"yes\"", "true or false"),
-            ("flush_interval_sec = 10\nflush_timeout_sec = 10", "below"),
-            ("num_flush_workers = 100", "between 1 and 64"),
-            ("monitor = \"carrier-pigeon\"", "expected none"),
-            ("monitor = \"pull:not-an-address\"", "bad address"),
-            ("max_series = 0", "between 1 and"),
-            ("flush_interval_sec = -3", "seconds"),
-        ] {
-            let err = s.merge_text(text).unwrap_err().to_string();
-            assert!(err.contains(needle), "{text:?}: {err}");
-        }
-        let err = s
-            .merge_env([("TSMON_ENABLED".into(), "maybe".into())])
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("TSMON_ENABLED"), "{err}");
-    }
-
-    #[test]
-    #[cfg(feature = "settings-file")]
-    fn layers_apply_in_order() {
-        let s = Settings::default()
-            .merge_json(r#"{"flush_interval_sec": 20, "monitor": "debug:/tmp/x"}"#)
-            .unwrap()
-            .merge_env([
-                ("TSMON_FLUSH_INTERVAL_SEC".into(), "30".into()),
-                ("OTHER".into(), "ignored".into()),
-            ])
-            .unwrap();
-        assert_eq!(s.flush_interval, Duration::from_secs(30));
-        assert_eq!(
-            s.monitor,
-            MonitorSpec::Debug {
-                path: Some("/tmp/x".into())
-            }
-        );
-        assert_eq!(
-            MonitorSpec::parse(&s.monitor.to_string()).unwrap(),
-            s.monitor
-        );
-    }
-}
+mod tests;

@@ -225,3 +225,22 @@ fn the_process_environment_is_read_in_env_rs_alone() {
         "every environment read goes through env.rs"
     );
 }
+
+#[test]
+fn no_runtime_file_is_over_600_lines() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut paths = Vec::new();
+    rust_files(&src, &mut paths);
+    let mut long: Vec<(usize, String)> = paths
+        .iter()
+        .map(|p| {
+            let text = std::fs::read_to_string(p).unwrap();
+            let code = text.split("#[cfg(test)]\nmod tests {").next().unwrap_or("");
+            let name = p.strip_prefix(&src).unwrap().display().to_string();
+            (code.lines().count(), name)
+        })
+        .filter(|(n, _)| *n > 600)
+        .collect();
+    long.sort();
+    assert!(long.is_empty(), "split these by concept: {long:?}");
+}

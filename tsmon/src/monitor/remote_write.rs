@@ -11,10 +11,13 @@ use http_body_util::Full;
 use parking_lot::Mutex;
 use prost::Message as _;
 
+mod request;
+
+pub use request::{Label, MetricMetadata, NORMAL_NAN, STALE_NAN, Sample, TimeSeries, WriteRequest};
+
 use super::client::{Outcome, PushClient};
 use super::{BoxFuture, Monitor};
 use crate::error::{Cause, Error};
-use crate::exposition::model::{self, Dialect, Extra, FamilyType};
 use crate::settings::PushOptions;
 use crate::store::Snapshot;
 
@@ -28,74 +31,6 @@ crate::metric! {
     /// Remote-write requests given up, by reason: age (older than the queue's age limit), bytes (the queue was full: the oldest go first), rejected (a 4xx other than 401, 403 and 429: the receiver will never take it).
     #[allow(unsafe_code)]
     pub static DROPPED_REQUESTS: Counter(reason: String) = "tsmon/remote_write/dropped_requests";
-}
-
-/// `prometheus.WriteRequest`.
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct WriteRequest {
-    /// The series.
-    #[prost(message, repeated, tag = "1")]
-    pub timeseries: Vec<TimeSeries>,
-    /// The type, help and unit of each family in the request.
-    #[prost(message, repeated, tag = "3")]
-    pub metadata: Vec<MetricMetadata>,
-}
-
-/// `prometheus.MetricMetadata`.
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct MetricMetadata {
-    /// `prometheus.MetricMetadata.MetricType`: 1 counter, 2 gauge, 3 histogram, 4 gauge
-    /// histogram, 6 info.
-    #[prost(int32, tag = "1")]
-    pub r#type: i32,
-    /// The family's name (without `_total`, `_bucket`, …).
-    #[prost(string, tag = "2")]
-    pub metric_family_name: String,
-    /// The description.
-    #[prost(string, tag = "4")]
-    pub help: String,
-    /// The unit (`seconds`, `bytes`), or empty.
-    #[prost(string, tag = "5")]
-    pub unit: String,
-}
-
-/// The value Prometheus reads as "this series has ended" (`value.StaleNaN`).
-pub const STALE_NAN: u64 = 0x7ff0_0000_0000_0002;
-/// The NaN a written NaN is sent as (`value.NormalNaN`), so that it can never be read as a
-/// stale marker.
-pub const NORMAL_NAN: u64 = 0x7ff8_0000_0000_0001;
-
-/// `prometheus.TimeSeries`.
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct TimeSeries {
-    /// Labels, sorted by name, `__name__` included.
-    #[prost(message, repeated, tag = "1")]
-    pub labels: Vec<Label>,
-    /// Samples, oldest first.
-    #[prost(message, repeated, tag = "2")]
-    pub samples: Vec<Sample>,
-}
-
-/// `prometheus.Label`.
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct Label {
-    /// The label name.
-    #[prost(string, tag = "1")]
-    pub name: String,
-    /// The label value.
-    #[prost(string, tag = "2")]
-    pub value: String,
-}
-
-/// `prometheus.Sample`.
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct Sample {
-    /// The value.
-    #[prost(double, tag = "1")]
-    pub value: f64,
-    /// Milliseconds since the Unix epoch.
-    #[prost(int64, tag = "2")]
-    pub timestamp: i64,
 }
 
 /// Pushes each flush to a Prometheus remote-write receiver (Prometheus itself with
@@ -386,7 +321,7 @@ impl RemoteWriteMonitor {
     /// The requests for one flush: this flush's series, then a stale marker for each series
     /// of the previous flush that is gone, in batches, each with its families' metadata.
     fn requests(&self, snap: &Snapshot) -> (Vec<WriteRequest>, HashMap<u64, Vec<Label>>) {
-        let (all, families) = Self::build(snap);
+        let (all, families) = request::build(snap);
         let ts = i64::try_from(snap.now_micros() / 1000).unwrap_or(i64::MAX);
         let mut current: HashMap<u64, Vec<Label>> = HashMap::with_capacity(all.timeseries.len());
         for series in &all.timeseries {
@@ -446,83 +381,7 @@ impl RemoteWriteMonitor {
     /// The request for a chunk.
     #[must_use]
     pub fn write_request(chunk: &Snapshot) -> WriteRequest {
-        Self::build(chunk).0
-    }
-
-    /// The request for a chunk, and for each of its series the index of its family's
-    /// metadata.
-    fn build(chunk: &Snapshot) -> (WriteRequest, Vec<usize>) {
-        let ts = i64::try_from(chunk.now_micros() / 1000).unwrap_or(i64::MAX);
-        let mut out = Vec::new();
-        let mut families = Vec::new();
-        let mut metadata = Vec::new();
-        let mut le = Vec::with_capacity(24);
-        for m in chunk.metrics() {
-            let desc = m.desc();
-            let base = desc.prometheus_name();
-            let ty = desc.family_type();
-            metadata.push(MetricMetadata {
-                r#type: match ty {
-                    FamilyType::Counter => 1,
-                    FamilyType::Gauge => 2,
-                    FamilyType::Histogram => 3,
-                    FamilyType::GaugeHistogram => 4,
-                    FamilyType::Info => 6,
-                },
-                metric_family_name: base.clone(),
-                help: desc.description.to_owned(),
-                unit: desc
-                    .units
-                    .map(|u| u.prometheus().to_owned())
-                    .unwrap_or_default(),
-            });
-            for cell in m.cells() {
-                let labels = model::labels(chunk, m, cell);
-                model::samples(
-                    ty,
-                    Dialect::REMOTE_WRITE,
-                    cell.value(),
-                    cell.start_micros(),
-                    |s| {
-                        let mut l: Vec<Label> = labels.iter().map(|(k, v)| label(k, v)).collect();
-                        l.push(label("__name__", &format!("{base}{}", s.suffix)));
-                        if let Some((name, value)) = s.label {
-                            match value {
-                                Extra::Le(bound) => {
-                                    le.clear();
-                                    crate::exposition::push_f64(&mut le, bound);
-                                    l.push(label(name, std::str::from_utf8(&le).unwrap_or("")));
-                                }
-                                Extra::Value(v) => l.push(label(name, v)),
-                            }
-                        }
-                        // Prometheus treats an empty value as no label at all.
-                        l.retain(|l| !l.value.is_empty());
-                        l.sort_by(|a, b| a.name.cmp(&b.name));
-                        // A NaN the program wrote must never read as a stale marker.
-                        let value = match s.value.as_f64() {
-                            v if v.is_nan() => f64::from_bits(NORMAL_NAN),
-                            v => v,
-                        };
-                        out.push(TimeSeries {
-                            labels: l,
-                            samples: vec![Sample {
-                                value,
-                                timestamp: ts,
-                            }],
-                        });
-                        families.push(metadata.len() - 1);
-                    },
-                );
-            }
-        }
-        (
-            WriteRequest {
-                timeseries: out,
-                metadata,
-            },
-            families,
-        )
+        request::build(chunk).0
     }
 
     /// Posts one request, retrying as the spec asks, but never sleeping past `deadline`.
@@ -584,13 +443,6 @@ fn labels_hash(labels: &[Label]) -> u64 {
         l.value.hash(&mut h);
     }
     h.finish()
-}
-
-fn label(name: &str, value: &str) -> Label {
-    Label {
-        name: name.to_owned(),
-        value: value.to_owned(),
-    }
 }
 
 impl Monitor for RemoteWriteMonitor {
