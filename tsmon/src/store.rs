@@ -29,18 +29,19 @@ pub(crate) mod cell;
 pub(crate) mod current;
 mod fns;
 mod series;
+mod slot;
 mod snapshot;
 
 pub(crate) use fns::FnSeries;
 use series::*;
-pub use series::{LookupCache, MetricStore, Series};
+pub(crate) use series::{MetricStore, Series};
+pub(crate) use slot::{AnyStore, StoreSlot};
 pub use snapshot::{CellSnapshot, MetricSnapshot, Snapshot};
 
 /// The self-metric the store fills with each metric's overflow writes at a snapshot (declared
 /// with the other metric kinds' self-metrics in [`metric`](crate::metric)).
 pub(crate) const OVERFLOW_WRITES: &str = "tsmon/store/overflow_writes";
 
-use std::cell::RefCell;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::*};
@@ -53,7 +54,7 @@ use crate::distribution::Distribution;
 use crate::field::{FieldSet, KeyBuf, key_eq, put_varint, split_key};
 use crate::registry;
 use crate::target::Target;
-use cell::{BoolCell, CellType, DistCell, FloatCell, IntCell, NcDistCell, StrCell};
+use cell::IntCell;
 
 /// The per-metric series cap when neither the declaration nor the State sets one.
 pub const DEFAULT_MAX_SERIES: usize = 10_000;
@@ -73,26 +74,6 @@ pub enum Value {
     Distribution(Distribution),
 }
 
-/// The slot of one metric, whatever its kind.
-#[derive(Debug)]
-pub enum AnyStore {
-    #[doc(hidden)]
-    Int(MetricStore<IntCell>),
-    #[doc(hidden)]
-    Float(MetricStore<FloatCell>),
-    #[doc(hidden)]
-    Bool(MetricStore<BoolCell>),
-    #[doc(hidden)]
-    Str(MetricStore<StrCell>),
-    #[doc(hidden)]
-    Dist(MetricStore<DistCell>),
-    #[doc(hidden)]
-    NcDist(MetricStore<NcDistCell>),
-    /// A further declaration of a shared metric: its series live in the slot of the first one.
-    #[doc(hidden)]
-    Alias(usize),
-}
-
 /// Runs `$body` on the metric store of any kind; aliases give `$alias`.
 macro_rules! any_store {
     ($self:expr, $s:ident => $body:expr, alias => $alias:expr) => {
@@ -106,68 +87,6 @@ macro_rules! any_store {
             AnyStore::Alias(_) => $alias,
         }
     };
-}
-
-/// How a cell type finds its slot, and this thread's lookup cache for it.
-pub trait StoreSlot: CellType {
-    #[doc(hidden)]
-    fn slot(any: &AnyStore) -> Option<&MetricStore<Self>>;
-    /// Runs `f` on this thread's lookup cache; `None` if it is in use further up the stack or
-    /// the thread is exiting.
-    #[doc(hidden)]
-    fn with_cache<R>(f: impl FnOnce(&mut LookupCache<Self>) -> R) -> Option<R>;
-}
-
-macro_rules! slot {
-    ($cell:ty, $variant:ident) => {
-        impl StoreSlot for $cell {
-            #[inline]
-            fn slot(any: &AnyStore) -> Option<&MetricStore<Self>> {
-                match any {
-                    AnyStore::$variant(s) => Some(s),
-                    _ => None,
-                }
-            }
-
-            #[inline]
-            fn with_cache<R>(f: impl FnOnce(&mut LookupCache<Self>) -> R) -> Option<R> {
-                thread_local! {
-                    static CACHE: RefCell<LookupCache<$cell>> = const { RefCell::new(LookupCache::new()) };
-                }
-                CACHE
-                    .try_with(|c| c.try_borrow_mut().ok().map(|mut c| f(&mut c)))
-                    .ok()
-                    .flatten()
-            }
-        }
-    };
-}
-slot!(IntCell, Int);
-slot!(FloatCell, Float);
-slot!(BoolCell, Bool);
-slot!(StrCell, Str);
-slot!(DistCell, Dist);
-slot!(NcDistCell, NcDist);
-
-impl AnyStore {
-    fn new(desc: &'static MetricDesc, default_max: usize) -> Self {
-        match desc.kind {
-            MetricKind::Counter | MetricKind::IntGauge => {
-                AnyStore::Int(MetricStore::new(desc, default_max))
-            }
-            MetricKind::FloatCounter | MetricKind::FloatGauge => {
-                AnyStore::Float(MetricStore::new(desc, default_max))
-            }
-            MetricKind::Bool => AnyStore::Bool(MetricStore::new(desc, default_max)),
-            MetricKind::String => AnyStore::Str(MetricStore::new(desc, default_max)),
-            MetricKind::CumulativeDistribution => {
-                AnyStore::Dist(MetricStore::new(desc, default_max))
-            }
-            MetricKind::NonCumulativeDistribution => {
-                AnyStore::NcDist(MetricStore::new(desc, default_max))
-            }
-        }
-    }
 }
 
 /// All series of one State.

@@ -57,7 +57,7 @@ impl fmt::Debug for SeriesKey {
 
 /// One series: its key (target id and field values), its start time and its cell.
 #[derive(Debug)]
-pub struct Series<C> {
+pub(crate) struct Series<C> {
     pub(super) key: SeriesKey,
     pub(super) start: AtomicU64,
     pub(super) flags: AtomicU8,
