@@ -47,6 +47,15 @@ use http_body::{Body, Frame, SizeHint};
 use tower_layer::Layer;
 use tower_service::Service;
 
+use crate::middleware::{CacheSlot, Counted, HandleSet, Observer, OnPanic, StateRef};
+
+pub mod client;
+#[cfg(feature = "reqwest")]
+#[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
+pub mod reqwest;
+
+pub use client::{HttpClientMetrics, HttpClientMetricsLayer};
+
 /// The name of requests no route matched.
 pub const UNMATCHED: &str = "(unmatched)";
 
@@ -95,7 +104,7 @@ type RouteFn = Arc<dyn Fn(&http::request::Parts) -> Option<String> + Send + Sync
 pub struct HttpMetricsLayer {
     route: Option<RouteFn>,
     state: Option<crate::State>,
-    cache: Arc<std::sync::OnceLock<Arc<Cache>>>,
+    cache: CacheSlot<Handles>,
 }
 
 impl fmt::Debug for HttpMetricsLayer {
@@ -157,28 +166,12 @@ pub struct HttpMetrics<S> {
     inner: S,
     route: Option<RouteFn>,
     state: Option<crate::State>,
-    cache: Arc<std::sync::OnceLock<Arc<Cache>>>,
+    cache: CacheSlot<Handles>,
 }
 
 impl<S> fmt::Debug for HttpMetrics<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HttpMetrics").finish_non_exhaustive()
-    }
-}
-
-/// What one request has gathered; recorded once, when the response body ends or is dropped.
-/// The State an exchange records into: the global one needs no reference count.
-enum StateRef {
-    Global(&'static crate::State),
-    Owned(crate::State),
-}
-
-impl StateRef {
-    fn get(&self) -> &crate::State {
-        match self {
-            StateRef::Global(s) => s,
-            StateRef::Owned(s) => s,
-        }
     }
 }
 
@@ -209,113 +202,34 @@ struct Handles {
     response: crate::metric::Handle<crate::metric::kind::CumulativeDistribution>,
 }
 
-/// (name, status, robot, handles).
-type SharedEntry = (Box<str>, i64, bool, Arc<Handles>);
+impl HandleSet for Handles {
+    type Ctx = ();
 
-/// Handles by (name, status, robot), for one State: a recorded exchange costs one hash and
-/// one shard read lock instead of four lookups.
-struct Cache {
-    state_id: u64,
-    table: parking_lot::RwLock<hashbrown::HashTable<SharedEntry>>,
-}
-
-const CACHE_LIMIT: usize = 4096;
-
-impl Cache {
-    fn hash(name: &str, status: i64, robot: bool) -> u64 {
-        use std::hash::BuildHasher as _;
-        foldhash::fast::FixedState::with_seed(0x6874_7470).hash_one((name, status, robot))
+    fn build(_: &(), name: &str, status: i64, robot: bool) -> Self {
+        let fields = (status, name, robot);
+        Handles {
+            durations: DURATIONS.handle(fields),
+            status: RESPONSE_STATUS.handle(fields),
+            request: REQUEST_BYTES.handle(fields),
+            response: RESPONSE_BYTES.handle(fields),
+        }
     }
 
-    /// Runs `f` on the handles of (name, status, robot) in `state`, from this thread's copy of
-    /// the cache (no shared lock word bouncing between the server's threads), filled from the
-    /// shared one. `false` when this cache is not for `state`.
-    fn with(
-        &self,
-        state: &crate::State,
-        name: &str,
-        status: i64,
-        robot: bool,
-        f: impl FnOnce(&Handles),
-    ) -> bool {
-        type Local = hashbrown::HashTable<(usize, u64, Box<str>, i64, bool, Arc<Handles>)>;
+    fn local()
+    -> &'static std::thread::LocalKey<std::cell::RefCell<crate::middleware::cache::Local<Self>>>
+    {
         thread_local! {
-            static LOCAL: std::cell::RefCell<Local> = std::cell::RefCell::default();
+            static LOCAL: std::cell::RefCell<crate::middleware::cache::Local<Handles>> =
+                std::cell::RefCell::default();
         }
-        if state.inner.id != self.state_id {
-            return false;
-        }
-        let me = std::ptr::from_ref(self) as usize;
-        let hash = Self::hash(name, status, robot) ^ (me as u64).rotate_left(17);
-        let eq = |e: &(usize, u64, Box<str>, i64, bool, Arc<Handles>)| {
-            e.0 == me && e.1 == self.state_id && e.3 == status && e.4 == robot && &*e.2 == name
-        };
-        let mut f = Some(f);
-        let _ = LOCAL.try_with(|t| {
-            if let Ok(t) = t.try_borrow()
-                && let Some(e) = t.find(hash, eq)
-                && let Some(f) = f.take()
-            {
-                f(&e.5);
-            }
-        });
-        let Some(f) = f else {
-            return true;
-        };
-        let handles = self.shared(state, name, status, robot);
-        let _ = LOCAL.try_with(|t| {
-            if let Ok(mut t) = t.try_borrow_mut()
-                && t.len() < CACHE_LIMIT
-            {
-                t.insert_unique(
-                    hash,
-                    (
-                        me,
-                        self.state_id,
-                        name.into(),
-                        status,
-                        robot,
-                        handles.clone(),
-                    ),
-                    |e| Self::hash(&e.2, e.3, e.4) ^ (e.0 as u64).rotate_left(17),
-                );
-            }
-        });
-        f(&handles);
-        true
-    }
-
-    fn shared(&self, state: &crate::State, name: &str, status: i64, robot: bool) -> Arc<Handles> {
-        let hash = Self::hash(name, status, robot);
-        if let Some(e) = self
-            .table
-            .read()
-            .find(hash, |e| e.1 == status && e.2 == robot && &*e.0 == name)
-        {
-            return e.3.clone();
-        }
-        let handles = state.in_scope(|| {
-            let fields = (status, name, robot);
-            Arc::new(Handles {
-                durations: DURATIONS.handle(fields),
-                status: RESPONSE_STATUS.handle(fields),
-                request: REQUEST_BYTES.handle(fields),
-                response: RESPONSE_BYTES.handle(fields),
-            })
-        });
-        let mut table = self.table.write();
-        if table.len() < CACHE_LIMIT {
-            table.insert_unique(hash, (name.into(), status, robot, handles.clone()), |e| {
-                Self::hash(&e.0, e.1, e.2)
-            });
-        }
-        handles
+        &LOCAL
     }
 }
 
+/// What one request has gathered; recorded once, when the response body ends or is dropped.
 struct Exchange {
     state: StateRef,
-    cache: Option<Arc<Cache>>,
+    cache: Option<Arc<crate::middleware::cache::Cache<Handles>>>,
     /// The call clock's ticks (the TSC where reliable): cheaper than `Instant::now`.
     start: u64,
     name: Name,
@@ -331,9 +245,7 @@ impl Exchange {
         if std::mem::replace(&mut self.done, true) {
             return;
         }
-        let elapsed = crate::instrument::ticks::nanos(self.start, crate::instrument::ticks::now())
-            as f64
-            * 1e-9;
+        let elapsed = crate::middleware::seconds_since(self.start);
         let request = self
             .request_bytes
             .as_ref()
@@ -383,35 +295,16 @@ where
     }
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
-        let state = match &self.state {
-            Some(s) => StateRef::Owned(s.clone()),
-            None => match crate::state::current_if_entered() {
-                Some(s) => StateRef::Owned(s),
-                None => StateRef::Global(crate::State::global()),
-            },
-        };
-        if !state.get().store().is_enabled() {
+        let Some(state) = StateRef::resolve(self.state.as_ref()) else {
             // tsmon is off: no clock, no allocation, nothing recorded.
             let (parts, body) = req.into_parts();
-            let body = CountedBody {
-                inner: body,
-                counter: Counter::Off,
-            };
+            let body = CountedBody::new(body, None);
             return ResponseFuture {
                 inner: self.inner.call(Request::from_parts(parts, body)),
                 exchange: None,
             };
-        }
-        let cache = {
-            let id = state.get().inner.id;
-            let cache = self.cache.get_or_init(|| {
-                Arc::new(Cache {
-                    state_id: id,
-                    table: parking_lot::RwLock::default(),
-                })
-            });
-            (cache.state_id == id).then(|| cache.clone())
         };
+        let cache = self.cache.for_state(state.get(), || ());
         let (parts, body) = req.into_parts();
         let robot = parts
             .headers
@@ -421,14 +314,11 @@ where
         let name = route_name(&parts, self.route.as_ref());
         // A request without a body (most GETs) needs no counter.
         let request_bytes = (!body.is_end_stream()).then(|| Arc::new(AtomicU64::new(0)));
-        let body = CountedBody {
-            inner: body,
-            counter: request_bytes.clone().map_or(Counter::Off, Counter::Request),
-        };
+        let body = CountedBody::new(body, request_bytes.clone().map(Side::Request));
         let exchange = Exchange {
             state,
             cache,
-            start: crate::instrument::ticks::now(),
+            start: crate::middleware::now(),
             name,
             robot,
             request_bytes,
@@ -469,20 +359,6 @@ impl<F> fmt::Debug for ResponseFuture<F> {
     }
 }
 
-/// Records a 500 if the handler panics inside `poll`.
-struct PanicGuard<'a>(&'a mut Option<Exchange>);
-
-impl Drop for PanicGuard<'_> {
-    fn drop(&mut self) {
-        if std::thread::panicking()
-            && let Some(mut e) = self.0.take()
-        {
-            e.status = 500;
-            e.record();
-        }
-    }
-}
-
 impl<F, ResBody, E> Future for ResponseFuture<F>
 where
     F: Future<Output = Result<Response<ResBody>, E>>,
@@ -492,10 +368,13 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let guard = PanicGuard(this.exchange);
+        // A handler that panics inside `poll` is recorded as a 500.
+        let guard = OnPanic::new(this.exchange, |mut e: Exchange| {
+            e.status = 500;
+            e.record();
+        });
         let result = std::task::ready!(this.inner.poll(cx));
-        let exchange = guard.0.take();
-        std::mem::forget(guard);
+        let exchange = guard.slot.take();
         Poll::Ready(match result {
             Ok(response) => {
                 let (parts, body) = response.into_parts();
@@ -503,13 +382,7 @@ where
                     e.status = i64::from(parts.status.as_u16());
                     e
                 });
-                let body = CountedBody {
-                    inner: body,
-                    counter: match exchange {
-                        Some(e) => Counter::Response(Some(e)),
-                        None => Counter::Off,
-                    },
-                };
+                let body = CountedBody::new(body, exchange.map(Side::Response));
                 Ok(Response::from_parts(parts, body))
             }
             Err(e) => {
@@ -523,10 +396,24 @@ where
     }
 }
 
-enum Counter {
-    Off,
+/// What a [`CountedBody`] counts for: the request's bytes, or the exchange its response ends.
+enum Side {
     Request(Arc<AtomicU64>),
-    Response(Option<Exchange>),
+    Response(Exchange),
+}
+
+impl Observer for Side {
+    fn data(&mut self, _: &[u8], len: usize) {
+        match self {
+            Side::Request(n) => {
+                n.fetch_add(len as u64, Relaxed);
+            }
+            Side::Response(e) => e.response_bytes += len as u64,
+        }
+    }
+
+    /// The exchange records when it is dropped, right after this.
+    fn end(&mut self, _complete: bool) {}
 }
 
 pin_project_lite::pin_project! {
@@ -534,8 +421,15 @@ pin_project_lite::pin_project! {
     /// when it ends or is dropped.
     pub struct CountedBody<B> {
         #[pin]
-        inner: B,
-        counter: Counter,
+        inner: Counted<B, Side>,
+    }
+}
+
+impl<B> CountedBody<B> {
+    fn new(inner: B, side: Option<Side>) -> Self {
+        CountedBody {
+            inner: Counted::new(inner, side),
+        }
     }
 }
 
@@ -553,28 +447,7 @@ impl<B: Body> Body for CountedBody<B> {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        use bytes::Buf as _;
-        let this = self.project();
-        let frame = std::task::ready!(this.inner.poll_frame(cx));
-        match (&frame, &mut *this.counter) {
-            (Some(Ok(f)), Counter::Request(n)) => {
-                if let Some(data) = f.data_ref() {
-                    n.fetch_add(data.remaining() as u64, Relaxed);
-                }
-            }
-            (Some(Ok(f)), Counter::Response(Some(e))) => {
-                if let Some(data) = f.data_ref() {
-                    e.response_bytes += data.remaining() as u64;
-                }
-            }
-            (None | Some(Err(_)), Counter::Response(e)) => {
-                if let Some(mut e) = e.take() {
-                    e.record();
-                }
-            }
-            _ => {}
-        }
-        Poll::Ready(frame)
+        self.project().inner.poll_frame(cx)
     }
 
     fn is_end_stream(&self) -> bool {

@@ -121,11 +121,16 @@ pub mod error;
 pub mod exposition;
 pub mod field;
 pub mod flush;
+#[cfg(feature = "grpc")]
+#[cfg_attr(docsrs, doc(cfg(feature = "grpc")))]
+pub mod grpc;
 #[cfg(feature = "tower")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
 pub mod http;
 pub mod instrument;
 pub mod metric;
+#[cfg(feature = "tower")]
+mod middleware;
 pub mod monitor;
 pub mod registry;
 pub mod report;

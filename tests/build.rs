@@ -1,0 +1,9 @@
+//! Generates the gRPC tests' service from the example's `echo.proto` with a pure-Rust protobuf
+//! compiler (protox), so no `protoc` needs to be installed.
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    println!("cargo:rerun-if-changed=../examples/proto/echo.proto");
+    let fds = protox::compile(["echo.proto"], ["../examples/proto"])?;
+    tonic_prost_build::configure().compile_fds(fds)?;
+    Ok(())
+}
