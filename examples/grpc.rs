@@ -13,6 +13,8 @@ use tonic::{Request, Response, Status};
 use tsmon::State;
 use tsmon::grpc::{GrpcClientMetricsLayer, GrpcServerMetricsLayer};
 
+/// The code tonic generates from `proto/echo.proto` (its style is tonic's, not this crate's).
+#[allow(unused_qualifications, missing_docs, unreachable_pub, clippy::all)]
 mod echo {
     tonic::include_proto!("echo");
 }

@@ -13,7 +13,8 @@ use tsmon::field::FieldValue::{self, Int, Str};
 use tsmon::grpc::{GrpcClientMetricsLayer, GrpcServerMetricsLayer, UNKNOWN_METHOD};
 use tsmon::store::Value;
 
-#[allow(unused_qualifications, missing_docs, clippy::all)]
+/// The code tonic generates from `echo.proto` (its style is tonic's, not this crate's).
+#[allow(unused_qualifications, missing_docs, unreachable_pub, clippy::all)]
 mod echo {
     tonic::include_proto!("echo");
 }

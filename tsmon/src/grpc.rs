@@ -64,7 +64,6 @@
 //!   32^0.064 with 100 buckets for bytes. Units are seconds where Go has milliseconds.
 //!
 //! ```
-//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use tsmon::grpc::{GrpcClientMetricsLayer, GrpcServerMetricsLayer};
 //! // Server: tonic::transport::Server::builder().layer(GrpcServerMetricsLayer::new())
 //! //             .add_service(MyServer::new(service)).serve(addr).await?;
@@ -74,9 +73,9 @@
 //! //         let mut client = MyClient::new(channel);
 //! let client_layer = GrpcClientMetricsLayer::new();
 //! # let _ = (server_layer, client_layer);
-//! # Ok(())
-//! # }
 //! ```
+//!
+//! `examples/grpc.rs` runs both on loopback and prints what they recorded.
 
 use std::collections::HashSet;
 use std::sync::Arc;

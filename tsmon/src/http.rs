@@ -1,5 +1,8 @@
-//! The HTTP server middleware (Go's `server/tsmon` middleware): a tower [`Layer`] for hyper,
-//! axum and tonic services that records the four Go server metrics.
+//! The HTTP server middleware (Go's `server/tsmon` middleware): a tower [`Layer`] for hyper and
+//! axum services that records the four Go server metrics. The client side is [`client`]
+//! (and `http::reqwest` with the `reqwest` feature); gRPC servers and clients
+//! have their own layers in `tsmon::grpc` (feature `grpc`), which read the gRPC status this
+//! layer cannot see.
 //!
 //! | metric | Prometheus name | kind |
 //! |---|---|---|

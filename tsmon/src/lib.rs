@@ -76,7 +76,7 @@
 //! |---|---|---|
 //! | `macros` | yes | [`metric!`], [`#[instrument]`](macro@instrument), [`#[main]`](macro@main) |
 //! | `prometheus` | yes | [`exposition::Collector`]: the store as a `prometheus::core::Collector` |
-//! | `tower` | yes | the HTTP server middleware (`http::HttpMetricsLayer`), a tower `Layer` for hyper, axum and tonic |
+//! | `tower` | yes | the HTTP middleware: `http::HttpMetricsLayer` for servers (hyper, axum) and `http::HttpClientMetricsLayer` for tower clients (hyper-util's) |
 //! | `pull` | yes | the pull endpoint (`monitor = "pull"`, `monitor::PullMonitor`), on hyper |
 //! | `pushgateway` | yes | the Pushgateway monitor (`monitor::PushgatewayMonitor`) |
 //! | `remote-write` | yes | the remote-write monitor (`monitor::RemoteWriteMonitor`), protobuf and snappy |
@@ -84,6 +84,8 @@
 //! | `process-stats` | yes | the `process/*` figures from `/proc` on Linux |
 //! | `signals` | yes | `#[tsmon::main]` flushes on ctrl-c and SIGTERM before the process exits |
 //! | `axum` | no | route templates from axum's `MatchedPath` in the middleware |
+//! | `grpc` | no | `grpc::GrpcServerMetricsLayer` and `grpc::GrpcClientMetricsLayer`: grpcmon's metrics for tonic servers and channels, the status read from the trailers |
+//! | `reqwest` | no | `http::reqwest::ReqwestMetrics`: the HTTP client metrics as a `reqwest-middleware` middleware |
 //! | `redis` | no | `tasknum::RedisAllocator` |
 //! | `postgres` | no | `tasknum::PostgresAllocator` |
 //! | `test-util` | no | `tsmon::test_util`: the hooks tsmon's own tests and fuzz targets use (the key codec's functions) |

@@ -1,5 +1,5 @@
 //! The HTTP client metrics for reqwest: a [`reqwest_middleware::Middleware`] that records what
-//! [`HttpClientMetricsLayer`](super::HttpClientMetricsLayer) records for tower clients (see
+//! [`HttpClientMetricsLayer`] records for tower clients (see
 //! [`super::client`]), into the same series.
 //!
 //! - Request bytes are the body's length when reqwest holds it in memory, else its

@@ -75,6 +75,7 @@ impl<H: HandleSet> Cache<H> {
 
     /// The handles of (name, code, flag), shared (for an exchange that keeps them while it
     /// runs). `None` when this cache is not for `state`.
+    #[cfg_attr(not(feature = "grpc"), allow(dead_code))]
     pub(crate) fn get(
         &self,
         state: &crate::State,
@@ -87,6 +88,7 @@ impl<H: HandleSet> Cache<H> {
 
     /// The handles of (name, code, flag) if this cache or this thread's table holds them
     /// already; never resolves them.
+    #[cfg_attr(not(feature = "grpc"), allow(dead_code))]
     pub(crate) fn peek(
         &self,
         state: &crate::State,
