@@ -236,5 +236,48 @@ fn bench_in_process(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_in_process, bench);
+/// The client side without the network: a tonic client whose "channel" is the service itself,
+/// bare and through tsmon's client layer. The difference is what the client layer adds.
+fn bench_client_in_process(c: &mut Criterion) {
+    use tower::Layer as _;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let request = || SayRequest {
+        text: "hello".into(),
+        payload: vec![1; 64],
+        ..SayRequest::default()
+    };
+    let mut group = c.benchmark_group("grpc_client_in_process");
+    let bare = EchoClient::new(EchoServer::new(Plain));
+    group.bench_function("bare", |b| {
+        b.iter_custom(|iters| {
+            let mut client = bare.clone();
+            rt.block_on(async {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    client.say(request()).await.unwrap();
+                }
+                start.elapsed()
+            })
+        });
+    });
+    let layered = EchoClient::new(GrpcClientMetricsLayer::new().layer(EchoServer::new(Plain)));
+    group.bench_function("tsmon_client", |b| {
+        b.iter_custom(|iters| {
+            let mut client = layered.clone();
+            rt.block_on(async {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    client.say(request()).await.unwrap();
+                }
+                start.elapsed()
+            })
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_in_process, bench_client_in_process, bench);
 criterion_main!(benches);

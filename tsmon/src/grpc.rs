@@ -243,8 +243,11 @@ impl Policy {
 
     /// Admits `path` (a call to it was answered): `false` once [`MAX_METHODS`] are in.
     pub(crate) fn admit(&self, path: &str) -> bool {
+        if self.admitted.read().contains(path) {
+            return true;
+        }
         if self.count.load(Relaxed) >= MAX_METHODS {
-            return self.admitted.read().contains(path);
+            return false;
         }
         let mut set = self.admitted.write();
         if set.contains(path) {
@@ -373,6 +376,23 @@ mod tests {
         assert_eq!(f.bytes, 10);
         f.feed(&[1, 2], 2);
         assert_eq!(f.bytes, 12);
+    }
+
+    #[test]
+    fn at_most_max_methods_are_admitted() {
+        let p = Policy::new(None);
+        let admitted = (0..MAX_METHODS * 2)
+            .filter(|i| p.admit(&format!("/s.S/M{i}")))
+            .count();
+        assert_eq!(admitted, MAX_METHODS);
+        // The ones in stay in; the rest stay out.
+        assert!(p.admit("/s.S/M0"));
+        assert!(!p.admit(&format!("/s.S/M{}", MAX_METHODS)));
+        assert_eq!(p.known("/s.S/M1"), Some(true));
+        assert_eq!(p.known("/s.S/Other"), None);
+        let declared = Policy::new(Some(["/a.A/B".into()].into_iter().collect()));
+        assert_eq!(declared.known("/a.A/B"), Some(true));
+        assert_eq!(declared.known("/a.A/C"), Some(false));
     }
 
     #[test]

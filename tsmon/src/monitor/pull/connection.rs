@@ -114,18 +114,22 @@ pub(super) async fn serve_connection(
         io: stream,
         activity: activity.clone(),
     };
-    let closed_by = match &endpoint.tls {
+    match &endpoint.tls {
         Some(acceptor) => serve_tls(acceptor, watched, &endpoint, &activity, &close).await,
         None => serve_http(watched, &endpoint, &activity, &close).await,
-    };
-    // Counted before the socket closes, so whoever sees the close sees the count.
+    }
+    drop(slot);
+}
+
+/// Counts a connection's end, and why the endpoint closed it. Called while the socket is
+/// still open, so whoever sees the close sees the count.
+fn count_close(endpoint: &Endpoint, closed_by: Option<&'static str>) {
     endpoint.record(|| {
         CONNECTIONS.add(-1, ());
         if let Some(reason) = closed_by {
             CLOSED.inc(reason);
         }
     });
-    drop(slot);
 }
 
 /// The TLS handshake, within the header timeout, then HTTP over it.
@@ -136,9 +140,11 @@ async fn serve_tls(
     endpoint: &Arc<Endpoint>,
     activity: &Arc<Activity>,
     close: &tokio::sync::Notify,
-) -> Option<&'static str> {
+) {
+    // Kept here (not inside the select), so the socket stays open until the close is counted.
+    let mut accept = std::pin::pin!(acceptor.accept(watched));
     let handshake = tokio::select! {
-        r = acceptor.accept(watched) => r.map_err(|_| "tls_handshake"),
+        r = &mut accept => r.map_err(|_| "tls_handshake"),
         () = tokio::time::sleep(endpoint.header_timeout) => Err("header_timeout"),
         () = close.notified() => Err("evicted_idle"),
     };
@@ -147,9 +153,9 @@ async fn serve_tls(
             // The handshake's bytes started the header clock; the request's first byte
             // starts it again.
             activity.request_began.store(0, Ordering::Relaxed);
-            serve_http(tls, endpoint, activity, close).await
+            serve_http(tls, endpoint, activity, close).await;
         }
-        Err(reason) => Some(reason),
+        Err(reason) => count_close(endpoint, Some(reason)),
     }
 }
 
@@ -160,18 +166,18 @@ async fn serve_tls(
     _: &Arc<Endpoint>,
     _: &Arc<Activity>,
     _: &tokio::sync::Notify,
-) -> Option<&'static str> {
+) {
     match *acceptor {}
 }
 
-/// Serves HTTP/1.1 on a connection until it ends or the watchdog closes it: why it closed it.
+/// Serves HTTP/1.1 on a connection until it ends or the watchdog closes it, and counts why,
+/// before the socket closes.
 async fn serve_http<IO>(
     io: IO,
     endpoint: &Arc<Endpoint>,
     activity: &Arc<Activity>,
     close: &tokio::sync::Notify,
-) -> Option<&'static str>
-where
+) where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let io = TokioIo::new(io);
@@ -196,15 +202,17 @@ where
         (endpoint.header_timeout.min(endpoint.idle_timeout) / 4).max(Duration::from_millis(25));
     let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + tick, tick);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
+    let closed_by = loop {
         tokio::select! {
-            _ = connection.as_mut() => return None,
+            _ = connection.as_mut() => break None,
             _ = ticker.tick() => {
                 if let Some(reason) = overdue(activity, endpoint) {
-                    return Some(reason);
+                    break Some(reason);
                 }
             }
-            () = close.notified() => return Some("evicted_idle"),
+            () = close.notified() => break Some("evicted_idle"),
         }
-    }
+    };
+    count_close(endpoint, closed_by);
+    drop(connection);
 }
