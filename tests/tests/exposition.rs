@@ -27,6 +27,12 @@ tsmon::metric! {
     /// Queue sizes right now.
     #[tsmon(bucketer = fixed_width(5.0, 4))]
     static QUEUES: NonCumulativeDistribution = "e2e/queue/sizes";
+    /// Time to first byte, in Prometheus' default buckets.
+    #[tsmon(units = seconds, bucketer = bounds(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))]
+    static FIRST_BYTE: CumulativeDistribution = "e2e/http/first_byte";
+    /// Sizes in a scaled geometric bucketer whose products are not exact in binary.
+    #[tsmon(bucketer = geometric_with_scale(1.5, 6, 0.001))]
+    static SCALED: CumulativeDistribution = "e2e/scaled";
     /// Logins by user, capped at one series.
     #[tsmon(max_series = 1)]
     static LOGINS: Counter(user: String) = "e2e/auth/logins";
@@ -48,6 +54,10 @@ fn state_with_every_kind() -> State {
         for x in [0.001, 0.5, 3.0, 1000.0] {
             LATENCY.add(x, "/items/{id}");
         }
+        for x in [0.003, 0.005, 0.3, 10.0, 12.0] {
+            FIRST_BYTE.add(x, ());
+        }
+        SCALED.add(0.004, ());
         let mut d = Distribution::new(QUEUES.desc().bucketer());
         for x in [1.0, 7.0, 30.0] {
             d.add(x);
@@ -120,6 +130,63 @@ fn text_format_has_every_kind() {
 }
 
 #[test]
+fn explicit_bounds_are_the_le_labels_and_computed_bounds_print_as_written() {
+    let text = state_with_every_kind().encode(Format::Text);
+    let le: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("e2e_http_first_byte_seconds_bucket{"))
+        .map(|l| l.split("le=\"").nth(1).unwrap().split('"').next().unwrap())
+        .collect();
+    assert_eq!(
+        le,
+        [
+            "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1.0", "2.5", "5.0", "10.0",
+            "+Inf"
+        ]
+    );
+    // [b(i), b(i+1)) buckets: 0.003 is below the first bound, 0.005 starts the next bucket,
+    // 10 and 12 are in the overflow bucket.
+    let count = |le: &str| {
+        text.lines()
+            .find(|l| {
+                l.starts_with("e2e_http_first_byte_seconds_bucket{")
+                    && l.contains(&format!("le=\"{le}\""))
+            })
+            .and_then(|l| l.rsplit(' ').next())
+            .map(|n| n.parse::<i64>().unwrap())
+            .unwrap()
+    };
+    assert_eq!(
+        [
+            count("0.005"),
+            count("0.01"),
+            count("0.5"),
+            count("10.0"),
+            count("+Inf")
+        ],
+        [1, 2, 3, 3, 5]
+    );
+    let scaled: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("e2e_scaled_bucket{"))
+        .map(|l| l.split("le=\"").nth(1).unwrap().split('"').next().unwrap())
+        .collect();
+    assert_eq!(
+        scaled,
+        [
+            "0.001",
+            "0.0015",
+            "0.00225",
+            "0.003375",
+            "0.0050625",
+            "0.00759375",
+            "0.011390625",
+            "+Inf"
+        ]
+    );
+}
+
+#[test]
 fn openmetrics_has_created_units_info_and_gauge_histograms() {
     let text = state_with_every_kind().encode(Format::OpenMetrics);
     assert!(text.ends_with("# EOF\n"));
@@ -176,8 +243,9 @@ fn openmetrics_parses_with_the_reference_python_parser() {
         "the OpenMetrics parser refused the exposition:\n{output}\n{text}"
     );
     let families: usize = output.split_whitespace().next().unwrap().parse().unwrap();
-    // The eight kinds, the capped counter, and the overflow self-metric it set off.
-    assert_eq!(families, 10, "{output}");
+    // The eight kinds, the two bucketer examples, the capped counter, and the overflow
+    // self-metric it set off.
+    assert_eq!(families, 12, "{output}");
 }
 
 #[test]

@@ -290,10 +290,43 @@ fn lit_u32(expr: &syn::Expr) -> syn::Result<u32> {
     }
 }
 
-/// `fixed_width(w, n)`, `geometric(g, n)`, `geometric_with_scale(g, n, s)` or `default`, with the
-/// Go constructors' checks done at compile time.
+/// `bounds(b0, b1, …)`: explicit bucket bounds, at least one, finite and strictly increasing.
+fn parse_bounds(call: &syn::ExprCall, args: &[&syn::Expr]) -> syn::Result<TokenStream> {
+    if args.is_empty() {
+        return Err(syn::Error::new_spanned(
+            call,
+            "`bounds` needs at least one bound",
+        ));
+    }
+    if args.len() > 10_000 {
+        return Err(syn::Error::new_spanned(call, "at most 10000 bounds"));
+    }
+    let mut bounds = Vec::with_capacity(args.len());
+    for arg in args {
+        let b = lit_f64(arg)?;
+        if !b.is_finite() {
+            return Err(syn::Error::new_spanned(
+                arg,
+                "a bucket bound must be finite (the `+Inf` bucket is always there)",
+            ));
+        }
+        if let Some(&prev) = bounds.last()
+            && b <= prev
+        {
+            return Err(syn::Error::new_spanned(
+                arg,
+                format!("the bucket bounds must be strictly increasing: {b} follows {prev}"),
+            ));
+        }
+        bounds.push(b);
+    }
+    Ok(quote!(BucketerSpec::explicit(&[#(#bounds),*])))
+}
+
+/// `fixed_width(w, n)`, `geometric(g, n)`, `geometric_with_scale(g, n, s)`, `bounds(…)` or
+/// `default`, with the Go constructors' checks done at compile time.
 pub(crate) fn parse_bucketer(expr: &syn::Expr) -> syn::Result<TokenStream> {
-    const EXPECTED: &str = "expected `default`, `fixed_width(width, n)`, `geometric(growth, n)` or `geometric_with_scale(growth, n, scale)`";
+    const EXPECTED: &str = "expected `default`, `fixed_width(width, n)`, `geometric(growth, n)`, `geometric_with_scale(growth, n, scale)` or `bounds(b0, b1, …)`";
     if let syn::Expr::Path(p) = expr
         && p.path.is_ident("default")
     {
@@ -311,6 +344,9 @@ pub(crate) fn parse_bucketer(expr: &syn::Expr) -> syn::Result<TokenStream> {
         .map(ToString::to_string)
         .unwrap_or_default();
     let args: Vec<&syn::Expr> = call.args.iter().collect();
+    if which == "bounds" {
+        return parse_bounds(call, &args);
+    }
     let arity = match which.as_str() {
         "fixed_width" | "geometric" => 2,
         "geometric_with_scale" => 3,

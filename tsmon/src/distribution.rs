@@ -43,6 +43,8 @@ pub struct BucketerSpec {
     growth_factor: f64,
     num_finite_buckets: u32,
     scale: f64,
+    /// Explicit bounds (`bounds(…)`), empty for a linear or geometric bucketer.
+    explicit: &'static [f64],
 }
 
 impl BucketerSpec {
@@ -57,6 +59,7 @@ impl BucketerSpec {
             growth_factor: 0.0,
             num_finite_buckets: n,
             scale: 1.0,
+            explicit: &[],
         }
     }
 
@@ -74,7 +77,46 @@ impl BucketerSpec {
             growth_factor,
             num_finite_buckets: n,
             scale,
+            explicit: &[],
         }
+    }
+
+    /// Buckets with these bounds (Prometheus' `buckets`): `[b0, b1)`, `[b1, b2)`, …, with an
+    /// underflow bucket below `b0` and an overflow bucket from the last bound, so Prometheus'
+    /// `le` labels are the bounds themselves and `+Inf`. The bounds must be finite and strictly
+    /// increasing, checked when the bucketer is built (at compile time for
+    /// `bucketer = bounds(…)`).
+    ///
+    /// ```
+    /// use tsmon::distribution::BucketerSpec;
+    /// // Prometheus' default buckets.
+    /// static BOUNDS: [f64; 11] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+    /// let b = BucketerSpec::explicit(&BOUNDS).bucketer().unwrap();
+    /// assert_eq!(b.num_buckets(), 12);
+    /// assert_eq!([0.001, 0.005, 0.3, 10.0, 99.0].map(|x| b.bucket(x)), [0, 1, 6, 11, 11]);
+    /// assert_eq!(b.upper_bound(0), 0.005);
+    /// ```
+    #[must_use]
+    pub const fn explicit(bounds: &'static [f64]) -> Self {
+        BucketerSpec {
+            width: 0.0,
+            growth_factor: 0.0,
+            num_finite_buckets: bounds.len().saturating_sub(1) as u32,
+            scale: 1.0,
+            explicit: bounds,
+        }
+    }
+
+    /// The explicit bounds of a `bounds(…)` bucketer, `None` for a linear or geometric one.
+    ///
+    /// ```
+    /// use tsmon::distribution::BucketerSpec;
+    /// assert_eq!(BucketerSpec::explicit(&[1.0, 2.0]).explicit_bounds(), Some(&[1.0, 2.0][..]));
+    /// assert_eq!(BucketerSpec::DEFAULT.explicit_bounds(), None);
+    /// ```
+    #[must_use]
+    pub fn explicit_bounds(&self) -> Option<&'static [f64]> {
+        (!self.explicit.is_empty()).then_some(self.explicit)
     }
 
     /// Go's `NewBucketer`, checked: `n` and `scale` must be positive and the bounds strictly
@@ -89,6 +131,7 @@ impl BucketerSpec {
             growth_factor,
             num_finite_buckets: n,
             scale,
+            explicit: &[],
         };
         spec.bounds().map(|_| spec)
     }
@@ -119,6 +162,19 @@ impl BucketerSpec {
 
     fn bounds(&self) -> Result<Box<[f64]>, Error> {
         let invalid = |why: &str| Error::InvalidBucketer(format!("{self:?}: {why}"));
+        if !self.explicit.is_empty() {
+            let mut lower = Vec::with_capacity(self.explicit.len() + 1);
+            lower.push(f64::NEG_INFINITY);
+            for &b in self.explicit {
+                if !b.is_finite() || b <= lower[lower.len() - 1] {
+                    return Err(invalid(
+                        "the bucket bounds must be finite and strictly increasing",
+                    ));
+                }
+                lower.push(b);
+            }
+            return Ok(lower.into_boxed_slice());
+        }
         let n = self.num_finite_buckets as usize;
         if n == 0 {
             return Err(invalid("the number of finite buckets must be at least 1"));
@@ -129,14 +185,14 @@ impl BucketerSpec {
         let mut lower = Vec::with_capacity(n + 2);
         lower.push(f64::NEG_INFINITY);
         for i in 1..=n + 1 {
-            let b = if self.width != 0.0 {
+            let b = readable(if self.width != 0.0 {
                 self.width * (i - 1) as f64
             } else {
                 self.scale
                     * self
                         .growth_factor
                         .powi(i32::try_from(i - 1).unwrap_or(i32::MAX))
-            };
+            });
             if b <= lower[i - 1] || b.is_nan() || b.is_infinite() {
                 return Err(invalid(
                     "the bucket bounds must be finite and strictly increasing",
@@ -165,11 +221,28 @@ impl BucketerSpec {
     }
 
     fn same_as(&self, other: &Self) -> bool {
-        self.width.to_bits() == other.width.to_bits()
+        self.explicit.len() == other.explicit.len()
+            && self
+                .explicit
+                .iter()
+                .zip(other.explicit)
+                .all(|(a, b)| a.to_bits() == b.to_bits())
+            && self.width.to_bits() == other.width.to_bits()
             && self.growth_factor.to_bits() == other.growth_factor.to_bits()
             && self.scale.to_bits() == other.scale.to_bits()
             && self.num_finite_buckets == other.num_finite_buckets
     }
+}
+
+/// A computed bound, rounded to 15 significant digits: the float nearest the decimal it is
+/// meant to be, so it prints as written (`0.02286591125`, not `0.022865911250000003`, the
+/// product's rounding error) in every format, and the `le` label is the bound itself. The
+/// change is below one part in 10^15, far inside any bucket.
+fn readable(b: f64) -> f64 {
+    if !b.is_finite() || b == 0.0 {
+        return b;
+    }
+    format!("{b:.14e}").parse().unwrap_or(b)
 }
 
 /// A built bucketer: the lower bounds of its `n + 2` buckets.
@@ -291,6 +364,10 @@ impl Bucketer {
     pub fn bucket(&self, x: f64) -> usize {
         if x.is_nan() {
             return 0;
+        }
+        if !self.spec.explicit.is_empty() {
+            // The first bound is -inf, so the point is at least 1.
+            return self.lower.partition_point(|&b| b <= x) - 1;
         }
         let last = self.lower.len() - 1;
         let mut i = self.guess(x);
@@ -465,6 +542,11 @@ mod tests {
             BucketerSpec::fixed_width(10.0, 20),
             BucketerSpec::fixed_width(0.1, 1000),
             BucketerSpec::fixed_width(1e9, 1),
+            BucketerSpec::explicit(&[
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ]),
+            BucketerSpec::explicit(&[-3.0, 0.0, 7.5]),
+            BucketerSpec::explicit(&[42.0]),
         ];
         // A deterministic spread of magnitudes and signs (xorshift), plus every bound and its
         // neighbours in the last place, plus the special values.
@@ -499,6 +581,67 @@ mod tests {
                 assert_eq!(b.bucket(x), naive(b, x), "{spec:?} x={x:e}");
             }
         }
+    }
+
+    #[test]
+    fn computed_bounds_print_as_written() {
+        let digits = |x: f64| {
+            let s = ryu::Buffer::new().format_finite(x).to_owned();
+            let mantissa = s.split(['e', 'E']).next().unwrap_or("").to_owned();
+            let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+            digits.trim_start_matches('0').trim_end_matches('0').len()
+        };
+        for spec in [
+            BucketerSpec::DEFAULT,
+            BucketerSpec::geometric_with_scale(1.5, 40, 0.001),
+            BucketerSpec::geometric_with_scale(1.584_893_192_461_113_4, 100, 0.001),
+            BucketerSpec::geometric(1.248_330_548_901_611_9, 100),
+            BucketerSpec::geometric_with_scale(2.0, 30, 1e-6),
+            BucketerSpec::fixed_width(0.1, 100),
+        ] {
+            let b = spec.bucketer().unwrap();
+            for &l in b.lower.iter().filter(|l| l.is_finite()) {
+                assert!(digits(l) <= 15, "{spec:?}: {l}");
+            }
+        }
+        // The product's error is gone: 3 × 0.1 is 0.3, 0.001 × 1.5^4 is 0.0050625.
+        let linear = BucketerSpec::fixed_width(0.1, 10).bucketer().unwrap();
+        assert_eq!(linear.lower_bound(4).to_string(), "0.3");
+        let geometric = BucketerSpec::geometric_with_scale(1.5, 10, 0.001)
+            .bucketer()
+            .unwrap();
+        assert_eq!(geometric.lower_bound(5).to_string(), "0.0050625");
+    }
+
+    #[test]
+    fn explicit_bounds_are_checked() {
+        for bad in [
+            &[1.0, 1.0][..],
+            &[2.0, 1.0],
+            &[0.0, f64::NAN],
+            &[0.0, f64::INFINITY],
+            &[f64::NEG_INFINITY, 0.0],
+            &[],
+        ] {
+            assert!(BucketerSpec::explicit(bad).bucketer().is_err(), "{bad:?}");
+        }
+        let b = BucketerSpec::explicit(&[1.0, 2.0, 4.0]).bucketer().unwrap();
+        assert_eq!(b.num_buckets(), 4);
+        assert_eq!(b.spec().num_finite_buckets(), 2);
+        assert_eq!(
+            [0.5, 1.0, 1.5, 2.0, 3.9, 4.0, 1e9].map(|x| b.bucket(x)),
+            [0, 1, 1, 2, 2, 3, 3]
+        );
+        // Interned by value: the same bounds from elsewhere are the same bucketer.
+        let again: &'static [f64] = Box::leak(vec![1.0, 2.0, 4.0].into_boxed_slice());
+        assert!(std::ptr::eq(
+            b,
+            BucketerSpec::explicit(again).bucketer().unwrap()
+        ));
+        assert!(!std::ptr::eq(
+            b,
+            BucketerSpec::explicit(&[1.0, 2.0, 5.0]).bucketer().unwrap()
+        ));
     }
 
     #[test]

@@ -259,6 +259,16 @@ pub fn catalog_json() -> String {
                 let _ = write!(out, ",\"num_finite_buckets\":{}", b.num_finite_buckets());
                 out.push_str(",\"scale\":");
                 json_num(&mut out, b.scale());
+                if let Some(bounds) = b.explicit_bounds() {
+                    out.push_str(",\"bounds\":[");
+                    for (i, &x) in bounds.iter().enumerate() {
+                        if i > 0 {
+                            out.push(',');
+                        }
+                        json_num(&mut out, x);
+                    }
+                    out.push(']');
+                }
                 out.push('}');
             }
             None => out.push_str("null"),

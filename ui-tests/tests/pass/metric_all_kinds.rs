@@ -24,6 +24,9 @@ tsmon::metric! {
     /// A gauge distribution.
     #[tsmon(bucketer = fixed_width(1, 3))]
     pub static H: NonCumulativeDistribution = "pass/h";
+    /// Explicit bounds, integers and floats mixed.
+    #[tsmon(units = seconds, bucketer = bounds(0.005, 0.01, 1, 2.5, 10))]
+    pub static I: CumulativeDistribution = "pass/i";
 }
 
 fn main() {
@@ -35,4 +38,5 @@ fn main() {
     F.set(true, ());
     G.add(3.0, "/");
     let _ = H.get(());
+    I.add(0.3, ());
 }
