@@ -187,8 +187,9 @@ fn explicit_bounds_are_the_le_labels_and_computed_bounds_print_as_written() {
 }
 
 #[test]
-fn openmetrics_has_created_units_info_and_gauge_histograms() {
-    let text = state_with_every_kind().encode(Format::OpenMetrics);
+fn openmetrics_has_units_info_and_gauge_histograms_and_created_only_when_asked() {
+    let state = state_with_every_kind();
+    let text = state.encode(Format::OpenMetrics);
     assert!(text.ends_with("# EOF\n"));
     for needle in [
         "# TYPE e2e_http_requests counter\n",
@@ -196,11 +197,26 @@ fn openmetrics_has_created_units_info_and_gauge_histograms() {
         "# TYPE e2e_server_version info\n",
         "# TYPE e2e_queue_sizes gaugehistogram\n",
         "e2e_queue_sizes_gcount{",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in\n{text}");
+    }
+    // `_created` costs a series per counter and histogram in Prometheus: off by default.
+    assert!(!text.contains("_created"), "{text}");
+    state
+        .apply_settings(tsmon::settings::Settings {
+            openmetrics_created: true,
+            ..state.settings()
+        })
+        .unwrap();
+    let text = state.encode(Format::OpenMetrics);
+    for needle in [
         "e2e_http_latency_seconds_created{",
         "e2e_http_requests_created{",
     ] {
         assert!(text.contains(needle), "missing {needle:?} in\n{text}");
     }
+    // Never in the text format, which has no such sample.
+    assert!(!state.encode(Format::Text).contains("_created"));
 }
 
 #[test]
@@ -234,18 +250,32 @@ fn openmetrics_parses_with_the_reference_python_parser() {
         eprintln!("SKIPPED: the Python package prometheus_client is not installed");
         return;
     }
-    let text = state_with_every_kind().encode(Format::OpenMetrics);
+    let state = state_with_every_kind();
     let script = "import sys\nfrom prometheus_client.openmetrics.parser import text_string_to_metric_families as p\n\
                   fams = list(p(sys.stdin.read()))\nprint(len(fams), sum(len(f.samples) for f in fams))";
-    let (ok, output) = run_with_stdin(&python, &["-c", script], text.as_bytes());
-    assert!(
-        ok,
-        "the OpenMetrics parser refused the exposition:\n{output}\n{text}"
-    );
-    let families: usize = output.split_whitespace().next().unwrap().parse().unwrap();
-    // The eight kinds, the two bucketer examples, the capped counter, and the overflow
-    // self-metric it set off.
-    assert_eq!(families, 12, "{output}");
+    let mut samples = Vec::new();
+    for created in [false, true] {
+        state
+            .apply_settings(tsmon::settings::Settings {
+                openmetrics_created: created,
+                ..state.settings()
+            })
+            .unwrap();
+        let text = state.encode(Format::OpenMetrics);
+        let (ok, output) = run_with_stdin(&python, &["-c", script], text.as_bytes());
+        assert!(
+            ok,
+            "the OpenMetrics parser refused the exposition:\n{output}\n{text}"
+        );
+        let mut words = output.split_whitespace();
+        let families: usize = words.next().unwrap().parse().unwrap();
+        // The eight kinds, the two bucketer examples, the capped counter, and the overflow
+        // self-metric it set off.
+        assert_eq!(families, 12, "{output}");
+        samples.push(words.next().unwrap().parse::<usize>().unwrap());
+    }
+    // With `_created`: one more sample per counter and cumulative histogram series.
+    assert!(samples[1] > samples[0], "{samples:?}");
 }
 
 #[test]

@@ -354,3 +354,50 @@ fn a_receiver_outage_loses_no_gauge_value_and_delivery_resumes_at_the_next_flush
         "{bytes:?}"
     );
 }
+
+/// Prometheus negotiates OpenMetrics and stores each `_created` line as a series of its own:
+/// off by default, a series per counter and histogram with `openmetrics_created`.
+#[test]
+fn created_series_reach_prometheus_only_when_asked() {
+    let start = |job: &str, created: bool| {
+        let state = State::builder()
+            .with_target(target(job))
+            .with_allocator(FixedAllocator::new(5))
+            .with_settings(Settings {
+                monitor: MonitorSpec::parse("pull:127.0.0.1:0").unwrap(),
+                openmetrics_created: created,
+                ..Settings::default()
+            })
+            .build()
+            .unwrap();
+        tsmon::runtime::block_on(state.flush()).unwrap();
+        write_every_kind(&state);
+        state
+    };
+    let (plain, created) = (start("plain", false), start("created", true));
+    let targets = format!(
+        "  - job_name: plain\n    static_configs:\n      - targets: ['{}']\n  - job_name: created\n    static_configs:\n      - targets: ['{}']\n",
+        plain.pull_address().unwrap(),
+        created.pull_address().unwrap()
+    );
+    let Some((prom, _dir)) = start_prometheus("created", &targets) else {
+        return;
+    };
+    let count =
+        |job: &str| format!("count({{__name__=~\"e2e_prom_.+_created\",job_name=\"{job}\"}})");
+    // Both scraped (a counter of each is in), then the `_created` series of the one that asks.
+    value(
+        &prom.addr,
+        r#"count(e2e_prom_bytes_total{job_name="plain"})"#,
+    );
+    value(
+        &prom.addr,
+        r#"count(e2e_prom_bytes_total{job_name="created"})"#,
+    );
+    assert!(value(&prom.addr, &count("created")) >= 2.0);
+    assert_eq!(
+        prom_query(&prom.addr, &count("plain")),
+        Vec::new(),
+        "no `_created` series without the setting"
+    );
+}

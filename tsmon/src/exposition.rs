@@ -4,7 +4,8 @@
 //!
 //! A Go-style metric name maps to a Prometheus name by one rule, [`prometheus_name`]: drop a
 //! leading `/`, replace `/` and `-` with `_`, and append the unit (`_seconds`, `_bytes`, …) unless
-//! the name already ends with it. Counters then get `_total` (and, in OpenMetrics, `_created`),
+//! the name already ends with it. Counters then get `_total` (and, in OpenMetrics with
+//! [`Options::created`], `_created`),
 //! histograms `_bucket`, `_sum` and `_count`, string metrics `_info`. So `http/server_durations`
 //! in milliseconds is `http_server_durations_milliseconds`.
 //!
@@ -123,6 +124,47 @@ impl Format {
     }
 }
 
+/// What an exposition says beyond its format.
+///
+/// ```
+/// use tsmon::exposition::{Format, Options, encode_with};
+/// tsmon::metric! {
+///     /// Jobs run.
+///     static RUN: Counter = "example/options/run";
+/// }
+/// let state = tsmon::State::builder().build().unwrap();
+/// state.in_scope(|| RUN.inc(()));
+/// let mut plain = Vec::new();
+/// encode_with(&state.snapshot(), Format::OpenMetrics, Options::default(), &mut plain);
+/// assert!(!String::from_utf8(plain).unwrap().contains("_created"));
+/// let mut created = Vec::new();
+/// encode_with(&state.snapshot(), Format::OpenMetrics, Options::default().with_created(true), &mut created);
+/// assert!(String::from_utf8(created).unwrap().contains("example_options_run_created"));
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct Options {
+    /// OpenMetrics only: each counter's and histogram's `_created` sample (off by default;
+    /// see the `openmetrics_created` setting for why).
+    pub created: bool,
+}
+
+impl Options {
+    /// With or without the `_created` samples.
+    #[must_use]
+    pub fn with_created(mut self, created: bool) -> Self {
+        self.created = created;
+        self
+    }
+
+    /// The options the settings ask for.
+    pub(crate) fn from_settings(s: &crate::settings::Settings) -> Self {
+        Options {
+            created: s.openmetrics_created,
+        }
+    }
+}
+
 /// Encodes a snapshot into a string.
 ///
 /// ```
@@ -137,9 +179,14 @@ pub fn encode_to_string(snapshot: &Snapshot, format: Format) -> String {
     String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
-/// Encodes a snapshot, appending to `out`.
+/// Encodes a snapshot, appending to `out`, with the default [`Options`] (no `_created`).
 pub fn encode(snapshot: &Snapshot, format: Format, out: &mut Vec<u8>) {
-    let mut enc = Encoder::new(format, out, snapshot.targets(), snapshot.len());
+    encode_with(snapshot, format, Options::default(), out);
+}
+
+/// Encodes a snapshot with `options`, appending to `out`.
+pub fn encode_with(snapshot: &Snapshot, format: Format, options: Options, out: &mut Vec<u8>) {
+    let mut enc = Encoder::new(format, options, out, snapshot.targets(), snapshot.len());
     for m in snapshot.metrics() {
         for cell in m.cells() {
             enc.cell(m.desc(), cell, m.field_bytes(cell));
@@ -150,9 +197,9 @@ pub fn encode(snapshot: &Snapshot, format: Format, out: &mut Vec<u8>) {
 
 /// Encodes the store as it is now, appending to `out`: the same text a snapshot taken now would
 /// give, without copying the snapshot first (the pull endpoint's path).
-pub(crate) fn encode_store(store: &Store, format: Format, out: &mut Vec<u8>) {
+pub(crate) fn encode_store(store: &Store, format: Format, options: Options, out: &mut Vec<u8>) {
     let targets = store.snapshot_targets();
-    let mut enc = Encoder::new(format, out, &targets, store.num_series());
+    let mut enc = Encoder::new(format, options, out, &targets, store.num_series());
     store.visit_cells(|desc, cell, fields| enc.cell(desc, cell, fields));
     enc.finish();
 }
@@ -264,7 +311,13 @@ fn push_seconds(out: &mut Vec<u8>, micros: u64) {
 }
 
 impl<'a> Encoder<'a> {
-    fn new(format: Format, out: &'a mut Vec<u8>, targets: &[Arc<Target>], cells: usize) -> Self {
+    fn new(
+        format: Format,
+        options: Options,
+        out: &'a mut Vec<u8>,
+        targets: &[Arc<Target>],
+        cells: usize,
+    ) -> Self {
         let targets: Vec<Vec<u8>> = targets
             .iter()
             .map(|t| {
@@ -288,7 +341,10 @@ impl<'a> Encoder<'a> {
             targets,
             dialect: match format {
                 Format::Text => Dialect::TEXT,
-                Format::OpenMetrics => Dialect::OPENMETRICS,
+                Format::OpenMetrics => Dialect {
+                    created: options.created,
+                    ..Dialect::OPENMETRICS
+                },
             },
             family: None,
             ty: FamilyType::Gauge,

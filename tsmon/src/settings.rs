@@ -7,6 +7,7 @@
 //! | `flush_timeout_sec` | `TSMON_FLUSH_TIMEOUT_SEC` | the smaller of 5 and half the interval | a flush's time limit, above 0 and below the interval |
 //! | `num_flush_workers` | `TSMON_NUM_FLUSH_WORKERS` | `4` | chunks sent at once, 1 to 64 |
 //! | `report_runtime_stats` | `TSMON_REPORT_RUNTIME_STATS` | `true` | report process and runtime figures at each flush |
+//! | `openmetrics_created` | `TSMON_OPENMETRICS_CREATED` | `false` | OpenMetrics scrapes carry each counter's and histogram's `_created` sample (the series' start time). Off because Prometheus stores each `_created` line as a series of its own (22 of the example service's 354); client_golang makes it opt-in for the same reason. Turn it on for a receiver that reads start times (created-timestamp zero injection) |
 //! | `monitor` | `TSMON_MONITOR` | `"none"` (`"debug"` in dev mode) | where metrics go: see [`MonitorSpec`] |
 //! | `max_series` | `TSMON_MAX_SERIES` | `10000` | the per-metric series cap for metrics that set none, 1 to 10,000,000 |
 //! | `pull_header_timeout_sec` | `TSMON_PULL_HEADER_TIMEOUT_SEC` | `10` | the pull endpoint closes a connection whose request headers take longer (slow clients) |
@@ -82,6 +83,8 @@ flush_interval_sec = 60
 # flush_timeout_sec: by default the smaller of 5 and half of flush_interval_sec.
 num_flush_workers = 4
 report_runtime_stats = true
+# OpenMetrics scrapes without `_created` samples (a series each in Prometheus).
+openmetrics_created = false
 monitor = "none"
 max_series = 10000
 pull_header_timeout_sec = 10

@@ -280,10 +280,12 @@ impl State {
     /// let mut live = Vec::new();
     /// state.encode_into(tsmon::exposition::Format::OpenMetrics, &mut live);
     /// let copied = tsmon::exposition::encode_to_string(&state.snapshot(), tsmon::exposition::Format::OpenMetrics);
+    /// // The settings' exposition options apply (`openmetrics_created`, off by default).
     /// assert_eq!(String::from_utf8(live).unwrap(), copied);
     /// ```
     pub fn encode_into(&self, format: Format, out: &mut Vec<u8>) {
-        exposition::encode_store(&self.inner.store, format, out);
+        let options = exposition::Options::from_settings(&self.settings());
+        exposition::encode_store(&self.inner.store, format, options, out);
     }
 }
 

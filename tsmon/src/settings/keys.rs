@@ -484,6 +484,9 @@ keys! {
     /// Whether runtime figures are reported at each flush.
     ReportRuntimeStats report_runtime_stats: bool = "report_runtime_stats", "TSMON_REPORT_RUNTIME_STATS",
         default true, read boolean, check any, show show;
+    /// Whether OpenMetrics expositions carry each counter's and histogram's `_created` sample.
+    OpenmetricsCreated openmetrics_created: bool = "openmetrics_created", "TSMON_OPENMETRICS_CREATED",
+        default false, read boolean, check any, show show;
     /// Where metrics go.
     Monitor monitor: MonitorSpec = "monitor", "TSMON_MONITOR",
         default MonitorSpec::None, read monitor, check any, show show_quoted;
