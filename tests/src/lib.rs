@@ -368,6 +368,23 @@ pub fn start_prometheus(tag: &str, scrape_configs: &str) -> Option<(Server, std:
     start_prometheus_on(tag, scrape_configs, free_port(), true)
 }
 
+/// As [`start_prometheus`], with extra command-line flags (`--enable-feature=…`).
+///
+/// # Panics
+///
+/// As [`start_prometheus`].
+#[must_use]
+pub fn start_prometheus_with(
+    tag: &str,
+    scrape_configs: &str,
+    flags: &[&str],
+) -> Option<(Server, std::path::PathBuf)> {
+    let extra: Vec<String> = flags.iter().map(|f| (*f).to_owned()).collect();
+    let (server, dir) = spawn_prometheus(tag, scrape_configs, free_port(), true, &extra)?;
+    wait_ready(&server, 60, "Prometheus");
+    Some((server, dir))
+}
+
 /// As [`start_prometheus`], on a given port, keeping the data of an earlier run of the same
 /// `tag` unless `fresh` (to restart one where it was).
 ///

@@ -10,7 +10,7 @@ use tsmon::monitor::RemoteWriteMonitor;
 use tsmon::settings::{MonitorSpec, Settings};
 use tsmon::tasknum::FixedAllocator;
 use tsmon::{State, Target};
-use tsmon_tests::{poll_until, prom_query, start_prometheus};
+use tsmon_tests::{poll_until, prom_query, start_prometheus, start_prometheus_with};
 
 tsmon::metric! {
     /// Requests.
@@ -399,5 +399,92 @@ fn created_series_reach_prometheus_only_when_asked() {
         prom_query(&prom.addr, &count("plain")),
         Vec::new(),
         "no `_created` series without the setting"
+    );
+}
+
+/// Every `e2e_prom_*` series Prometheus has, as (labels without `instance`, value), sorted.
+fn every_series(addr: &str) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = prom_query(addr, r#"{__name__=~"e2e_prom_.+"}"#)
+        .into_iter()
+        .map(|(mut labels, v)| {
+            if let Some(m) = labels.as_object_mut() {
+                m.remove("instance");
+            }
+            // The one documented difference: a gauge histogram's count and sum are `_gcount`
+            // and `_gsum` from OpenMetrics, `_count` and `_sum` from protobuf (and text 0.0.4).
+            let labels = labels
+                .to_string()
+                .replace("_gcount\"", "_count\"")
+                .replace("_gsum\"", "_sum\"");
+            (labels, format!("{v}"))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Prometheus with native histograms on asks for the protobuf format first; the series it
+/// stores from it are those a text scrape gives, every kind, labels and values exact.
+#[test]
+fn a_protobuf_scrape_gives_the_series_a_text_scrape_gives() {
+    let state = State::builder()
+        .with_target(target("formats"))
+        .with_allocator(FixedAllocator::new(5))
+        .with_settings(Settings {
+            monitor: MonitorSpec::parse("pull:127.0.0.1:0").unwrap(),
+            ..Settings::default()
+        })
+        .build()
+        .unwrap();
+    tsmon::runtime::block_on(state.flush()).unwrap();
+    write_every_kind(&state);
+    let config = format!(
+        "  - job_name: tsmon\n    static_configs:\n      - targets: ['{}']\n",
+        state.pull_address().unwrap()
+    );
+    let Some((native, _d1)) =
+        start_prometheus_with("protobuf", &config, &["--enable-feature=native-histograms"])
+    else {
+        return;
+    };
+    let Some((plain, _d2)) = start_prometheus("text", &config) else {
+        return;
+    };
+    // The same series (every kind: 9 families' samples), once both have scraped.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let (a, b) = loop {
+        let (a, b) = (every_series(&native.addr), every_series(&plain.addr));
+        if a.len() >= 20 && a == b {
+            break (a, b);
+        }
+        if std::time::Instant::now() > deadline {
+            let only_a: Vec<_> = a.iter().filter(|x| !b.contains(x)).collect();
+            let only_b: Vec<_> = b.iter().filter(|x| !a.contains(x)).collect();
+            panic!("protobuf only: {only_a:#?}\ntext only: {only_b:#?}");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(a, b);
+    // And the first one was served protobuf.
+    let scrapes = |format: &str| {
+        state
+            .snapshot()
+            .metric("tsmon/pull/scrapes")
+            .and_then(|m| m.find(&[tsmon::field::FieldValue::Str(format)]))
+            .map_or(0, |c| match c.value() {
+                tsmon::store::Value::Int(n) => *n,
+                _ => 0,
+            })
+    };
+    assert!(scrapes("protobuf") >= 1, "no protobuf scrape");
+    assert!(
+        scrapes("openmetrics") + scrapes("text") >= 1,
+        "no text scrape"
+    );
+    // The histogram's classic buckets came through protobuf too.
+    assert!(
+        a.iter()
+            .any(|(l, _)| l.contains("e2e_prom_latency_seconds_bucket")),
+        "{a:?}"
     );
 }

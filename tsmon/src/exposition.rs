@@ -53,6 +53,7 @@
 #[cfg(feature = "prometheus")]
 mod collector;
 pub mod model;
+mod protobuf;
 
 #[cfg(feature = "prometheus")]
 pub use collector::Collector;
@@ -73,6 +74,11 @@ pub enum Format {
     Text,
     /// OpenMetrics 1.0.
     OpenMetrics,
+    /// Prometheus' protobuf format (`io.prometheus.client.MetricFamily`, length-delimited),
+    /// which Prometheus asks for first when its native histograms are on. Binary: write it
+    /// with [`encode_with`] or [`State::encode_into`](crate::State::encode_into) (a `String`
+    /// of it would not be UTF-8).
+    Protobuf,
 }
 
 impl Format {
@@ -86,6 +92,9 @@ impl Format {
         match self {
             Format::Text => "text/plain; version=0.0.4; charset=utf-8",
             Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            Format::Protobuf => {
+                "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited"
+            }
         }
     }
 
@@ -98,6 +107,11 @@ impl Format {
     /// assert_eq!(Format::from_accept(prometheus), Format::OpenMetrics);
     /// assert_eq!(Format::from_accept("text/plain"), Format::Text);
     /// assert_eq!(Format::from_accept(""), Format::Text);
+    /// // Prometheus with `--enable-feature=native-histograms`:
+    /// let native = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited,application/openmetrics-text;version=1.0.0;q=0.8,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+    /// assert_eq!(Format::from_accept(native), Format::Protobuf);
+    /// // Protobuf of another message, or not delimited, is not this format.
+    /// assert_eq!(Format::from_accept("application/vnd.google.protobuf;proto=other.Message"), Format::Text);
     /// ```
     #[must_use]
     pub fn from_accept(accept: &str) -> Format {
@@ -106,21 +120,50 @@ impl Format {
             let mut params = part.split(';').map(str::trim);
             let media = params.next().unwrap_or("").to_ascii_lowercase();
             let mut q = 1.0f32;
+            let (mut proto, mut delimited) = (false, false);
             for p in params {
-                if let Some(v) = p.strip_prefix("q=") {
-                    q = v.parse().unwrap_or(0.0);
+                let (k, v) = p.split_once('=').unwrap_or((p, ""));
+                match k.trim().to_ascii_lowercase().as_str() {
+                    "q" => q = v.trim().parse().unwrap_or(0.0),
+                    "proto" => proto = v.trim() == "io.prometheus.client.MetricFamily",
+                    "encoding" => delimited = v.trim() == "delimited",
+                    _ => {}
                 }
             }
             let format = match media.as_str() {
+                "application/vnd.google.protobuf" if proto && delimited => Format::Protobuf,
                 "application/openmetrics-text" => Format::OpenMetrics,
                 "text/plain" | "*/*" | "text/*" => Format::Text,
                 _ => continue,
             };
-            if q > best.1 || (q == best.1 && format == Format::OpenMetrics) {
+            // On equal quality, the richer format.
+            if q > best.1 || (q == best.1 && format.rank() > best.0.rank()) {
                 best = (format, q);
             }
         }
         best.0
+    }
+
+    /// The format's short name: `text`, `openmetrics` or `protobuf`.
+    ///
+    /// ```
+    /// assert_eq!(tsmon::exposition::Format::Protobuf.name(), "protobuf");
+    /// ```
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Text => "text",
+            Format::OpenMetrics => "openmetrics",
+            Format::Protobuf => "protobuf",
+        }
+    }
+
+    fn rank(self) -> u8 {
+        match self {
+            Format::Text => 0,
+            Format::OpenMetrics => 1,
+            Format::Protobuf => 2,
+        }
     }
 }
 
@@ -186,6 +229,10 @@ pub fn encode(snapshot: &Snapshot, format: Format, out: &mut Vec<u8>) {
 
 /// Encodes a snapshot with `options`, appending to `out`.
 pub fn encode_with(snapshot: &Snapshot, format: Format, options: Options, out: &mut Vec<u8>) {
+    if format == Format::Protobuf {
+        protobuf::encode(snapshot, options, out);
+        return;
+    }
     let mut enc = Encoder::new(format, options, out, snapshot.targets(), snapshot.len());
     for m in snapshot.metrics() {
         for cell in m.cells() {
@@ -197,7 +244,13 @@ pub fn encode_with(snapshot: &Snapshot, format: Format, options: Options, out: &
 
 /// Encodes the store as it is now, appending to `out`: the same text a snapshot taken now would
 /// give, without copying the snapshot first (the pull endpoint's path).
+/// The protobuf format is written from a snapshot: the caller takes one
+/// ([`State::encode_into`](crate::State::encode_into) does).
 pub(crate) fn encode_store(store: &Store, format: Format, options: Options, out: &mut Vec<u8>) {
+    debug_assert!(
+        format != Format::Protobuf,
+        "protobuf is encoded from a snapshot"
+    );
     let targets = store.snapshot_targets();
     let mut enc = Encoder::new(format, options, out, &targets, store.num_series());
     store.visit_cells(|desc, cell, fields| enc.cell(desc, cell, fields));
@@ -340,7 +393,7 @@ impl<'a> Encoder<'a> {
             labels: Vec::with_capacity(256),
             targets,
             dialect: match format {
-                Format::Text => Dialect::TEXT,
+                Format::Text | Format::Protobuf => Dialect::TEXT,
                 Format::OpenMetrics => Dialect {
                     created: options.created,
                     ..Dialect::OPENMETRICS
@@ -377,7 +430,7 @@ impl<'a> Encoder<'a> {
         // OpenMetrics names the family; the text format names it after its samples.
         let (suffix, ty) = match self.format {
             Format::OpenMetrics => ("", self.ty.openmetrics()),
-            Format::Text => (self.ty.sample_suffix(), self.ty.text()),
+            Format::Text | Format::Protobuf => (self.ty.sample_suffix(), self.ty.text()),
         };
         let name = std::mem::take(&mut self.name);
         self.header(&name, suffix, ty, desc);

@@ -285,7 +285,11 @@ impl State {
     /// ```
     pub fn encode_into(&self, format: Format, out: &mut Vec<u8>) {
         let options = exposition::Options::from_settings(&self.settings());
-        exposition::encode_store(&self.inner.store, format, options, out);
+        if format == Format::Protobuf {
+            exposition::encode_with(&self.snapshot(), format, options, out);
+        } else {
+            exposition::encode_store(&self.inner.store, format, options, out);
+        }
     }
 }
 

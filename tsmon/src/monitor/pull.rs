@@ -42,6 +42,9 @@ crate::metric! {
     /// Changed certificate files the pull endpoint loaded (`ok`: served from then on) or could not load (`error`: the previous pair stays in use), by outcome.
     #[allow(unsafe_code)]
     pub static TLS_RELOADS: Counter(outcome: String) = "tsmon/pull/tls_reloads";
+    /// Scrapes served, by the format the scraper negotiated (`text`, `openmetrics`, `protobuf`).
+    #[allow(unsafe_code)]
+    pub static SCRAPES: Counter(format: String) = "tsmon/pull/scrapes";
 }
 
 /// Runs a closure with the endpoint's State current, so its self-metrics land there (a
@@ -448,6 +451,7 @@ fn respond(req: &Request<hyper::body::Incoming>, endpoint: &Endpoint) -> Respons
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("");
             let format = Format::from_accept(accept);
+            endpoint.record(|| SCRAPES.inc(format.name()));
             let mut body = Vec::new();
             (endpoint.scrape)(format, &mut body);
             reply(StatusCode::OK, format.content_type(), body)

@@ -1,0 +1,163 @@
+//! The Prometheus protobuf exposition format (`io.prometheus.client.MetricFamily`, length
+//! delimited), the format Prometheus asks for first when its native histograms are on.
+//!
+//! Written from the same series model as the text format ([`super::model`], text dialect):
+//! the same families, names, labels and values, so a scrape gives the same series whichever
+//! format it negotiates. Families are named as in the text format (a counter's name ends in
+//! `_total`, a string metric's in `_info`); a string metric is a gauge of 1 with its `value`
+//! label, a non-cumulative distribution a histogram (`_count` and `_sum`, as in the text
+//! format: Prometheus 2.42 does not read a classic `GAUGE_HISTOGRAM` from protobuf, where an
+//! OpenMetrics scrape gives `_gcount` and `_gsum`); a histogram lists its finite
+//! buckets (Prometheus adds `+Inf` from the count). With [`Options::created`] a counter and a
+//! histogram carry their `created_timestamp`.
+//!
+//! The writer is a few dozen lines of protobuf's wire format (varints, length-delimited
+//! fields), so the format costs no dependency and works in the lean build.
+
+use super::Options;
+use super::model::{self, Dialect, Extra, FamilyType};
+use crate::store::Snapshot;
+
+/// `MetricType` values.
+const COUNTER: u64 = 0;
+const GAUGE: u64 = 1;
+const HISTOGRAM: u64 = 4;
+
+fn varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn key(out: &mut Vec<u8>, field: u32, wire: u8) {
+    varint(out, (u64::from(field) << 3) | u64::from(wire));
+}
+
+fn bytes(out: &mut Vec<u8>, field: u32, b: &[u8]) {
+    key(out, field, 2);
+    varint(out, b.len() as u64);
+    out.extend_from_slice(b);
+}
+
+fn uint(out: &mut Vec<u8>, field: u32, v: u64) {
+    key(out, field, 0);
+    varint(out, v);
+}
+
+fn double(out: &mut Vec<u8>, field: u32, v: f64) {
+    key(out, field, 1);
+    out.extend_from_slice(&v.to_le_bytes());
+}
+
+/// A `google.protobuf.Timestamp` of `micros` since the Unix epoch.
+fn timestamp(out: &mut Vec<u8>, micros: u64) {
+    uint(out, 1, micros / 1_000_000);
+    uint(out, 2, (micros % 1_000_000) * 1_000);
+}
+
+/// Buffers for the nested messages, reused from family to family.
+#[derive(Default)]
+struct Scratch {
+    family: Vec<u8>,
+    metric: Vec<u8>,
+    value: Vec<u8>,
+    inner: Vec<u8>,
+}
+
+/// Appends the protobuf exposition of `snapshot` to `out`.
+pub(crate) fn encode(snapshot: &Snapshot, options: Options, out: &mut Vec<u8>) {
+    let mut s = Scratch::default();
+    for m in snapshot.metrics() {
+        if m.cells().is_empty() {
+            continue;
+        }
+        let desc = m.desc();
+        let ty = desc.family_type();
+        s.family.clear();
+        let name = format!("{}{}", desc.prometheus_name(), ty.sample_suffix());
+        bytes(&mut s.family, 1, name.as_bytes());
+        bytes(&mut s.family, 2, desc.description().as_bytes());
+        let (kind, field) = match ty {
+            FamilyType::Counter => (COUNTER, 3),
+            FamilyType::Gauge | FamilyType::Info => (GAUGE, 2),
+            // Prometheus (2.42) does not read a classic GAUGE_HISTOGRAM from protobuf.
+            FamilyType::Histogram | FamilyType::GaugeHistogram => (HISTOGRAM, 7),
+        };
+        uint(&mut s.family, 3, kind);
+        for cell in m.cells() {
+            s.metric.clear();
+            for (k, v) in model::labels(snapshot, m, cell) {
+                s.inner.clear();
+                bytes(&mut s.inner, 1, k.as_bytes());
+                bytes(&mut s.inner, 2, v.as_bytes());
+                bytes(&mut s.metric, 1, &s.inner);
+            }
+            s.value.clear();
+            let created =
+                options.created && matches!(ty, FamilyType::Counter | FamilyType::Histogram);
+            model::samples(
+                ty,
+                Dialect::TEXT,
+                cell.value(),
+                cell.start_micros(),
+                |sample| {
+                    match (sample.suffix, sample.label) {
+                        ("_bucket", Some((_, Extra::Le(bound)))) => {
+                            // Prometheus adds the `+Inf` bucket from the count.
+                            if bound.is_finite() {
+                                s.inner.clear();
+                                uint(&mut s.inner, 1, sample.value.as_f64() as u64);
+                                double(&mut s.inner, 2, bound);
+                                bytes(&mut s.value, 3, &s.inner);
+                            }
+                        }
+                        ("_count", _) => uint(&mut s.value, 1, sample.value.as_f64() as u64),
+                        ("_sum", _) => double(&mut s.value, 2, sample.value.as_f64()),
+                        ("_info", Some((name, Extra::Value(v)))) => {
+                            s.inner.clear();
+                            bytes(&mut s.inner, 1, name.as_bytes());
+                            bytes(&mut s.inner, 2, v.as_bytes());
+                            bytes(&mut s.metric, 1, &s.inner);
+                            double(&mut s.value, 1, sample.value.as_f64());
+                        }
+                        _ => double(&mut s.value, 1, sample.value.as_f64()),
+                    }
+                },
+            );
+            if created {
+                s.inner.clear();
+                timestamp(&mut s.inner, cell.start_micros());
+                // Counter.created_timestamp is field 3, Histogram.created_timestamp 15.
+                let at = if ty == FamilyType::Counter { 3 } else { 15 };
+                bytes(&mut s.value, at, &s.inner);
+            }
+            bytes(&mut s.metric, field, &s.value);
+            bytes(&mut s.family, 4, &s.metric);
+        }
+        varint(out, s.family.len() as u64);
+        out.extend_from_slice(&s.family);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn varints() {
+        let mut out = Vec::new();
+        for v in [0u64, 1, 127, 128, 300, u64::MAX] {
+            out.clear();
+            super::varint(&mut out, v);
+            let mut back = 0u64;
+            for (i, b) in out.iter().enumerate() {
+                back |= u64::from(b & 0x7f) << (7 * i);
+            }
+            assert_eq!(back, v);
+            assert_eq!(out.last().map(|b| b & 0x80), Some(0));
+        }
+        out.clear();
+        super::varint(&mut out, 300);
+        assert_eq!(out, [0xac, 0x02]);
+    }
+}
