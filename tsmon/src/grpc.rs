@@ -294,6 +294,77 @@ impl Observer for RequestSide {
     fn end(&mut self, _complete: bool) {}
 }
 
+/// A call of either layer, as its response body shows it: the status, once known, and the
+/// response's messages.
+pub(crate) trait Call {
+    fn code(&mut self) -> &mut Option<i64>;
+    fn response(&mut self) -> &mut Framing;
+}
+
+impl<C: Call> Observer for C {
+    fn data(&mut self, chunk: &[u8], len: usize) {
+        self.response().feed(chunk, len);
+    }
+
+    fn trailers(&mut self, trailers: &http::HeaderMap) {
+        self.code()
+            .get_or_insert(status_in(trailers).unwrap_or(code::UNKNOWN));
+    }
+
+    fn end(&mut self, complete: bool) {
+        self.code().get_or_insert(if complete {
+            code::UNKNOWN
+        } else {
+            code::INTERNAL
+        });
+    }
+
+    fn panicked(&mut self) {
+        self.code().get_or_insert(code::INTERNAL);
+    }
+}
+
+/// The status a response's head carries: a trailers-only response's `grpc-status`, else the
+/// HTTP status mapped when it is not 200; `None` while the trailers are still to come.
+pub(crate) fn status_of_head(parts: &http::response::Parts) -> Option<i64> {
+    status_in(&parts.headers)
+        .or_else(|| (parts.status != http::StatusCode::OK).then(|| from_http_status(parts.status)))
+}
+
+/// What a gRPC layer's body counts for: the request's messages, or the call its response
+/// ends.
+pub(crate) enum Side<C> {
+    Request(RequestSide),
+    Response(C),
+}
+
+impl<C: Observer> Observer for Side<C> {
+    fn data(&mut self, chunk: &[u8], len: usize) {
+        match self {
+            Side::Request(r) => r.data(chunk, len),
+            Side::Response(c) => c.data(chunk, len),
+        }
+    }
+
+    fn trailers(&mut self, trailers: &http::HeaderMap) {
+        if let Side::Response(c) = self {
+            c.trailers(trailers);
+        }
+    }
+
+    fn end(&mut self, complete: bool) {
+        if let Side::Response(c) = self {
+            c.end(complete);
+        }
+    }
+
+    fn panicked(&mut self) {
+        if let Side::Response(c) = self {
+            c.panicked();
+        }
+    }
+}
+
 /// Counts the messages of a gRPC stream from its length-prefixed framing (a flag byte and a
 /// four-byte big-endian length before each message), across data frames split anywhere.
 #[derive(Default)]

@@ -46,11 +46,11 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::task::{Context, Poll};
 
 use http::{Request, Response};
-use http_body::{Body, Frame, SizeHint};
+use http_body::Body;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::middleware::{CacheSlot, Counted, HandleSet, Observer, OnPanic, StateRef};
+use crate::middleware::{CacheSlot, HandleSet, Observer, OnPanic, StateRef};
 
 pub mod client;
 #[cfg(feature = "reqwest")]
@@ -230,7 +230,7 @@ impl HandleSet for Handles {
 }
 
 /// What one request has gathered; recorded once, when the response body ends or is dropped.
-struct Exchange {
+pub(crate) struct Exchange {
     state: StateRef,
     cache: Option<Arc<crate::middleware::cache::Cache<Handles>>>,
     /// The call clock's ticks (the TSC where reliable): cheaper than `Instant::now`.
@@ -400,7 +400,7 @@ where
 }
 
 /// What a [`CountedBody`] counts for: the request's bytes, or the exchange its response ends.
-enum Side {
+pub(crate) enum Side {
     Request(Arc<AtomicU64>),
     Response(Exchange),
 }
@@ -419,45 +419,9 @@ impl Observer for Side {
     fn end(&mut self, _complete: bool) {}
 }
 
-pin_project_lite::pin_project! {
+crate::middleware::observed_body!(
     /// A body that counts the bytes that go through it; the response's records the exchange
     /// when it ends or is dropped.
-    pub struct CountedBody<B> {
-        #[pin]
-        inner: Counted<B, Side>,
-    }
-}
-
-impl<B> CountedBody<B> {
-    fn new(inner: B, side: Option<Side>) -> Self {
-        CountedBody {
-            inner: Counted::new(inner, side),
-        }
-    }
-}
-
-impl<B> fmt::Debug for CountedBody<B> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CountedBody").finish_non_exhaustive()
-    }
-}
-
-impl<B: Body> Body for CountedBody<B> {
-    type Data = B::Data;
-    type Error = B::Error;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        self.project().inner.poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
-}
+    CountedBody,
+    Side
+);

@@ -8,7 +8,7 @@
 pub(crate) mod body;
 pub(crate) mod cache;
 
-pub(crate) use body::{Counted, Observer, OnPanic};
+pub(crate) use body::{Counted, Observer, OnPanic, observed_body};
 pub(crate) use cache::{CacheSlot, HandleSet};
 
 /// The State an exchange records into: the global one needs no reference count.

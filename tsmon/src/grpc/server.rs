@@ -9,13 +9,13 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::task::{Context, Poll};
 
 use http::{Request, Response};
-use http_body::{Body, Frame, SizeHint};
+use http_body::Body;
 use tower_layer::Layer;
 use tower_service::Service;
 
 use super::{Framing, Policy, Received, RequestSide, UNKNOWN_METHOD, code};
 use crate::middleware::cache::{Cache, Local};
-use crate::middleware::{CacheSlot, Counted, HandleSet, Observer, OnPanic, StateRef};
+use crate::middleware::{CacheSlot, HandleSet, OnPanic, StateRef};
 
 // Each static allows `unsafe_code`: linkme enters it in the catalog with a `#[link_section]`
 // static, which the lint sees inside this crate (linkme's macro is local here).
@@ -255,29 +255,13 @@ impl Drop for Call {
     }
 }
 
-impl Observer for Call {
-    fn data(&mut self, chunk: &[u8], len: usize) {
-        self.sent.feed(chunk, len);
+impl super::Call for Call {
+    fn code(&mut self) -> &mut Option<i64> {
+        &mut self.code
     }
 
-    fn trailers(&mut self, trailers: &http::HeaderMap) {
-        if self.code.is_none() {
-            self.code = Some(super::status_in(trailers).unwrap_or(code::UNKNOWN));
-        }
-    }
-
-    fn end(&mut self, complete: bool) {
-        if self.code.is_none() {
-            self.code = Some(if complete {
-                code::UNKNOWN
-            } else {
-                code::INTERNAL
-            });
-        }
-    }
-
-    fn panicked(&mut self) {
-        self.code.get_or_insert(code::INTERNAL);
+    fn response(&mut self) -> &mut Framing {
+        &mut self.sent
     }
 }
 
@@ -333,12 +317,10 @@ where
             h.in_flight.add(1);
         }
         let received = Arc::new(Received::default());
-        let body = tonic::body::Body::new(GrpcServerBody {
-            inner: Counted::new(
-                body,
-                Some(Side::Request(RequestSide::new(received.clone()))),
-            ),
-        });
+        let body = tonic::body::Body::new(GrpcServerBody::new(
+            body,
+            Some(super::Side::Request(RequestSide::new(received.clone()))),
+        ));
         let call = Call {
             state,
             cache,
@@ -393,15 +375,10 @@ where
                 let (parts, body) = response.into_parts();
                 let call = call.map(|mut c| {
                     // A trailers-only response carries its status in the headers.
-                    c.code = super::status_in(&parts.headers).or_else(|| {
-                        (parts.status != http::StatusCode::OK)
-                            .then(|| super::from_http_status(parts.status))
-                    });
+                    c.code = super::status_of_head(&parts);
                     c
                 });
-                let body = GrpcServerBody {
-                    inner: Counted::new(body, call.map(Side::Response)),
-                };
+                let body = GrpcServerBody::new(body, call.map(super::Side::Response));
                 Ok(Response::from_parts(parts, body))
             }
             Err(e) => {
@@ -414,71 +391,9 @@ where
     }
 }
 
-pin_project_lite::pin_project! {
+crate::middleware::observed_body!(
     /// A gRPC body that counts its messages; the response's records the call when it ends or
     /// is dropped.
-    pub struct GrpcServerBody<B> {
-        #[pin]
-        inner: Counted<B, Side>,
-    }
-}
-
-/// What a [`GrpcServerBody`] counts for: the request's messages, or the call its response
-/// ends.
-enum Side {
-    Request(RequestSide),
-    Response(Call),
-}
-
-impl Observer for Side {
-    fn data(&mut self, chunk: &[u8], len: usize) {
-        match self {
-            Side::Request(r) => r.data(chunk, len),
-            Side::Response(c) => c.data(chunk, len),
-        }
-    }
-
-    fn trailers(&mut self, trailers: &http::HeaderMap) {
-        if let Side::Response(c) = self {
-            c.trailers(trailers);
-        }
-    }
-
-    fn end(&mut self, complete: bool) {
-        if let Side::Response(c) = self {
-            c.end(complete);
-        }
-    }
-
-    fn panicked(&mut self) {
-        if let Side::Response(c) = self {
-            c.panicked();
-        }
-    }
-}
-
-impl<B> fmt::Debug for GrpcServerBody<B> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("GrpcServerBody").finish_non_exhaustive()
-    }
-}
-
-impl<B: Body> Body for GrpcServerBody<B> {
-    type Data = B::Data;
-    type Error = B::Error;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        self.project().inner.poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
-}
+    GrpcServerBody,
+    super::Side<Call>
+);

@@ -38,12 +38,12 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::{Request, Response};
-use http_body::{Body, Frame, SizeHint};
+use http_body::Body;
 use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::middleware::cache::{Cache, Local};
-use crate::middleware::{CacheSlot, Counted, HandleSet, Observer, OnPanic, StateRef};
+use crate::middleware::{CacheSlot, HandleSet, Observer, OnPanic, StateRef};
 
 /// The `name` of a request whose URI and headers name no host.
 pub const NO_HOST: &str = "(none)";
@@ -384,46 +384,9 @@ where
     }
 }
 
-pin_project_lite::pin_project! {
+crate::middleware::observed_body!(
     /// A response body that counts its bytes and records the call when it ends or is
     /// dropped.
-    pub struct ClientBody<B> {
-        #[pin]
-        inner: Counted<B, Exchange>,
-    }
-}
-
-impl<B> ClientBody<B> {
-    /// `body`, counted for `exchange` (which records when the body ends or is dropped).
-    pub(crate) fn new(body: B, exchange: Option<Exchange>) -> Self {
-        ClientBody {
-            inner: Counted::new(body, exchange),
-        }
-    }
-}
-
-impl<B> fmt::Debug for ClientBody<B> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ClientBody").finish_non_exhaustive()
-    }
-}
-
-impl<B: Body> Body for ClientBody<B> {
-    type Data = B::Data;
-    type Error = B::Error;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        self.project().inner.poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
-}
+    ClientBody,
+    Exchange
+);

@@ -113,3 +113,54 @@ impl<T> Drop for OnPanic<'_, T> {
         }
     }
 }
+
+/// Declares a public body type around [`Counted`]`<B, $side>`: the type a layer's service
+/// returns (its observer stays private), with `Debug` and a `Body` that delegates.
+macro_rules! observed_body {
+    ($(#[$doc:meta])* $name:ident, $side:ty) => {
+        pin_project_lite::pin_project! {
+            $(#[$doc])*
+            pub struct $name<B> {
+                #[pin]
+                inner: $crate::middleware::Counted<B, $side>,
+            }
+        }
+
+        impl<B> $name<B> {
+            #[allow(dead_code)]
+            pub(crate) fn new(body: B, side: Option<$side>) -> Self {
+                $name {
+                    inner: $crate::middleware::Counted::new(body, side),
+                }
+            }
+        }
+
+        impl<B> std::fmt::Debug for $name<B> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($name)).finish_non_exhaustive()
+            }
+        }
+
+        impl<B: http_body::Body> http_body::Body for $name<B> {
+            type Data = B::Data;
+            type Error = B::Error;
+
+            fn poll_frame(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+                self.project().inner.poll_frame(cx)
+            }
+
+            fn is_end_stream(&self) -> bool {
+                self.inner.is_end_stream()
+            }
+
+            fn size_hint(&self) -> http_body::SizeHint {
+                self.inner.size_hint()
+            }
+        }
+    };
+}
+
+pub(crate) use observed_body;
