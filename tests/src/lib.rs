@@ -463,6 +463,39 @@ fn spawn_prometheus(
     Some((Server { child, addr }, dir))
 }
 
+/// Starts VictoriaMetrics (`victoria-metrics`, Debian's package) on a free loopback port with
+/// its data in a temporary folder, and waits until it is healthy; `None` (skipped loudly) when
+/// the binary is missing and `CI` is not set. Queries see samples as soon as they land
+/// (`-search.latencyOffset=0s`; its default hides the last 30 s).
+///
+/// # Panics
+///
+/// When it does not start, or the binary is missing under CI.
+#[must_use]
+pub fn start_victoria_metrics(tag: &str) -> Option<(Server, std::path::PathBuf)> {
+    let bin = require_binary("victoria-metrics")?;
+    let dir = std::env::temp_dir().join(format!("tsmon-vm-{}-{tag}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let addr = format!("127.0.0.1:{}", free_port());
+    let child = Command::new(bin)
+        .arg(format!("-storageDataPath={}", dir.join("data").display()))
+        .arg(format!("-httpListenAddr={addr}"))
+        .arg("-search.latencyOffset=0s")
+        .arg("-retentionPeriod=100y")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start victoria-metrics");
+    let server = Server { child, addr };
+    poll_until(60, "VictoriaMetrics to be healthy", || {
+        http("GET", &server.addr, "/health", &[], "")
+            .ok()
+            .filter(|(status, ..)| *status == 200)
+    });
+    Some((server, dir))
+}
+
 /// An instant query over HTTPS with `auth`: each result's labels and value.
 ///
 /// # Panics

@@ -10,7 +10,9 @@ use tsmon::monitor::RemoteWriteMonitor;
 use tsmon::settings::{MonitorSpec, Settings};
 use tsmon::tasknum::FixedAllocator;
 use tsmon::{State, Target};
-use tsmon_tests::{poll_until, prom_query, start_prometheus, start_prometheus_with};
+use tsmon_tests::{
+    poll_until, prom_query, start_prometheus, start_prometheus_with, start_victoria_metrics,
+};
 
 tsmon::metric! {
     /// Requests.
@@ -487,4 +489,43 @@ fn a_protobuf_scrape_gives_the_series_a_text_scrape_gives() {
             .any(|(l, _)| l.contains("e2e_prom_latency_seconds_bucket")),
         "{a:?}"
     );
+}
+
+/// VictoriaMetrics, the second receiver: the same remote-write of every kind, read back
+/// through its Prometheus-compatible query API, values and labels (task number included)
+/// exact.
+#[test]
+fn victoria_metrics_takes_the_remote_write_of_every_kind() {
+    let Some((vm, _dir)) = start_victoria_metrics("rw") else {
+        return;
+    };
+    let state = State::builder()
+        .with_target(target("victoria"))
+        .with_allocator(FixedAllocator::new(5))
+        .with_settings(Settings {
+            monitor: MonitorSpec::parse(&format!("remote_write:http://{}/api/v1/write", vm.addr))
+                .unwrap(),
+            ..Settings::default()
+        })
+        .build()
+        .unwrap();
+    write_every_kind(&state);
+    tsmon::runtime::block_on(state.flush()).unwrap();
+    check_every_kind(&vm.addr, "victoria");
+    // The target labels are all there, as Prometheus has them.
+    let labels = poll_until(60, "the counter's labels", || {
+        prom_query(&vm.addr, r#"e2e_prom_bytes_total{job_name="victoria"}"#)
+            .into_iter()
+            .next()
+    })
+    .0;
+    for (k, v) in [
+        ("service_name", "e2e"),
+        ("job_name", "victoria"),
+        ("data_center", "dc1"),
+        ("host_name", "h1"),
+        ("task_num", "5"),
+    ] {
+        assert_eq!(labels[k], v, "{labels}");
+    }
 }

@@ -34,7 +34,8 @@ crate::metric! {
 }
 
 /// Pushes each flush to a Prometheus remote-write receiver (Prometheus itself with
-/// `--web.enable-remote-write-receiver`, Mimir, Thanos, VictoriaMetrics, …).
+/// `--web.enable-remote-write-receiver`, Mimir, Thanos, VictoriaMetrics, …). Tested end to end
+/// against Prometheus and VictoriaMetrics (the README lists each receiver's URL).
 ///
 /// - Series are named and labelled as Prometheus stores a scrape of the OpenMetrics exposition
 ///   (`_total`, `_bucket{le}`, `_sum`, `_count`, `_gsum` and `_gcount` for non-cumulative
