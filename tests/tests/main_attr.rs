@@ -287,3 +287,55 @@ fn a_remote_write_outage_is_one_stderr_line_not_one_per_flush() {
         .count();
     assert_eq!(failing, 1, "one line for the whole outage: {stderr}");
 }
+
+/// `TSMON_PRINT_CATALOG`: a binary with `#[tsmon::main]` prints its catalog and exits before
+/// `main`'s body runs (no flush, no `ready`), so teams generate docs and alert rules from it.
+#[test]
+fn the_catalog_is_printed_as_markdown_or_json_and_main_does_not_run() {
+    let run = |value: &str| {
+        let out = fresh_file(&format!("catalog-{value}"), "flushes.txt");
+        let output = Command::new(env!("CARGO_BIN_EXE_worker-sync"))
+            .arg("5")
+            .env("TSMON_PRINT_CATALOG", value)
+            .env("TSMON_MONITOR", format!("debug:{}", out.display()))
+            .env_remove("TSMON_SETTINGS_FILE")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(!out.exists(), "{value}: a flush happened");
+        (
+            output.status.code(),
+            String::from_utf8(output.stdout).unwrap(),
+            String::from_utf8(output.stderr).unwrap(),
+        )
+    };
+    let (code, md, err) = run("markdown");
+    assert_eq!(code, Some(0), "{err}");
+    assert!(md.starts_with("| metric | Prometheus name |"), "{md}");
+    assert!(!md.contains("ready"), "main ran: {md}");
+    for row in [
+        "| `test/worker/work` | `test_worker_work_total` | Counter |",
+        "| `tsmon/store/overflow_writes` |",
+    ] {
+        assert!(md.contains(row), "no row {row} in\n{md}");
+    }
+    let (code, json, err) = run("json");
+    assert_eq!(code, Some(0), "{err}");
+    let parsed: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let names: Vec<&str> = parsed
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["name"].as_str())
+        .collect();
+    assert!(names.contains(&"test/worker/work"), "{names:?}");
+    // The same metrics either way.
+    assert_eq!(md.lines().count() - 2, names.len());
+    let (code, out, err) = run("yaml");
+    assert_eq!(code, Some(2));
+    assert!(out.is_empty(), "{out}");
+    assert!(
+        err.contains("TSMON_PRINT_CATALOG takes `markdown` or `json`, not `yaml`"),
+        "{err}"
+    );
+}

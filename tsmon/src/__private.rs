@@ -105,6 +105,10 @@ pub fn main_start(
     version: &str,
     commit: Option<&str>,
 ) -> crate::flush::Running {
+    // `TSMON_PRINT_CATALOG=markdown|json`: the catalog, and nothing else happens.
+    if let Some(code) = crate::registry::print_if_asked() {
+        std::process::exit(code);
+    }
     crate::runtime_stats::register_component(package, version, commit);
     if let Ok(handle) = tokio::runtime::Handle::try_current() {
         crate::runtime_stats::watch_tokio("main", &handle);

@@ -19,6 +19,11 @@ pub(crate) fn task_num() -> Option<String> {
     std::env::var("TSMON_TASK_NUM").ok()
 }
 
+/// `TSMON_PRINT_CATALOG` of the process environment, if set.
+pub(crate) fn print_catalog() -> Option<String> {
+    std::env::var("TSMON_PRINT_CATALOG").ok()
+}
+
 /// `HOSTNAME` of the process environment, if set and not empty.
 pub(crate) fn hostname() -> Option<String> {
     std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty())

@@ -368,6 +368,11 @@ pub use tsmon_macros::instrument;
 /// | `flavor = "current_thread"`, `worker_threads = N` | multi-threaded | — |
 /// | `crate = path` | `::tsmon` | — |
 ///
+/// With `TSMON_PRINT_CATALOG=markdown` (or `json`), the binary prints its catalog
+/// ([`registry::catalog_markdown`], [`registry::catalog_json`]) to stdout and exits 0 before
+/// `main`'s body runs, so a team generates its metrics docs and alert rules from the binary
+/// itself; any other value is an error (exit 2) saying what the variable takes.
+///
 /// Settings (`TSMON_ENABLED`, `TSMON_MONITOR`, …) are in [`settings`]. Equivalent code without
 /// the attribute: `let _tsmon = tsmon::flush::start_main(State::builder()...)?;` first thing in
 /// `main` (see [`flush::start_main`]). A `std::process::exit` skips the final flush, as it

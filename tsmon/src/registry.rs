@@ -200,6 +200,81 @@ pub fn describe() -> String {
     out
 }
 
+/// The catalog as a Markdown table, sorted by name: one row per metric with its name,
+/// Prometheus name, kind, fields, units, description and declaration site. What a binary with
+/// `#[tsmon::main]` prints with `TSMON_PRINT_CATALOG=markdown`, for a team's metrics docs.
+///
+/// ```
+/// let md = tsmon::registry::catalog_markdown();
+/// assert!(md.starts_with("| metric | Prometheus name |"));
+/// assert!(md.contains("| `tsmon/store/overflow_writes` | `tsmon_store_overflow_writes_total` | Counter |"));
+/// ```
+#[must_use]
+pub fn catalog_markdown() -> String {
+    let canonical = canonical();
+    let mut all: Vec<&MetricDesc> = catalog()
+        .iter()
+        .enumerate()
+        .filter(|&(i, _)| canonical[i] as usize == i)
+        .map(|(_, d)| d)
+        .collect();
+    all.sort_by_key(|d| d.name);
+    // A cell's text, with what would break the table escaped.
+    let cell = |s: &str| s.replace('|', "\\|").replace(['\n', '\r'], " ");
+    let mut out = String::from(
+        "| metric | Prometheus name | kind | fields | units | description | declared at |\n\
+         |---|---|---|---|---|---|---|\n",
+    );
+    for d in all {
+        let fields: Vec<String> = d
+            .fields
+            .iter()
+            .map(|f| format!("`{}`: {:?}", f.name, f.ty))
+            .collect();
+        let _ = writeln!(
+            out,
+            "| `{}` | `{}` | {} | {} | {} | {} | {} |",
+            d.name,
+            d.prometheus_series_name(),
+            d.kind.as_str(),
+            fields.join(", "),
+            d.units.map(|u| u.go_str()).unwrap_or(""),
+            cell(d.description),
+            cell(&d.site.to_string()),
+        );
+    }
+    out
+}
+
+/// `TSMON_PRINT_CATALOG`: prints the catalog to stdout as Markdown (`markdown`) or JSON
+/// (`json`) and gives the exit status (0), or says on stderr what the variable takes (2).
+/// `None` when the variable is not set.
+pub(crate) fn print_if_asked() -> Option<i32> {
+    let asked = crate::env::print_catalog()?;
+    let text = match asked.trim().to_ascii_lowercase().as_str() {
+        "markdown" | "md" => catalog_markdown(),
+        "json" => {
+            let mut json = catalog_json();
+            json.push('\n');
+            json
+        }
+        other => {
+            eprintln!("tsmon: TSMON_PRINT_CATALOG takes `markdown` or `json`, not `{other}`");
+            return Some(2);
+        }
+    };
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    if stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+        .is_err()
+    {
+        return Some(1);
+    }
+    Some(0)
+}
+
 /// The catalog as JSON (what the pull endpoint serves at `/metrics/catalog`): one object per
 /// metric with its name, Prometheus name, kind, description, fields, units, bucketer and
 /// declaration site.

@@ -158,6 +158,7 @@ pub const OTHER_ENV_VARS: &[&str] = &[
     "TSMON_DATA_CENTER",
     "TSMON_HOST",
     "TSMON_GIT_COMMIT",
+    "TSMON_PRINT_CATALOG",
 ];
 
 /// The known name nearest to `name` (by edit distance), if it is near enough to be a typo.
