@@ -444,3 +444,60 @@ fn every_exporter_writes_the_same_series_from_one_model() {
         );
     }
 }
+
+/// `pull_target_info`: the default target's labels once, in `target_info`; its series without
+/// them; series under an explicit target keep theirs. Every checker still accepts the output.
+#[test]
+fn target_info_carries_the_target_once() {
+    let state = state_with_every_kind();
+    state
+        .apply_settings(tsmon::settings::Settings {
+            pull_target_info: true,
+            ..state.settings()
+        })
+        .unwrap();
+    let t = r#"service_name="shop",job_name="frontend",data_center="eu-west1",host_name="web-1",task_num="0""#;
+    let text = state.encode(Format::Text);
+    assert!(text.contains("# TYPE target_info gauge\n"), "{text}");
+    assert!(text.contains(&format!("target_info{{{t}}} 1\n")), "{text}");
+    assert_eq!(
+        text.matches("service_name=\"shop\",job_name=\"frontend\"")
+            .count(),
+        1,
+        "{text}"
+    );
+    for line in [
+        r#"e2e_http_requests_total{route="/items/{id}",status="200",is_robot="false"} 3"#,
+        "e2e_process_cpu_seconds_total{} 1.25",
+        r#"e2e_http_latency_seconds_bucket{route="/items/{id}",le="1.0"} 2"#,
+        r#"e2e_queue_sizes_bucket{le="5.0"} 1"#,
+        r#"e2e_server_version_info{value="1.2.3 \"beta\""} 1"#,
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing line\n{line}\nin\n{text}"
+        );
+    }
+    // The explicit target's series keeps its labels.
+    assert!(
+        text.lines()
+            .any(|l| l
+                .starts_with("e2e_http_requests_total{service_name=\"shop\",job_name=\"batch\"")),
+        "{text}"
+    );
+    let om = state.encode(Format::OpenMetrics);
+    assert!(om.contains("# TYPE target info\n"), "{om}");
+    assert!(om.contains(&format!("target_info{{{t}}} 1\n")), "{om}");
+    if let Some(promtool) = require_binary("promtool") {
+        let (ok, output) = run_with_stdin(&promtool, &["check", "metrics"], text.as_bytes());
+        assert!(ok, "promtool refused:\n{output}\n{text}");
+    }
+    if let Some(python) = require_binary("python3") {
+        let script = "import sys\nfrom prometheus_client.openmetrics.parser import text_string_to_metric_families as p\nlist(p(sys.stdin.read()))";
+        let (ok, output) = run_with_stdin(&python, &["-c", script], om.as_bytes());
+        assert!(
+            ok || output.contains("No module named"),
+            "the OpenMetrics parser refused:\n{output}\n{om}"
+        );
+    }
+}

@@ -529,3 +529,64 @@ fn victoria_metrics_takes_the_remote_write_of_every_kind() {
         assert_eq!(labels[k], v, "{labels}");
     }
 }
+
+/// With `pull_target_info`, Prometheus stores the series without the target's labels and one
+/// `target_info` series with them; the two join on `job` and `instance`, which Prometheus adds
+/// to both, and give back every target label.
+#[test]
+fn target_info_series_join_on_their_target() {
+    let state = State::builder()
+        .with_target(target("joined"))
+        .with_allocator(FixedAllocator::new(5))
+        .with_settings(Settings {
+            monitor: MonitorSpec::parse("pull:127.0.0.1:0").unwrap(),
+            pull_target_info: true,
+            ..Settings::default()
+        })
+        .build()
+        .unwrap();
+    tsmon::runtime::block_on(state.flush()).unwrap();
+    write_every_kind(&state);
+    let config = format!(
+        "  - job_name: tsmon\n    static_configs:\n      - targets: ['{}']\n",
+        state.pull_address().unwrap()
+    );
+    let Some((prom, _dir)) = start_prometheus("target-info", &config) else {
+        return;
+    };
+    let bare = poll_until(60, "the bare series", || {
+        prom_query(&prom.addr, r#"e2e_prom_bytes_total{job="tsmon"}"#)
+            .into_iter()
+            .next()
+    });
+    assert!(bare.0.get("service_name").is_none(), "{}", bare.0);
+    assert_eq!(bare.1, 1536.5);
+    let joined = poll_until(60, "the join", || {
+        prom_query(
+            &prom.addr,
+            r#"e2e_prom_bytes_total * on(job, instance) group_left(service_name, job_name, data_center, host_name, task_num) target_info"#,
+        )
+        .into_iter()
+        .next()
+    });
+    assert_eq!(joined.1, 1536.5);
+    for (k, v) in [
+        ("service_name", "e2e"),
+        ("job_name", "joined"),
+        ("data_center", "dc1"),
+        ("host_name", "h1"),
+        ("task_num", "5"),
+    ] {
+        assert_eq!(joined.0[k], v, "{}", joined.0);
+    }
+    // A histogram joins as well.
+    let p50 = poll_until(60, "a quantile by task", || {
+        prom_query(
+            &prom.addr,
+            r#"histogram_quantile(0.5, sum by (le, task_num) (e2e_prom_latency_seconds_bucket * on(job, instance) group_left(task_num) target_info))"#,
+        )
+        .into_iter()
+        .next()
+    });
+    assert_eq!(p50.0["task_num"], "5", "{}", p50.0);
+}

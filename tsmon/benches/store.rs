@@ -470,6 +470,49 @@ fn encoding(c: &mut Criterion) {
             })
         });
         let mut enc = measured::text::BufferedTextEncoder::new();
+        // The bytes each writes for the same series (the wire-bytes comparison).
+        {
+            let mut tsmon_text = Vec::new();
+            state.encode_into(Format::Text, &mut tsmon_text);
+            let mut tsmon_info = Vec::new();
+            tsmon::exposition::encode_with(
+                &state.snapshot(),
+                Format::Text,
+                tsmon::exposition::Options::default().with_target_info(true),
+                &mut tsmon_info,
+            );
+            let mut prom_text = String::new();
+            prometheus::TextEncoder::new()
+                .encode_utf8(&registry.gather(), &mut prom_text)
+                .expect("encode");
+            let mut client_text = String::new();
+            prometheus_client::encoding::text::encode(&mut client_text, &client_registry)
+                .expect("encode");
+            measured.collect_group_into(&mut enc).expect("encode");
+            let measured_bytes = enc.finish().len();
+            eprintln!(
+                "bytes, {n} series: tsmon text {} ({:.2}x measured), tsmon text with target_info {} ({:.2}x), prometheus {}, prometheus-client {}, measured {measured_bytes}",
+                tsmon_text.len(),
+                tsmon_text.len() as f64 / measured_bytes as f64,
+                tsmon_info.len(),
+                tsmon_info.len() as f64 / measured_bytes as f64,
+                prom_text.len(),
+                client_text.len(),
+            );
+        }
+        g.bench_function("tsmon text, target_info", |b| {
+            let snapshot_options = tsmon::exposition::Options::default().with_target_info(true);
+            b.iter(|| {
+                out.clear();
+                tsmon::exposition::encode_with(
+                    &state.snapshot(),
+                    Format::Text,
+                    snapshot_options,
+                    &mut out,
+                );
+                black_box(&out);
+            })
+        });
         g.bench_function("measured text", |b| {
             b.iter(|| {
                 measured.collect_group_into(&mut enc).expect("encode");

@@ -190,9 +190,19 @@ pub struct Options {
     /// OpenMetrics only: each counter's and histogram's `_created` sample (off by default;
     /// see the `openmetrics_created` setting for why).
     pub created: bool,
+    /// The default target's labels once, in a `target_info` family, instead of on every
+    /// series (see the `pull_target_info` setting).
+    pub target_info: bool,
 }
 
 impl Options {
+    /// With or without the target's labels on every series (`target_info`).
+    #[must_use]
+    pub fn with_target_info(mut self, target_info: bool) -> Self {
+        self.target_info = target_info;
+        self
+    }
+
     /// With or without the `_created` samples.
     #[must_use]
     pub fn with_created(mut self, created: bool) -> Self {
@@ -204,6 +214,7 @@ impl Options {
     pub(crate) fn from_settings(s: &crate::settings::Settings) -> Self {
         Options {
             created: s.openmetrics_created,
+            target_info: s.pull_target_info,
         }
     }
 }
@@ -274,6 +285,24 @@ struct Encoder<'a> {
     heads: Vec<Option<Vec<u8>>>,
     /// For the family being written, by field: `,name="`.
     field_prefixes: Vec<Vec<u8>>,
+}
+
+/// The `target_info` family (OpenMetrics: the info family `target`) with the default target's
+/// labels, as the OpenTelemetry-to-Prometheus convention writes it.
+fn write_target_info(format: Format, labels: &[u8], out: &mut Vec<u8>) {
+    let (name, ty) = match format {
+        Format::OpenMetrics => ("target", "info"),
+        Format::Text | Format::Protobuf => ("target_info", "gauge"),
+    };
+    for line in [
+        format!("# HELP {name} Target metadata: the labels of the process's target.\n"),
+        format!("# TYPE {name} {ty}\n"),
+    ] {
+        out.extend_from_slice(line.as_bytes());
+    }
+    out.extend_from_slice(b"target_info{");
+    out.extend_from_slice(labels);
+    out.extend_from_slice(b"} 1\n");
 }
 
 fn push_label(out: &mut Vec<u8>, name: &str, value: &str) {
@@ -371,7 +400,7 @@ impl<'a> Encoder<'a> {
         targets: &[Arc<Target>],
         cells: usize,
     ) -> Self {
-        let targets: Vec<Vec<u8>> = targets
+        let mut targets: Vec<Vec<u8>> = targets
             .iter()
             .map(|t| {
                 let mut b = Vec::with_capacity(96);
@@ -384,9 +413,19 @@ impl<'a> Encoder<'a> {
                 b
             })
             .collect();
+        // `target_info`: the default target's labels go once into their own family, and its
+        // series carry none of them.
+        let info = if options.target_info && !targets.is_empty() {
+            Some(std::mem::take(&mut targets[0]))
+        } else {
+            None
+        };
         // Lines run about 60 bytes plus the target's labels; one reservation up front.
         let per_line = 64 + targets.first().map_or(0, Vec::len);
         out.reserve(cells.saturating_mul(per_line).saturating_add(256));
+        if let Some(labels) = info {
+            write_target_info(format, &labels, out);
+        }
         Encoder {
             format,
             out,
@@ -471,9 +510,13 @@ impl<'a> Encoder<'a> {
         }
         if cell.is_overflow() {
             self.labels.extend_from_slice(b",tsmon_overflow=\"true\"");
-            return;
+        } else {
+            put_fields(&mut self.labels, desc.fields, &self.field_prefixes, fields);
         }
-        put_fields(&mut self.labels, desc.fields, &self.field_prefixes, fields);
+        // No target labels (`target_info`): the first label has no comma before it.
+        if self.labels.first() == Some(&b',') {
+            self.labels.remove(0);
+        }
     }
 
     /// A line of a single-line kind, written straight out: the cached `name{target labels`,
@@ -507,8 +550,14 @@ impl<'a> Encoder<'a> {
             }
             h
         });
+        let bare = head.ends_with(b"{");
         self.out.extend_from_slice(head);
+        let at = self.out.len();
         put_fields(self.out, desc.fields, &self.field_prefixes, fields);
+        // No target labels (`target_info`): the first field has no comma before it.
+        if bare && self.out.get(at) == Some(&b',') {
+            self.out.remove(at);
+        }
         put(self.out, b"} ");
         value(self.out);
         put(self.out, b"\n");

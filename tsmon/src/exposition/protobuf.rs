@@ -69,6 +69,36 @@ struct Scratch {
 /// Appends the protobuf exposition of `snapshot` to `out`.
 pub(crate) fn encode(snapshot: &Snapshot, options: Options, out: &mut Vec<u8>) {
     let mut s = Scratch::default();
+    if options.target_info
+        && let Some(target) = snapshot.targets().first()
+    {
+        s.family.clear();
+        bytes(&mut s.family, 1, b"target_info");
+        bytes(
+            &mut s.family,
+            2,
+            b"Target metadata: the labels of the process's target.",
+        );
+        uint(&mut s.family, 3, GAUGE);
+        s.metric.clear();
+        for (k, v) in target.labels() {
+            s.inner.clear();
+            bytes(&mut s.inner, 1, k.as_bytes());
+            bytes(&mut s.inner, 2, v.as_bytes());
+            bytes(&mut s.metric, 1, &s.inner);
+        }
+        s.value.clear();
+        double(&mut s.value, 1, 1.0);
+        bytes(&mut s.metric, 2, &s.value);
+        bytes(&mut s.family, 4, &s.metric);
+        varint(out, s.family.len() as u64);
+        out.extend_from_slice(&s.family);
+    }
+    let target_names: Vec<&str> = snapshot
+        .targets()
+        .first()
+        .map(|t| t.labels().iter().map(|(k, _)| *k).collect())
+        .unwrap_or_default();
     for m in snapshot.metrics() {
         if m.cells().is_empty() {
             continue;
@@ -88,7 +118,11 @@ pub(crate) fn encode(snapshot: &Snapshot, options: Options, out: &mut Vec<u8>) {
         uint(&mut s.family, 3, kind);
         for cell in m.cells() {
             s.metric.clear();
+            let bare = options.target_info && cell.target_id() == 0;
             for (k, v) in model::labels(snapshot, m, cell) {
+                if bare && target_names.contains(&k) {
+                    continue;
+                }
                 s.inner.clear();
                 bytes(&mut s.inner, 1, k.as_bytes());
                 bytes(&mut s.inner, 2, v.as_bytes());

@@ -502,6 +502,10 @@ keys! {
     /// Connections the pull endpoint serves at once.
     PullMaxConnections pull_max_connections: usize = "pull_max_connections", "TSMON_PULL_MAX_CONNECTIONS",
         default 256, read count, check check_pull_connections, show show;
+    /// Whether the pull endpoint writes the target's labels once, in a `target_info` family,
+    /// instead of on every series.
+    PullTargetInfo pull_target_info: bool = "pull_target_info", "TSMON_PULL_TARGET_INFO",
+        default false, read boolean, check any, show show;
     /// Where the pull endpoint serves `/metrics/catalog`.
     PullCatalog pull_catalog: CatalogExposure = "pull_catalog", "TSMON_PULL_CATALOG",
         default CatalogExposure::Auto, read exposure, check any, show show;
