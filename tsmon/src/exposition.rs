@@ -197,6 +197,16 @@ pub struct Options {
 
 impl Options {
     /// With or without the target's labels on every series (`target_info`).
+    ///
+    /// ```
+    /// use tsmon::exposition::{Format, Options, encode_with};
+    /// let state = tsmon::State::builder().with_target(tsmon::Target::new("svc", "job")).build()?;
+    /// let mut out = Vec::new();
+    /// encode_with(&state.snapshot(), Format::Text, Options::default().with_target_info(true), &mut out);
+    /// let text = String::from_utf8(out).unwrap();
+    /// assert!(text.contains("target_info{service_name=\"svc\",job_name=\"job\""));
+    /// # Ok::<(), tsmon::Error>(())
+    /// ```
     #[must_use]
     pub fn with_target_info(mut self, target_info: bool) -> Self {
         self.target_info = target_info;
@@ -204,6 +214,11 @@ impl Options {
     }
 
     /// With or without the `_created` samples.
+    ///
+    /// ```
+    /// let options = tsmon::exposition::Options::default().with_created(true);
+    /// assert!(options.created);
+    /// ```
     #[must_use]
     pub fn with_created(mut self, created: bool) -> Self {
         self.created = created;
