@@ -55,9 +55,10 @@ tsmon::metric! {
     /// Latency by method.
     #[tsmon(units = seconds, bucketer = geometric_with_scale(2.0, 12, 0.001))]
     static LATENCY: CumulativeDistribution(method: String) = "bench/latency";
-    /// Many series, for encoding and memory.
+    /// Many series, for encoding and memory (named as the peers name theirs, so encodings
+    /// compare line for line).
     #[tsmon(max_series = 1000000)]
-    static WIDE: Counter(kind: String) = "bench/wide";
+    static WIDE: Counter(kind: String) = "counters";
 }
 
 #[derive(MetricGroup)]
