@@ -37,7 +37,7 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 pub use crate::desc::{DeclSite, MetricDesc, MetricKind, Units};
 use crate::field::FieldSet;
 use crate::store::current::with_current_store;
-use crate::store::{MetricStore, Series, Store, with_key};
+use crate::store::{Exemplar, ExemplarTable, MetricStore, Series, Store, with_key};
 use crate::target::Target;
 
 /// Kind markers: the first type parameter of [`Metric`].
@@ -162,6 +162,34 @@ impl<K: Kind, F: FieldSet> Metric<K, F> {
         });
     }
 
+    /// As [`write`](Self::write), then keeps an exemplar of `value` with `labels` in the slot
+    /// `f` gives (slot, slots); an exemplar that cannot be kept is counted.
+    fn write_with_exemplar(
+        &self,
+        values: F::Values<'_>,
+        value: f64,
+        labels: &[(&str, &str)],
+        f: impl FnOnce(&Series<K::Cell>) -> (usize, usize),
+    ) {
+        let kept = with_current_store(|store| {
+            if !store.is_enabled() {
+                return true;
+            }
+            let Some(table) = self.slot(store).map(|m| m.exemplars.clone()) else {
+                return true;
+            };
+            store
+                .lookup::<K::Cell, F, _>(self.desc, values, true, |s| {
+                    let (slot, slots) = f(s);
+                    keep_exemplar(&table, s, slot, slots, value, labels)
+                })
+                .unwrap_or(true)
+        });
+        if !kept {
+            DROPPED_EXEMPLARS.inc(self.desc.name);
+        }
+    }
+
     /// Reads the series of these values, without creating it.
     #[inline]
     fn read<R>(&self, values: F::Values<'_>, f: impl FnOnce(&Series<K::Cell>) -> R) -> Option<R> {
@@ -214,6 +242,7 @@ impl<K: Kind, F: FieldSet> Metric<K, F> {
             Handle {
                 series,
                 enabled: store.enabled_flag().clone(),
+                exemplars: self.slot(store).map(|m| m.exemplars.clone()),
             }
         })
     }
@@ -247,6 +276,8 @@ impl<K: Kind, F: FieldSet> Metric<K, F> {
 pub struct Handle<K: Kind> {
     series: Option<Arc<Series<K::Cell>>>,
     enabled: Arc<AtomicBool>,
+    /// Its metric's exemplars (for the writes that keep one).
+    exemplars: Option<Arc<ExemplarTable>>,
 }
 
 impl<K: Kind> Clone for Handle<K> {
@@ -254,7 +285,27 @@ impl<K: Kind> Clone for Handle<K> {
         Handle {
             series: self.series.clone(),
             enabled: self.enabled.clone(),
+            exemplars: self.exemplars.clone(),
         }
+    }
+}
+
+/// Keeps an exemplar in `table` for `s`: `false` when its labels cannot be kept.
+fn keep_exemplar<C: crate::store::cell::CellType>(
+    table: &ExemplarTable,
+    s: &Series<C>,
+    slot: usize,
+    slots: usize,
+    value: f64,
+    labels: &[(&str, &str)],
+) -> bool {
+    use crate::clock::TimeSource as _;
+    match Exemplar::new(value, crate::clock::SystemClock.now_micros(), labels) {
+        Some(ex) => {
+            s.set_exemplar(table, slot, slots, ex);
+            true
+        }
+        None => false,
     }
 }
 
@@ -267,6 +318,23 @@ impl<K: Kind> fmt::Debug for Handle<K> {
 }
 
 impl<K: Kind> Handle<K> {
+    /// Keeps an exemplar for the handle's series; counts one that cannot be kept.
+    fn keep(
+        &self,
+        s: &Series<K::Cell>,
+        slot: usize,
+        slots: usize,
+        value: f64,
+        labels: &[(&str, &str)],
+    ) {
+        let Some(table) = &self.exemplars else {
+            return;
+        };
+        if !keep_exemplar(table, s, slot, slots, value, labels) {
+            DROPPED_EXEMPLARS.inc(table.metric());
+        }
+    }
+
     #[inline]
     fn live(&self) -> Option<&Series<K::Cell>> {
         if self.enabled.load(Relaxed) {
@@ -285,6 +353,9 @@ crate::metric! {
     /// Writes that went to a metric's overflow series because it had reached its series cap.
     #[allow(unsafe_code)]
     pub static OVERFLOW_WRITES: Counter(metric: String) = "tsmon/store/overflow_writes";
+    /// Exemplars not kept, by metric: their labels were over 128 characters, or a label name was not valid.
+    #[allow(unsafe_code)]
+    pub static DROPPED_EXEMPLARS: Counter(metric: String) = "tsmon/store/dropped_exemplars";
 }
 
 #[cfg(test)]

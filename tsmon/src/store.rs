@@ -27,11 +27,14 @@
 
 pub(crate) mod cell;
 pub(crate) mod current;
+mod exemplar;
 mod fns;
 mod series;
 mod slot;
 mod snapshot;
 
+pub(crate) use exemplar::ExemplarTable;
+pub use exemplar::{Exemplar, MAX_EXEMPLAR_LABEL_CHARS};
 pub(crate) use fns::FnSeries;
 use series::*;
 pub(crate) use series::{MetricStore, Series};

@@ -502,14 +502,17 @@ fn a_watched_settings_file_applies_without_a_restart() {
     // A different length, so the change shows even where modification times are coarse.
     std::fs::write(&path, r#"{"flush_interval_sec": 120, "enabled": false}"#).unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while state.settings().flush_interval != Duration::from_secs(120) {
+    // The settings are in force a moment before their effects (the store turned off) are
+    // applied, outside the settings lock: wait for both.
+    while state.settings().flush_interval != Duration::from_secs(120) || state.store().is_enabled()
+    {
         assert!(
             std::time::Instant::now() < deadline,
             "the watcher did not apply the file"
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert!(!state.store().is_enabled());
+    assert!(!state.settings().enabled);
     drop(background);
     std::fs::remove_dir_all(&dir).unwrap();
 }

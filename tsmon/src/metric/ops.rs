@@ -82,6 +82,29 @@ impl<F: FieldSet> Counter<F> {
         self.add(1, values);
     }
 
+    /// Adds `n` and keeps it as the series' exemplar, with `labels` (a trace's `trace_id` and
+    /// `span_id`, say): OpenMetrics scrapes, the protobuf format and remote-write carry the
+    /// latest one. Labels over 128 characters in all, or with an invalid name, are not kept
+    /// (`tsmon/store/dropped_exemplars` counts them); the add is.
+    ///
+    /// ```
+    /// tsmon::metric! {
+    ///     /// Orders placed.
+    ///     static ORDERS: Counter = "example/counter/orders";
+    /// }
+    /// let state = tsmon::State::builder().build().unwrap();
+    /// state.in_scope(|| ORDERS.add_with_exemplar(2, (), &[("trace_id", "0af7651916cd43dd")]));
+    /// let text = state.encode(tsmon::exposition::Format::OpenMetrics);
+    /// assert!(text.contains("example_counter_orders_total{service_name"), "{text}");
+    /// assert!(text.contains("} 2 # {trace_id=\"0af7651916cd43dd\"} 2.0 "), "{text}");
+    /// ```
+    pub fn add_with_exemplar(&self, n: u64, values: F::Values<'_>, labels: &[(&str, &str)]) {
+        self.write_with_exemplar(values, n as f64, labels, |s| {
+            s.cell.add(n as i64);
+            (0, 1)
+        });
+    }
+
     /// Sets the total. A value below the current one is ignored with a logged error, since a
     /// counter only grows.
     pub fn set(&self, v: i64, values: F::Values<'_>) {
@@ -102,6 +125,26 @@ impl Handle<kind::Counter> {
     pub fn add(&self, n: u64) {
         if let Some(s) = self.live() {
             s.cell.add(n as i64);
+        }
+    }
+
+    /// Adds `n` and keeps it as the series' exemplar (see [`Counter::add_with_exemplar`]).
+    ///
+    /// ```
+    /// tsmon::metric! {
+    ///     /// Jobs done.
+    ///     static DONE: Counter = "example/handle/done";
+    /// }
+    /// let state = tsmon::State::builder().build().unwrap();
+    /// let h = state.in_scope(|| DONE.handle(()));
+    /// h.add_with_exemplar(1, &[("trace_id", "abc")]);
+    /// let snap = state.snapshot();
+    /// assert_eq!(snap.metric("example/handle/done").unwrap().cells()[0].exemplar(0).unwrap().value(), 1.0);
+    /// ```
+    pub fn add_with_exemplar(&self, n: u64, labels: &[(&str, &str)]) {
+        if let Some(s) = self.live() {
+            s.cell.add(n as i64);
+            self.keep(s, 0, 1, n as f64, labels);
         }
     }
 
@@ -354,6 +397,28 @@ impl<F: FieldSet> CumulativeDistribution<F> {
         self.write(values, |s| s.cell.add(x));
     }
 
+    /// Adds a sample and keeps it as the exemplar of its bucket, with `labels` (see
+    /// [`Counter::add_with_exemplar`]): each bucket shows its latest.
+    ///
+    /// ```
+    /// tsmon::metric! {
+    ///     /// Waits.
+    ///     #[tsmon(units = seconds, bucketer = bounds(0.1, 1))]
+    ///     static WAITS: CumulativeDistribution = "example/dist/waits";
+    /// }
+    /// let state = tsmon::State::builder().build().unwrap();
+    /// state.in_scope(|| WAITS.add_with_exemplar(0.5, (), &[("trace_id", "f00")]));
+    /// let text = state.encode(tsmon::exposition::Format::OpenMetrics);
+    /// assert!(text.contains("le=\"1.0\"} 1 # {trace_id=\"f00\"} 0.5 "), "{text}");
+    /// ```
+    pub fn add_with_exemplar(&self, x: f64, values: F::Values<'_>, labels: &[(&str, &str)]) {
+        self.write_with_exemplar(values, x, labels, |s| {
+            s.cell.add(x);
+            let b = s.cell.bucketer();
+            (b.bucket(x), b.num_buckets())
+        });
+    }
+
     /// The distribution, or `None` for a series never written.
     #[must_use]
     pub fn get(&self, values: F::Values<'_>) -> Option<Distribution> {
@@ -367,6 +432,30 @@ impl Handle<kind::CumulativeDistribution> {
     pub fn add(&self, x: f64) {
         if let Some(s) = self.live() {
             s.cell.add(x);
+        }
+    }
+
+    /// Adds a sample and keeps it as its bucket's exemplar (see
+    /// [`CumulativeDistribution::add_with_exemplar`]).
+    ///
+    /// ```
+    /// tsmon::metric! {
+    ///     /// Reads.
+    ///     #[tsmon(bucketer = bounds(10, 100))]
+    ///     static READS: CumulativeDistribution = "example/handle/reads";
+    /// }
+    /// let state = tsmon::State::builder().build().unwrap();
+    /// let h = state.in_scope(|| READS.handle(()));
+    /// h.add_with_exemplar(50.0, &[("trace_id", "b0b")]);
+    /// let snap = state.snapshot();
+    /// let cell = &snap.metric("example/handle/reads").unwrap().cells()[0];
+    /// assert_eq!(cell.exemplar(1).unwrap().value(), 50.0); // [10, 100) is bucket 1
+    /// ```
+    pub fn add_with_exemplar(&self, x: f64, labels: &[(&str, &str)]) {
+        if let Some(s) = self.live() {
+            s.cell.add(x);
+            let b = s.cell.bucketer();
+            self.keep(s, b.bucket(x), b.num_buckets(), x, labels);
         }
     }
 

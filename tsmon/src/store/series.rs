@@ -9,12 +9,15 @@ use hashbrown::HashTable;
 use parking_lot::{Mutex, RwLock};
 
 use super::cell::CellType;
+use super::exemplar::{Exemplar, ExemplarTable};
 use super::*;
 
 pub(super) const SHARDS: usize = 16;
 pub(super) const HAS_VALUE: u8 = 1;
 /// Set on a series removed from its map: lookup caches must not use it again.
 pub(super) const DELETED: u8 = 2;
+/// The series has exemplars in its metric's [`ExemplarTable`].
+pub(super) const HAS_EXEMPLAR: u8 = 4;
 
 /// A series key, kept inside the series when short (most are), so a lookup compares it without
 /// following another pointer.
@@ -81,6 +84,29 @@ impl<C: CellType> Series<C> {
     pub(crate) fn is_set(&self) -> bool {
         self.flags.load(Relaxed) & HAS_VALUE != 0
     }
+
+    /// Keeps `ex` as the latest exemplar of slot `slot` (of `slots`: 1 for a counter, the
+    /// bucket count for a distribution) in `table`, its metric's.
+    pub(crate) fn set_exemplar(
+        &self,
+        table: &ExemplarTable,
+        slot: usize,
+        slots: usize,
+        ex: Exemplar,
+    ) {
+        let at = std::ptr::from_ref(self) as usize;
+        table.set(at, self.start.load(Relaxed), slot, slots, ex);
+        if self.flags.load(Relaxed) & HAS_EXEMPLAR == 0 {
+            self.flags.fetch_or(HAS_EXEMPLAR, Relaxed);
+        }
+    }
+
+    fn forget_exemplars(&self, table: &ExemplarTable) {
+        if self.flags.load(Relaxed) & HAS_EXEMPLAR != 0 {
+            self.flags.fetch_and(!HAS_EXEMPLAR, Relaxed);
+            table.remove(std::ptr::from_ref(self) as usize);
+        }
+    }
 }
 
 type Shard<C> = RwLock<HashTable<Arc<Series<C>>>>;
@@ -99,6 +125,8 @@ pub struct MetricStore<C> {
     pub(super) len: AtomicUsize,
     pub(super) overflow: OnceLock<Arc<Series<C>>>,
     pub(super) overflow_writes: AtomicU64,
+    /// The exemplars of the series that have some (none allocated until then).
+    pub(crate) exemplars: Arc<ExemplarTable>,
 }
 
 /// The source of store ids: never repeats within a process, so a cache entry of a store that
@@ -187,6 +215,7 @@ impl<C: CellType> MetricStore<C> {
             len: AtomicUsize::new(0),
             overflow: OnceLock::new(),
             overflow_writes: AtomicU64::new(0),
+            exemplars: Arc::new(ExemplarTable::new(desc.name)),
         }
     }
 
@@ -364,6 +393,7 @@ impl<C: CellType> MetricStore<C> {
                 Err(_) => return false,
             }
         };
+        series.forget_exemplars(&self.exemplars);
         let mut order = self.order.lock();
         let pos = series.pos.load(Relaxed);
         if pos != NOT_LISTED {
@@ -378,6 +408,7 @@ impl<C: CellType> MetricStore<C> {
 
     pub(super) fn reset_series(&self, s: &Series<C>, now: Option<u64>) {
         s.cell.reset();
+        s.forget_exemplars(&self.exemplars);
         if let Some(now) = now {
             s.start.store(now, Relaxed);
         }
@@ -389,6 +420,7 @@ impl<C: CellType> MetricStore<C> {
     /// Go's `Reset(metric)`: every series starts again, with a new start time.
     pub(super) fn reset(&self, clock: &MonotonicClock) {
         self.for_each(|s| self.reset_series(s, Some(clock.now_micros())));
+        self.exemplars.clear();
         self.overflow_writes.store(0, Relaxed);
     }
 
@@ -406,7 +438,7 @@ impl<C: CellType> MetricStore<C> {
 
     /// One series as a snapshot cell (with its field values as encoded), if it holds a value.
     #[inline(always)]
-    pub(super) fn read_cell(s: &Series<C>) -> Option<(CellSnapshot, &[u8])> {
+    pub(super) fn read_cell<'s>(&self, s: &'s Series<C>) -> Option<(CellSnapshot, &'s [u8])> {
         if !s.is_set() {
             return None;
         }
@@ -417,12 +449,20 @@ impl<C: CellType> MetricStore<C> {
         } else {
             split_key(&s.key)
         };
+        let start_micros = s.start.load(Relaxed);
+        let exemplars = if s.flags.load(Relaxed) & HAS_EXEMPLAR != 0 {
+            self.exemplars
+                .get(std::ptr::from_ref(s) as usize, start_micros)
+        } else {
+            None
+        };
         let cell = CellSnapshot {
             fields: (0, fields.len()),
             target,
-            start_micros: s.start.load(Relaxed),
+            start_micros,
             value,
             overflow,
+            exemplars,
         };
         Some((cell, fields))
     }
@@ -434,7 +474,7 @@ impl<C: CellType> MetricStore<C> {
             keys: Vec::new(),
         };
         self.for_each(|s| {
-            if let Some((mut cell, fields)) = Self::read_cell(s) {
+            if let Some((mut cell, fields)) = self.read_cell(s) {
                 let begin = snap.keys.len();
                 snap.keys.extend_from_slice(fields);
                 cell.fields = (begin, snap.keys.len());
@@ -449,7 +489,7 @@ impl<C: CellType> MetricStore<C> {
     #[inline]
     pub(super) fn visit(&self, f: &mut impl FnMut(&'static MetricDesc, &CellSnapshot, &[u8])) {
         self.for_each(|s| {
-            if let Some((cell, fields)) = Self::read_cell(s) {
+            if let Some((cell, fields)) = self.read_cell(s) {
                 f(self.desc, &cell, fields);
             }
         });

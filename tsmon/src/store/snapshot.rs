@@ -211,6 +211,9 @@ pub struct CellSnapshot {
     pub(crate) start_micros: u64,
     pub(crate) value: Value,
     pub(crate) overflow: bool,
+    /// The series' exemplars, if it has any: one slot for a counter, one per bucket for a
+    /// distribution.
+    pub(crate) exemplars: Option<super::exemplar::Slots>,
 }
 
 impl CellSnapshot {
@@ -240,5 +243,12 @@ impl CellSnapshot {
 
     pub(crate) fn target_id(&self) -> u32 {
         self.target
+    }
+
+    /// The latest exemplar of slot `i`: the series' own for a counter (`i` = 0), bucket `i`'s
+    /// for a distribution.
+    #[must_use]
+    pub fn exemplar(&self, i: usize) -> Option<&super::Exemplar> {
+        self.exemplars.as_ref()?.get(i)?.as_deref()
     }
 }
