@@ -590,3 +590,136 @@ fn target_info_series_join_on_their_target() {
     });
     assert_eq!(p50.0["task_num"], "5", "{}", p50.0);
 }
+
+tsmon::metric! {
+    /// Checkouts, with the trace of the latest.
+    static CHECKOUTS: Counter(shop: String) = "e2e/prom/checkouts";
+    /// Checkout time, with a trace per bucket.
+    #[tsmon(units = seconds, bucketer = bounds(0.1, 0.5, 1))]
+    static CHECKOUT_TIME: CumulativeDistribution = "e2e/prom/checkout_time";
+}
+
+/// The trace ids of the exemplars Prometheus holds for `query`.
+fn exemplar_trace_ids(addr: &str, query: &str) -> Vec<String> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let (status, _, body) = tsmon_tests::http(
+        "GET",
+        addr,
+        &format!(
+            "/api/v1/query_exemplars?query={}&start={}&end={}",
+            tsmon_tests::url_encode(query),
+            now - 600,
+            now + 600
+        ),
+        &[],
+        "",
+    )
+    .expect("query_exemplars");
+    assert_eq!(status, 200, "{body}");
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let mut ids: Vec<String> = json["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|series| series["exemplars"].as_array().cloned().unwrap_or_default())
+        .filter_map(|e| e["labels"]["trace_id"].as_str().map(str::to_owned))
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
+/// Prometheus with exemplar storage keeps the exemplars of an OpenMetrics scrape: the trace ids
+/// written are the ones `/api/v1/query_exemplars` gives back, for a counter and for each
+/// bucket of a histogram.
+#[test]
+fn exemplars_reach_prometheus_through_a_scrape() {
+    let state = State::builder()
+        .with_target(target("exemplars"))
+        .with_allocator(FixedAllocator::new(5))
+        .with_settings(Settings {
+            monitor: MonitorSpec::parse("pull:127.0.0.1:0").unwrap(),
+            ..Settings::default()
+        })
+        .build()
+        .unwrap();
+    tsmon::runtime::block_on(state.flush()).unwrap();
+    state.in_scope(|| {
+        CHECKOUTS.add_with_exemplar(1, "north", &[("trace_id", "aaaa0001")]);
+        CHECKOUTS.add_with_exemplar(2, "north", &[("trace_id", "aaaa0002")]);
+        CHECKOUT_TIME.add_with_exemplar(0.05, (), &[("trace_id", "bbbb0001")]);
+        CHECKOUT_TIME.add_with_exemplar(0.7, (), &[("trace_id", "bbbb0002")]);
+    });
+    let config = format!(
+        "  - job_name: tsmon\n    static_configs:\n      - targets: ['{}']\n",
+        state.pull_address().unwrap()
+    );
+    // OpenMetrics, then protobuf (which Prometheus asks for with native histograms on).
+    for (tag, features) in [
+        ("exemplars-om", "--enable-feature=exemplar-storage"),
+        (
+            "exemplars-pb",
+            "--enable-feature=exemplar-storage,native-histograms",
+        ),
+    ] {
+        let Some((prom, _dir)) = start_prometheus_with(tag, &config, &[features]) else {
+            return;
+        };
+        let counter = poll_until(60, "the counter's exemplar", || {
+            let ids = exemplar_trace_ids(&prom.addr, "e2e_prom_checkouts_total");
+            (!ids.is_empty()).then_some(ids)
+        });
+        // The latest exemplar of the series.
+        assert_eq!(counter, ["aaaa0002"], "{tag}");
+        let buckets = poll_until(60, "the buckets' exemplars", || {
+            let ids = exemplar_trace_ids(&prom.addr, "e2e_prom_checkout_time_seconds_bucket");
+            (ids.len() == 2).then_some(ids)
+        });
+        assert_eq!(buckets, ["bbbb0001", "bbbb0002"], "{tag}");
+    }
+}
+
+/// The same exemplars over remote-write: Prometheus with exemplar storage keeps those of each
+/// series it receives.
+#[test]
+fn exemplars_reach_prometheus_through_remote_write() {
+    let Some((prom, _dir)) =
+        start_prometheus_with("rw-exemplars", "", &["--enable-feature=exemplar-storage"])
+    else {
+        return;
+    };
+    let state = State::builder()
+        .with_target(target("rw-exemplars"))
+        .with_allocator(FixedAllocator::new(5))
+        .with_settings(Settings {
+            monitor: MonitorSpec::parse(&format!("remote_write:http://{}/api/v1/write", prom.addr))
+                .unwrap(),
+            ..Settings::default()
+        })
+        .build()
+        .unwrap();
+    state.in_scope(|| {
+        CHECKOUTS.add_with_exemplar(3, "south", &[("trace_id", "cccc0001")]);
+        CHECKOUT_TIME.add_with_exemplar(0.3, (), &[("trace_id", "dddd0001"), ("span_id", "01")]);
+    });
+    tsmon::runtime::block_on(state.flush()).unwrap();
+    let counter = poll_until(60, "the counter's exemplar", || {
+        let ids = exemplar_trace_ids(
+            &prom.addr,
+            r#"e2e_prom_checkouts_total{job_name="rw-exemplars"}"#,
+        );
+        (!ids.is_empty()).then_some(ids)
+    });
+    assert_eq!(counter, ["cccc0001"]);
+    let bucket = poll_until(60, "the bucket's exemplar", || {
+        let ids = exemplar_trace_ids(
+            &prom.addr,
+            r#"e2e_prom_checkout_time_seconds_bucket{job_name="rw-exemplars"}"#,
+        );
+        (!ids.is_empty()).then_some(ids)
+    });
+    assert_eq!(bucket, ["dddd0001"]);
+}

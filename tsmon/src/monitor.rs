@@ -60,8 +60,8 @@ pub use pushgateway::PushgatewayMonitor;
 pub(crate) use remote_write::Backlog;
 #[cfg(feature = "remote-write")]
 pub use remote_write::{
-    Label, MetricMetadata, NORMAL_NAN, RemoteWriteMonitor, STALE_NAN, Sample, TimeSeries,
-    WriteRequest,
+    Exemplar as RemoteWriteExemplar, Label, MetricMetadata, NORMAL_NAN, RemoteWriteMonitor,
+    STALE_NAN, Sample, TimeSeries, WriteRequest,
 };
 
 /// A boxed future, as the [`Monitor`] methods return.

@@ -9,7 +9,8 @@
 //! format: Prometheus 2.42 does not read a classic `GAUGE_HISTOGRAM` from protobuf, where an
 //! OpenMetrics scrape gives `_gcount` and `_gsum`); a histogram lists its finite
 //! buckets (Prometheus adds `+Inf` from the count). With [`Options::created`] a counter and a
-//! histogram carry their `created_timestamp`.
+//! histogram carry their `created_timestamp`. Exemplars go on a counter and on each finite
+//! bucket.
 //!
 //! The writer is a few dozen lines of protobuf's wire format (varints, length-delimited
 //! fields), so the format costs no dependency and works in the lean build.
@@ -64,6 +65,24 @@ struct Scratch {
     metric: Vec<u8>,
     value: Vec<u8>,
     inner: Vec<u8>,
+    ex: Vec<u8>,
+}
+
+/// An `Exemplar` message as field `field` of `out`: its labels, value and timestamp.
+fn exemplar(out: &mut Vec<u8>, field: u32, ex: &crate::store::Exemplar, buf: &mut Vec<u8>) {
+    buf.clear();
+    let mut pair = Vec::with_capacity(32);
+    for (k, v) in ex.labels() {
+        pair.clear();
+        bytes(&mut pair, 1, k.as_bytes());
+        bytes(&mut pair, 2, v.as_bytes());
+        bytes(buf, 1, &pair);
+    }
+    double(buf, 2, ex.value());
+    pair.clear();
+    timestamp(&mut pair, ex.micros());
+    bytes(buf, 3, &pair);
+    bytes(out, field, buf);
 }
 
 /// Appends the protobuf exposition of `snapshot` to `out`.
@@ -131,6 +150,7 @@ pub(crate) fn encode(snapshot: &Snapshot, options: Options, out: &mut Vec<u8>) {
             s.value.clear();
             let created =
                 options.created && matches!(ty, FamilyType::Counter | FamilyType::Histogram);
+            let mut bucket = 0;
             model::samples(
                 ty,
                 Dialect::TEXT,
@@ -139,12 +159,22 @@ pub(crate) fn encode(snapshot: &Snapshot, options: Options, out: &mut Vec<u8>) {
                 |sample| {
                     match (sample.suffix, sample.label) {
                         ("_bucket", Some((_, Extra::Le(bound)))) => {
+                            bucket += 1;
                             // Prometheus adds the `+Inf` bucket from the count.
                             if bound.is_finite() {
                                 s.inner.clear();
                                 uint(&mut s.inner, 1, sample.value.as_f64() as u64);
                                 double(&mut s.inner, 2, bound);
+                                if let Some(ex) = cell.exemplar(bucket - 1) {
+                                    exemplar(&mut s.inner, 3, ex, &mut s.ex);
+                                }
                                 bytes(&mut s.value, 3, &s.inner);
+                            }
+                        }
+                        ("_total", _) => {
+                            double(&mut s.value, 1, sample.value.as_f64());
+                            if let Some(ex) = cell.exemplar(0) {
+                                exemplar(&mut s.value, 2, ex, &mut s.ex);
                             }
                         }
                         ("_count", _) => uint(&mut s.value, 1, sample.value.as_f64() as u64),

@@ -13,7 +13,9 @@ use prost::Message as _;
 
 mod request;
 
-pub use request::{Label, MetricMetadata, NORMAL_NAN, STALE_NAN, Sample, TimeSeries, WriteRequest};
+pub use request::{
+    Exemplar, Label, MetricMetadata, NORMAL_NAN, STALE_NAN, Sample, TimeSeries, WriteRequest,
+};
 
 use super::client::{Outcome, PushClient};
 use super::{BoxFuture, Monitor};
@@ -343,6 +345,7 @@ impl RemoteWriteMonitor {
                         value: f64::from_bits(STALE_NAN),
                         timestamp: ts,
                     }],
+                    exemplars: Vec::new(),
                 };
                 series.push((marker, None));
             }

@@ -48,6 +48,23 @@ pub struct TimeSeries {
     /// Samples, oldest first.
     #[prost(message, repeated, tag = "2")]
     pub samples: Vec<Sample>,
+    /// The series' exemplar, if it has one (a counter's `_total`, a histogram's buckets).
+    #[prost(message, repeated, tag = "3")]
+    pub exemplars: Vec<Exemplar>,
+}
+
+/// `prometheus.Exemplar`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Exemplar {
+    /// Its labels (`trace_id`, …).
+    #[prost(message, repeated, tag = "1")]
+    pub labels: Vec<Label>,
+    /// The sample's value.
+    #[prost(double, tag = "2")]
+    pub value: f64,
+    /// When it was written, in milliseconds since the epoch.
+    #[prost(int64, tag = "3")]
+    pub timestamp: i64,
 }
 
 /// `prometheus.Label`.
@@ -101,6 +118,7 @@ pub(super) fn build(chunk: &Snapshot) -> (WriteRequest, Vec<usize>) {
         });
         for cell in m.cells() {
             let labels = model::labels(chunk, m, cell);
+            let mut bucket = 0;
             model::samples(
                 ty,
                 Dialect::REMOTE_WRITE,
@@ -127,12 +145,28 @@ pub(super) fn build(chunk: &Snapshot) -> (WriteRequest, Vec<usize>) {
                         v if v.is_nan() => f64::from_bits(NORMAL_NAN),
                         v => v,
                     };
+                    let exemplar = match s.suffix {
+                        "_bucket" => {
+                            bucket += 1;
+                            cell.exemplar(bucket - 1)
+                        }
+                        "_total" => cell.exemplar(0),
+                        _ => None,
+                    };
                     out.push(TimeSeries {
                         labels: l,
                         samples: vec![Sample {
                             value,
                             timestamp: ts,
                         }],
+                        exemplars: exemplar
+                            .map(|e| Exemplar {
+                                labels: e.labels().iter().map(|(k, v)| label(k, v)).collect(),
+                                value: e.value(),
+                                timestamp: i64::try_from(e.micros() / 1000).unwrap_or(i64::MAX),
+                            })
+                            .into_iter()
+                            .collect(),
                     });
                     families.push(metadata.len() - 1);
                 },
