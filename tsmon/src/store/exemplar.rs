@@ -43,7 +43,8 @@ impl Exemplar {
         self.value
     }
 
-    /// When it was written: microseconds since the Unix epoch, from the store's clock.
+    /// When it was written: microseconds since the Unix epoch, by the system's wall clock
+    /// (not the store's, which a test may hold still).
     #[must_use]
     pub fn micros(&self) -> u64 {
         self.micros
