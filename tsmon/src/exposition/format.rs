@@ -10,7 +10,7 @@ pub enum Format {
     OpenMetrics,
     /// Prometheus' protobuf format (`io.prometheus.client.MetricFamily`, length-delimited),
     /// which Prometheus asks for first when its native histograms are on. Binary: write it
-    /// with [`encode_with`] or [`State::encode_into`](crate::State::encode_into) (a `String`
+    /// with [`encode_with`](super::encode_with) or [`State::encode_into`](crate::State::encode_into) (a `String`
     /// of it would not be UTF-8).
     Protobuf,
 }
