@@ -136,6 +136,47 @@ fn check_every_kind(addr: &str, job: &str) {
     assert_eq!(value(addr, &format!("e2e_prom_batch_gsum{{{sel}}}")), 35.0);
 }
 
+/// A State of job `job` with task number 5 that serves the pull endpoint on loopback, its
+/// settings changed by `tweak`, after its first flush (which gives it the number).
+fn pulled(job: &str, tweak: impl FnOnce(&mut Settings)) -> State {
+    let mut settings = Settings {
+        monitor: MonitorSpec::parse("pull:127.0.0.1:0").unwrap(),
+        ..Settings::default()
+    };
+    tweak(&mut settings);
+    let state = State::builder()
+        .with_target(target(job))
+        .with_allocator(FixedAllocator::new(5))
+        .with_settings(settings)
+        .build()
+        .unwrap();
+    tsmon::runtime::block_on(state.flush()).unwrap();
+    state
+}
+
+/// A State of job `job` with task number 5 whose monitor remote-writes to the receiver at
+/// `addr`.
+fn pushing(job: &str, addr: &str) -> State {
+    State::builder()
+        .with_target(target(job))
+        .with_allocator(FixedAllocator::new(5))
+        .with_settings(Settings {
+            monitor: MonitorSpec::parse(&format!("remote_write:http://{addr}/api/v1/write"))
+                .unwrap(),
+            ..Settings::default()
+        })
+        .build()
+        .unwrap()
+}
+
+/// A scrape config of one job, `tsmon`, for `state`'s pull endpoint.
+fn scrape_config(state: &State) -> String {
+    format!(
+        "  - job_name: tsmon\n    static_configs:\n      - targets: ['{}']\n",
+        state.pull_address().unwrap()
+    )
+}
+
 fn target(job: &str) -> Target {
     Target::new("e2e", job)
         .with_data_center("dc1")
@@ -171,16 +212,7 @@ fn remote_write_lands_every_kind_with_its_labels() {
     let Some((prom, _dir)) = start_prometheus("rw", "") else {
         return;
     };
-    let state = State::builder()
-        .with_target(target("pushed"))
-        .with_allocator(FixedAllocator::new(5))
-        .with_settings(Settings {
-            monitor: MonitorSpec::parse(&format!("remote_write:http://{}/api/v1/write", prom.addr))
-                .unwrap(),
-            ..Settings::default()
-        })
-        .build()
-        .unwrap();
+    let state = pushing("pushed", &prom.addr);
     write_every_kind(&state);
     tsmon::runtime::block_on(state.flush()).unwrap();
     check_every_kind(&prom.addr, "pushed");
@@ -429,21 +461,9 @@ fn every_series(addr: &str) -> Vec<(String, String)> {
 /// stores from it are those a text scrape gives, every kind, labels and values exact.
 #[test]
 fn a_protobuf_scrape_gives_the_series_a_text_scrape_gives() {
-    let state = State::builder()
-        .with_target(target("formats"))
-        .with_allocator(FixedAllocator::new(5))
-        .with_settings(Settings {
-            monitor: MonitorSpec::parse("pull:127.0.0.1:0").unwrap(),
-            ..Settings::default()
-        })
-        .build()
-        .unwrap();
-    tsmon::runtime::block_on(state.flush()).unwrap();
+    let state = pulled("formats", |_| {});
     write_every_kind(&state);
-    let config = format!(
-        "  - job_name: tsmon\n    static_configs:\n      - targets: ['{}']\n",
-        state.pull_address().unwrap()
-    );
+    let config = scrape_config(&state);
     let Some((native, _d1)) =
         start_prometheus_with("protobuf", &config, &["--enable-feature=native-histograms"])
     else {
@@ -499,16 +519,7 @@ fn victoria_metrics_takes_the_remote_write_of_every_kind() {
     let Some((vm, _dir)) = start_victoria_metrics("rw") else {
         return;
     };
-    let state = State::builder()
-        .with_target(target("victoria"))
-        .with_allocator(FixedAllocator::new(5))
-        .with_settings(Settings {
-            monitor: MonitorSpec::parse(&format!("remote_write:http://{}/api/v1/write", vm.addr))
-                .unwrap(),
-            ..Settings::default()
-        })
-        .build()
-        .unwrap();
+    let state = pushing("victoria", &vm.addr);
     write_every_kind(&state);
     tsmon::runtime::block_on(state.flush()).unwrap();
     check_every_kind(&vm.addr, "victoria");
@@ -535,22 +546,9 @@ fn victoria_metrics_takes_the_remote_write_of_every_kind() {
 /// to both, and give back every target label.
 #[test]
 fn target_info_series_join_on_their_target() {
-    let state = State::builder()
-        .with_target(target("joined"))
-        .with_allocator(FixedAllocator::new(5))
-        .with_settings(Settings {
-            monitor: MonitorSpec::parse("pull:127.0.0.1:0").unwrap(),
-            pull_target_info: true,
-            ..Settings::default()
-        })
-        .build()
-        .unwrap();
-    tsmon::runtime::block_on(state.flush()).unwrap();
+    let state = pulled("joined", |s| s.pull_target_info = true);
     write_every_kind(&state);
-    let config = format!(
-        "  - job_name: tsmon\n    static_configs:\n      - targets: ['{}']\n",
-        state.pull_address().unwrap()
-    );
+    let config = scrape_config(&state);
     let Some((prom, _dir)) = start_prometheus("target-info", &config) else {
         return;
     };
@@ -637,26 +635,14 @@ fn exemplar_trace_ids(addr: &str, query: &str) -> Vec<String> {
 /// bucket of a histogram.
 #[test]
 fn exemplars_reach_prometheus_through_a_scrape() {
-    let state = State::builder()
-        .with_target(target("exemplars"))
-        .with_allocator(FixedAllocator::new(5))
-        .with_settings(Settings {
-            monitor: MonitorSpec::parse("pull:127.0.0.1:0").unwrap(),
-            ..Settings::default()
-        })
-        .build()
-        .unwrap();
-    tsmon::runtime::block_on(state.flush()).unwrap();
+    let state = pulled("exemplars", |_| {});
     state.in_scope(|| {
         CHECKOUTS.add_with_exemplar(1, "north", &[("trace_id", "aaaa0001")]);
         CHECKOUTS.add_with_exemplar(2, "north", &[("trace_id", "aaaa0002")]);
         CHECKOUT_TIME.add_with_exemplar(0.05, (), &[("trace_id", "bbbb0001")]);
         CHECKOUT_TIME.add_with_exemplar(0.7, (), &[("trace_id", "bbbb0002")]);
     });
-    let config = format!(
-        "  - job_name: tsmon\n    static_configs:\n      - targets: ['{}']\n",
-        state.pull_address().unwrap()
-    );
+    let config = scrape_config(&state);
     // OpenMetrics, then protobuf (which Prometheus asks for with native histograms on).
     for (tag, features) in [
         ("exemplars-om", "--enable-feature=exemplar-storage"),
@@ -691,16 +677,7 @@ fn exemplars_reach_prometheus_through_remote_write() {
     else {
         return;
     };
-    let state = State::builder()
-        .with_target(target("rw-exemplars"))
-        .with_allocator(FixedAllocator::new(5))
-        .with_settings(Settings {
-            monitor: MonitorSpec::parse(&format!("remote_write:http://{}/api/v1/write", prom.addr))
-                .unwrap(),
-            ..Settings::default()
-        })
-        .build()
-        .unwrap();
+    let state = pushing("rw-exemplars", &prom.addr);
     state.in_scope(|| {
         CHECKOUTS.add_with_exemplar(3, "south", &[("trace_id", "cccc0001")]);
         CHECKOUT_TIME.add_with_exemplar(0.3, (), &[("trace_id", "dddd0001"), ("span_id", "01")]);

@@ -160,6 +160,19 @@ pub(crate) fn canonical() -> &'static [u32] {
     })
 }
 
+/// Each metric of the catalog once (the canonical declaration of a shared one), by name.
+fn sorted() -> Vec<&'static MetricDesc> {
+    let canonical = canonical();
+    let mut all: Vec<&'static MetricDesc> = catalog()
+        .iter()
+        .enumerate()
+        .filter(|&(i, _)| canonical[i] as usize == i)
+        .map(|(_, d)| d)
+        .collect();
+    all.sort_by_key(|d| d.name);
+    all
+}
+
 /// The catalog as a human-readable table, sorted by name: what `--tsmon-list-metrics` prints.
 ///
 /// ```
@@ -168,14 +181,7 @@ pub(crate) fn canonical() -> &'static [u32] {
 /// ```
 #[must_use]
 pub fn describe() -> String {
-    let canonical = canonical();
-    let mut all: Vec<&MetricDesc> = catalog()
-        .iter()
-        .enumerate()
-        .filter(|&(i, _)| canonical[i] as usize == i)
-        .map(|(_, d)| d)
-        .collect();
-    all.sort_by_key(|d| d.name);
+    let all = sorted();
     let mut out = String::new();
     for d in all {
         let fields: Vec<String> = d
@@ -211,14 +217,7 @@ pub fn describe() -> String {
 /// ```
 #[must_use]
 pub fn catalog_markdown() -> String {
-    let canonical = canonical();
-    let mut all: Vec<&MetricDesc> = catalog()
-        .iter()
-        .enumerate()
-        .filter(|&(i, _)| canonical[i] as usize == i)
-        .map(|(_, d)| d)
-        .collect();
-    all.sort_by_key(|d| d.name);
+    let all = sorted();
     // A cell's text, with what would break the table escaped.
     let cell = |s: &str| s.replace('|', "\\|").replace(['\n', '\r'], " ");
     let mut out = String::from(
