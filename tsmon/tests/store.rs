@@ -512,3 +512,81 @@ fn handles_and_writes_by_value_share_their_series() {
     let snap = s.snapshot();
     assert_eq!(snap.metric("test/store/mixed").unwrap().cells().len(), 3);
 }
+
+tsmon::metric! {
+    /// Requests, with exemplars.
+    static TRACED: Counter(route: String) = "test/store/traced";
+    /// Latencies, with exemplars per bucket.
+    #[tsmon(bucketer = bounds(1, 10))]
+    static TRACED_LATENCY: CumulativeDistribution = "test/store/traced_latency";
+}
+
+fn dropped_exemplars(state: &State, metric: &str) -> i64 {
+    state
+        .snapshot()
+        .metric("tsmon/store/dropped_exemplars")
+        .and_then(|m| m.find(&[FieldValue::Str(metric)]))
+        .map_or(0, |c| match c.value() {
+            Value::Int(n) => *n,
+            _ => -1,
+        })
+}
+
+/// The latest exemplar is kept per series (per bucket), labels past the OpenMetrics limit or
+/// with invalid names are dropped and counted while the write itself counts, and a series
+/// deleted or reset forgets its exemplars.
+#[test]
+fn exemplars_are_kept_per_series_dropped_when_invalid_and_forgotten_with_the_series() {
+    let state = state();
+    let _g = state.enter();
+    TRACED.add_with_exemplar(1, "/a", &[("trace_id", "t1")]);
+    TRACED.add_with_exemplar(1, "/a", &[("trace_id", "t2")]);
+    TRACED.add(5, "/b");
+    TRACED_LATENCY.add_with_exemplar(0.5, (), &[("trace_id", "low")]);
+    TRACED_LATENCY.add_with_exemplar(5.0, (), &[("trace_id", "mid")]);
+    let snap = state.snapshot();
+    let m = snap.metric("test/store/traced").unwrap();
+    let a = m.find(&[FieldValue::Str("/a")]).unwrap();
+    assert_eq!(a.exemplar(0).unwrap().labels()[0].1, "t2", "the latest");
+    assert!(
+        m.find(&[FieldValue::Str("/b")])
+            .unwrap()
+            .exemplar(0)
+            .is_none()
+    );
+    let d = &snap.metric("test/store/traced_latency").unwrap().cells()[0];
+    assert_eq!(d.exemplar(0).unwrap().labels()[0].1, "low");
+    assert_eq!(d.exemplar(1).unwrap().labels()[0].1, "mid");
+    assert!(d.exemplar(2).is_none());
+
+    // Over 128 characters, or a bad name: the add counts, the exemplar does not.
+    let long = "x".repeat(130);
+    TRACED.add_with_exemplar(1, "/c", &[("trace_id", &long)]);
+    TRACED.add_with_exemplar(1, "/c", &[("1bad", "v")]);
+    assert_eq!(TRACED.get("/c"), 2);
+    let snap = state.snapshot();
+    let c = snap
+        .metric("test/store/traced")
+        .unwrap()
+        .find(&[FieldValue::Str("/c")])
+        .unwrap();
+    assert!(c.exemplar(0).is_none());
+    assert_eq!(dropped_exemplars(&state, "test/store/traced"), 2);
+
+    // Deleted, then written again: no exemplar from before.
+    assert!(TRACED.delete("/a"));
+    TRACED.add(1, "/a");
+    let snap = state.snapshot();
+    let a = snap
+        .metric("test/store/traced")
+        .unwrap()
+        .find(&[FieldValue::Str("/a")])
+        .unwrap();
+    assert!(a.exemplar(0).is_none());
+    // Reset: every stream starts again, without its exemplars.
+    TRACED_LATENCY.reset();
+    TRACED_LATENCY.add(0.5, ());
+    let snap = state.snapshot();
+    let d = &snap.metric("test/store/traced_latency").unwrap().cells()[0];
+    assert!(d.exemplar(0).is_none() && d.exemplar(1).is_none());
+}
