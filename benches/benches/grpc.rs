@@ -26,8 +26,7 @@ use echo::{SayReply, SayRequest, StreamRequest};
 struct Plain;
 struct WithAutometrics;
 
-type Replies =
-    std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<SayReply, Status>> + Send>>;
+type Replies = std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<SayReply, Status>> + Send>>;
 
 fn reply(req: SayRequest) -> SayReply {
     SayReply {
@@ -61,6 +60,24 @@ impl Echo for WithAutometrics {
     async fn stream(&self, _: Request<StreamRequest>) -> Result<Response<Replies>, Status> {
         Err(Status::unimplemented("not here"))
     }
+}
+
+/// A bench of `iters` unary calls made one after another on `rt`, through `client`.
+macro_rules! unary_calls {
+    ($group:expr, $name:expr, $rt:expr, $client:expr, $request:expr) => {
+        $group.bench_function($name, |b| {
+            b.iter_custom(|iters| {
+                let mut client = $client.clone();
+                $rt.block_on(async {
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        client.say($request()).await.unwrap();
+                    }
+                    start.elapsed()
+                })
+            });
+        });
+    };
 }
 
 #[derive(Clone, Copy)]
@@ -142,33 +159,11 @@ fn bench(c: &mut Criterion) {
                     .layer(GrpcClientMetricsLayer::new())
                     .service(channel);
                 let client = EchoClient::new(channel);
-                group.bench_function(name, |b| {
-                    b.iter_custom(|iters| {
-                        let mut client = client.clone();
-                        client_rt.block_on(async {
-                            let start = Instant::now();
-                            for _ in 0..iters {
-                                client.say(request()).await.unwrap();
-                            }
-                            start.elapsed()
-                        })
-                    });
-                });
+                unary_calls!(group, name, client_rt, client, request);
             }
             _ => {
                 let client = EchoClient::new(channel);
-                group.bench_function(name, |b| {
-                    b.iter_custom(|iters| {
-                        let mut client = client.clone();
-                        client_rt.block_on(async {
-                            let start = Instant::now();
-                            for _ in 0..iters {
-                                client.say(request()).await.unwrap();
-                            }
-                            start.elapsed()
-                        })
-                    });
-                });
+                unary_calls!(group, name, client_rt, client, request);
             }
         }
     }
@@ -203,7 +198,9 @@ fn bench_in_process(c: &mut Criterion) {
         http::Request::post("http://localhost/echo.Echo/Say")
             .header("content-type", "application/grpc")
             .header("te", "trailers")
-            .body(tonic::body::Body::new(http_body_util::Full::new(body.clone())))
+            .body(tonic::body::Body::new(http_body_util::Full::new(
+                body.clone(),
+            )))
             .unwrap()
     };
     let mut group = c.benchmark_group("grpc_server_in_process");
@@ -251,31 +248,9 @@ fn bench_client_in_process(c: &mut Criterion) {
     };
     let mut group = c.benchmark_group("grpc_client_in_process");
     let bare = EchoClient::new(EchoServer::new(Plain));
-    group.bench_function("bare", |b| {
-        b.iter_custom(|iters| {
-            let mut client = bare.clone();
-            rt.block_on(async {
-                let start = Instant::now();
-                for _ in 0..iters {
-                    client.say(request()).await.unwrap();
-                }
-                start.elapsed()
-            })
-        });
-    });
+    unary_calls!(group, "bare", rt, bare, request);
     let layered = EchoClient::new(GrpcClientMetricsLayer::new().layer(EchoServer::new(Plain)));
-    group.bench_function("tsmon_client", |b| {
-        b.iter_custom(|iters| {
-            let mut client = layered.clone();
-            rt.block_on(async {
-                let start = Instant::now();
-                for _ in 0..iters {
-                    client.say(request()).await.unwrap();
-                }
-                start.elapsed()
-            })
-        });
-    });
+    unary_calls!(group, "tsmon_client", rt, layered, request);
     group.finish();
 }
 

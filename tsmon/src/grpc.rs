@@ -262,9 +262,9 @@ impl Policy {
     }
 }
 
-/// What the request body has carried so far.
+/// What a request body has carried so far (received by a server, sent by a client).
 #[derive(Default)]
-pub(crate) struct Received {
+pub(crate) struct RequestCounts {
     pub(crate) messages: AtomicU64,
     pub(crate) bytes: AtomicU64,
 }
@@ -272,14 +272,14 @@ pub(crate) struct Received {
 /// Counts the request's messages as the handler reads them.
 pub(crate) struct RequestSide {
     framing: Framing,
-    received: Arc<Received>,
+    counts: Arc<RequestCounts>,
 }
 
 impl RequestSide {
-    pub(crate) fn new(received: Arc<Received>) -> Self {
+    pub(crate) fn new(counts: Arc<RequestCounts>) -> Self {
         RequestSide {
             framing: Framing::default(),
-            received,
+            counts,
         }
     }
 }
@@ -287,8 +287,8 @@ impl RequestSide {
 impl Observer for RequestSide {
     fn data(&mut self, chunk: &[u8], len: usize) {
         self.framing.feed(chunk, len);
-        self.received.messages.store(self.framing.messages, Relaxed);
-        self.received.bytes.store(self.framing.bytes, Relaxed);
+        self.counts.messages.store(self.framing.messages, Relaxed);
+        self.counts.bytes.store(self.framing.bytes, Relaxed);
     }
 
     fn end(&mut self, _complete: bool) {}

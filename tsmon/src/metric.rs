@@ -234,7 +234,8 @@ impl<K: Kind, F: FieldSet> Metric<K, F> {
     fn handle_in(&self, values: F::Values<'_>, target: Option<&Target>) -> Handle<K> {
         with_current_store(|store| {
             let id = target.map_or(0, |t| store.target_id(t));
-            let series = self.slot(store).and_then(|slot| {
+            let slot = self.slot(store);
+            let series = slot.and_then(|slot| {
                 with_key::<F, _>(id, values, |key| {
                     slot.with_series(key, store.clock(), true, Arc::clone)
                 })
@@ -242,7 +243,7 @@ impl<K: Kind, F: FieldSet> Metric<K, F> {
             Handle {
                 series,
                 enabled: store.enabled_flag().clone(),
-                exemplars: self.slot(store).map(|m| m.exemplars.clone()),
+                exemplars: slot.map(|m| m.exemplars.clone()),
             }
         })
     }

@@ -13,7 +13,7 @@ use http_body::Body;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::{Framing, Policy, Received, RequestSide, UNKNOWN_METHOD, code};
+use super::{Framing, Policy, RequestCounts, RequestSide, UNKNOWN_METHOD, code};
 use crate::middleware::cache::{Cache, Local};
 use crate::middleware::{CacheSlot, HandleSet, OnPanic, StateRef};
 
@@ -163,7 +163,7 @@ pub(crate) struct Call {
     start: u64,
     method: MethodName,
     code: Option<i64>,
-    sent: Arc<Received>,
+    sent: Arc<RequestCounts>,
     received: Framing,
     done: bool,
 }
@@ -270,7 +270,7 @@ where
             }
             _ => MethodName::Unknown,
         };
-        let sent = Arc::new(Received::default());
+        let sent = Arc::new(RequestCounts::default());
         let body = tonic::body::Body::new(GrpcClientBody::new(
             body,
             Some(super::Side::Request(RequestSide::new(sent.clone()))),

@@ -13,7 +13,7 @@ use http_body::Body;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::{Framing, Policy, Received, RequestSide, UNKNOWN_METHOD, code};
+use super::{Framing, Policy, RequestCounts, RequestSide, UNKNOWN_METHOD, code};
 use crate::middleware::cache::{Cache, Local};
 use crate::middleware::{CacheSlot, HandleSet, OnPanic, StateRef};
 
@@ -194,7 +194,7 @@ pub(crate) struct Call {
     /// for the first call of a method not known yet (which is not in the gauge).
     held: Option<Arc<Handles>>,
     code: Option<i64>,
-    received: Arc<Received>,
+    received: Arc<RequestCounts>,
     sent: Framing,
     done: bool,
 }
@@ -316,7 +316,7 @@ where
         if let Some(h) = &held {
             h.in_flight.add(1);
         }
-        let received = Arc::new(Received::default());
+        let received = Arc::new(RequestCounts::default());
         let body = tonic::body::Body::new(GrpcServerBody::new(
             body,
             Some(super::Side::Request(RequestSide::new(received.clone()))),
