@@ -323,10 +323,130 @@ fn parse_bounds(call: &syn::ExprCall, args: &[&syn::Expr]) -> syn::Result<TokenS
     Ok(quote!(BucketerSpec::explicit(&[#(#bounds),*])))
 }
 
-/// `fixed_width(w, n)`, `geometric(g, n)`, `geometric_with_scale(g, n, s)`, `bounds(…)` or
-/// `default`, with the Go constructors' checks done at compile time.
+/// `native(schema, …)` or `native(factor = f, …)`, then optionally `max_buckets = n` and
+/// `zero_threshold = t`: a native histogram, checked at compile time.
+fn parse_native(call: &syn::ExprCall, args: &[&syn::Expr]) -> syn::Result<TokenStream> {
+    const EXPECTED: &str = "expected `native(schema)` or `native(factor = f)`, then optionally `max_buckets = n` and `zero_threshold = t`";
+    let mut schema: Option<i8> = None;
+    let mut max_buckets: Option<u32> = None;
+    let mut zero_threshold: Option<f64> = None;
+    for (n, arg) in args.iter().enumerate() {
+        if n == 0 && !matches!(arg, syn::Expr::Assign(_)) {
+            let s = match arg {
+                syn::Expr::Lit(syn::ExprLit {
+                    lit: syn::Lit::Int(i),
+                    ..
+                }) => i.base10_parse::<i64>()?,
+                syn::Expr::Unary(syn::ExprUnary {
+                    op: syn::UnOp::Neg(_),
+                    expr,
+                    ..
+                }) => match &**expr {
+                    syn::Expr::Lit(syn::ExprLit {
+                        lit: syn::Lit::Int(i),
+                        ..
+                    }) => -i.base10_parse::<i64>()?,
+                    other => {
+                        return Err(syn::Error::new_spanned(other, "expected an integer schema"));
+                    }
+                },
+                other => return Err(syn::Error::new_spanned(other, "expected an integer schema")),
+            };
+            if !(-4..=8).contains(&s) {
+                return Err(syn::Error::new_spanned(
+                    arg,
+                    format!("a native histogram's schema is from -4 to 8, not {s}"),
+                ));
+            }
+            schema = Some(s as i8);
+            continue;
+        }
+        let syn::Expr::Assign(assign) = arg else {
+            return Err(syn::Error::new_spanned(arg, EXPECTED));
+        };
+        let key = match &*assign.left {
+            syn::Expr::Path(p) => p.path.get_ident().map(ToString::to_string),
+            _ => None,
+        }
+        .unwrap_or_default();
+        let value = &*assign.right;
+        let dup = |set: bool| {
+            if set {
+                Err(syn::Error::new_spanned(
+                    &assign.left,
+                    format!("`{key}` is given twice"),
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        match key.as_str() {
+            "factor" => {
+                if schema.is_some() {
+                    return Err(syn::Error::new_spanned(
+                        &assign.left,
+                        "give a schema or a `factor`, not both",
+                    ));
+                }
+                let f = lit_f64(value)?;
+                if !(f > 1.0 && f.is_finite()) {
+                    return Err(syn::Error::new_spanned(
+                        value,
+                        "the growth factor must be greater than 1",
+                    ));
+                }
+                // As `tsmon::distribution::native::schema_for_factor`.
+                let floor = f.log2().log2().floor();
+                schema = Some(if floor <= -8.0 {
+                    8
+                } else if floor >= 4.0 {
+                    -4
+                } else {
+                    -(floor as i8)
+                });
+            }
+            "max_buckets" => {
+                dup(max_buckets.is_some())?;
+                let m = lit_u32(value)?;
+                if m == 0 {
+                    return Err(syn::Error::new_spanned(
+                        value,
+                        "`max_buckets` must be at least 1",
+                    ));
+                }
+                max_buckets = Some(m);
+            }
+            "zero_threshold" => {
+                dup(zero_threshold.is_some())?;
+                let t = lit_f64(value)?;
+                if !(t >= 0.0 && t.is_finite()) {
+                    return Err(syn::Error::new_spanned(
+                        value,
+                        "the zero threshold must be a finite number, 0 or more",
+                    ));
+                }
+                zero_threshold = Some(t);
+            }
+            _ => return Err(syn::Error::new_spanned(&assign.left, EXPECTED)),
+        }
+    }
+    let Some(schema) = schema else {
+        return Err(syn::Error::new_spanned(call, EXPECTED));
+    };
+    let mut spec = quote!(BucketerSpec::native(#schema));
+    if let Some(m) = max_buckets {
+        spec = quote!(#spec.with_max_buckets(#m));
+    }
+    if let Some(t) = zero_threshold {
+        spec = quote!(#spec.with_zero_threshold(#t));
+    }
+    Ok(spec)
+}
+
+/// `fixed_width(w, n)`, `geometric(g, n)`, `geometric_with_scale(g, n, s)`, `bounds(…)`,
+/// `native(…)` or `default`, with the Go constructors' checks done at compile time.
 pub(crate) fn parse_bucketer(expr: &syn::Expr) -> syn::Result<TokenStream> {
-    const EXPECTED: &str = "expected `default`, `fixed_width(width, n)`, `geometric(growth, n)`, `geometric_with_scale(growth, n, scale)` or `bounds(b0, b1, …)`";
+    const EXPECTED: &str = "expected `default`, `fixed_width(width, n)`, `geometric(growth, n)`, `geometric_with_scale(growth, n, scale)`, `bounds(b0, b1, …)` or `native(schema)`";
     if let syn::Expr::Path(p) = expr
         && p.path.is_ident("default")
     {
@@ -346,6 +466,9 @@ pub(crate) fn parse_bucketer(expr: &syn::Expr) -> syn::Result<TokenStream> {
     let args: Vec<&syn::Expr> = call.args.iter().collect();
     if which == "bounds" {
         return parse_bounds(call, &args);
+    }
+    if which == "native" {
+        return parse_native(call, &args);
     }
     let arity = match which.as_str() {
         "fixed_width" | "geometric" => 2,

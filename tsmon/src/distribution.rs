@@ -22,11 +22,17 @@
 //! sample exactly on a bound is counted in the bucket that *starts* there, so `le="10"` counts
 //! samples below 10, not up to and including 10.
 
+pub mod native;
+mod value;
+
+pub use value::Distribution;
+
 use std::sync::OnceLock;
 
 use parking_lot::Mutex;
 
 use crate::error::Error;
+use native::NativeSpec;
 
 /// The parameters of a bucketer, as a metric declaration gives them. `const`, so it can live in
 /// the static catalog.
@@ -45,6 +51,8 @@ pub struct BucketerSpec {
     scale: f64,
     /// Explicit bounds (`bounds(…)`), empty for a linear or geometric bucketer.
     explicit: &'static [f64],
+    /// A native histogram's parameters (`native(…)`).
+    native: Option<NativeSpec>,
 }
 
 impl BucketerSpec {
@@ -60,6 +68,7 @@ impl BucketerSpec {
             num_finite_buckets: n,
             scale: 1.0,
             explicit: &[],
+            native: None,
         }
     }
 
@@ -78,6 +87,7 @@ impl BucketerSpec {
             num_finite_buckets: n,
             scale,
             explicit: &[],
+            native: None,
         }
     }
 
@@ -104,7 +114,77 @@ impl BucketerSpec {
             num_finite_buckets: bounds.len().saturating_sub(1) as u32,
             scale: 1.0,
             explicit: bounds,
+            native: None,
         }
+    }
+
+    /// A native histogram at `schema` (see [`native`]): sparse exponential buckets that grow
+    /// by `2^(2^-schema)`, with the default bucket limit and zero threshold.
+    ///
+    /// ```
+    /// use tsmon::distribution::BucketerSpec;
+    /// let spec = BucketerSpec::native(3);
+    /// assert_eq!(spec.native_spec().map(|n| n.schema()), Some(3));
+    /// assert_eq!(spec.bucketer().unwrap().num_buckets(), 1);
+    /// ```
+    #[must_use]
+    pub const fn native(schema: i8) -> Self {
+        Self::native_with(NativeSpec::new(schema))
+    }
+
+    /// A native histogram with these parameters.
+    ///
+    /// ```
+    /// use tsmon::distribution::{BucketerSpec, native::NativeSpec};
+    /// let spec = BucketerSpec::native_with(NativeSpec::new(2).with_max_buckets(40));
+    /// assert_eq!(spec.native_spec().unwrap().max_buckets(), 40);
+    /// ```
+    #[must_use]
+    pub const fn native_with(spec: NativeSpec) -> Self {
+        BucketerSpec {
+            width: 0.0,
+            growth_factor: 0.0,
+            num_finite_buckets: 0,
+            scale: 1.0,
+            explicit: &[],
+            native: Some(spec),
+        }
+    }
+
+    /// A native histogram with at most `n` buckets (no change to classic buckets).
+    ///
+    /// ```
+    /// use tsmon::distribution::BucketerSpec;
+    /// let spec = BucketerSpec::native(3).with_max_buckets(60).with_zero_threshold(1e-6);
+    /// let native = spec.native_spec().unwrap();
+    /// assert_eq!((native.max_buckets(), native.zero_threshold()), (60, 1e-6));
+    /// ```
+    #[must_use]
+    pub const fn with_max_buckets(mut self, n: u32) -> Self {
+        if let Some(spec) = self.native {
+            self.native = Some(spec.with_max_buckets(n));
+        }
+        self
+    }
+
+    /// A native histogram whose zero bucket holds `|x| <= t` (no change to classic buckets).
+    #[must_use]
+    pub const fn with_zero_threshold(mut self, t: f64) -> Self {
+        if let Some(spec) = self.native {
+            self.native = Some(spec.with_zero_threshold(t));
+        }
+        self
+    }
+
+    /// A native histogram's parameters, `None` for classic buckets.
+    ///
+    /// ```
+    /// use tsmon::distribution::BucketerSpec;
+    /// assert!(BucketerSpec::DEFAULT.native_spec().is_none());
+    /// ```
+    #[must_use]
+    pub fn native_spec(&self) -> Option<NativeSpec> {
+        self.native
     }
 
     /// The explicit bounds of a `bounds(…)` bucketer, `None` for a linear or geometric one.
@@ -132,6 +212,7 @@ impl BucketerSpec {
             num_finite_buckets: n,
             scale,
             explicit: &[],
+            native: None,
         };
         spec.bounds().map(|_| spec)
     }
@@ -162,6 +243,10 @@ impl BucketerSpec {
 
     fn bounds(&self) -> Result<Box<[f64]>, Error> {
         let invalid = |why: &str| Error::InvalidBucketer(format!("{self:?}: {why}"));
+        if self.native.is_some() {
+            // One classic bucket: everything; the native buckets live beside it.
+            return Ok(Box::new([f64::NEG_INFINITY]));
+        }
         if !self.explicit.is_empty() {
             let mut lower = Vec::with_capacity(self.explicit.len() + 1);
             lower.push(f64::NEG_INFINITY);
@@ -227,6 +312,7 @@ impl BucketerSpec {
                 .iter()
                 .zip(other.explicit)
                 .all(|(a, b)| a.to_bits() == b.to_bits())
+            && self.native == other.native
             && self.width.to_bits() == other.width.to_bits()
             && self.growth_factor.to_bits() == other.growth_factor.to_bits()
             && self.scale.to_bits() == other.scale.to_bits()
@@ -362,7 +448,7 @@ impl Bucketer {
     #[must_use]
     #[inline]
     pub fn bucket(&self, x: f64) -> usize {
-        if x.is_nan() {
+        if x.is_nan() || self.lower.len() == 1 {
             return 0;
         }
         if !self.spec.explicit.is_empty() {
@@ -384,130 +470,6 @@ impl Bucketer {
             }
         }
         i
-    }
-}
-
-/// A distribution value: count, sum and the bucket counts, grown lazily up to the highest bucket
-/// touched (Go's `distribution.Distribution`).
-#[derive(Clone, Debug, PartialEq)]
-pub struct Distribution {
-    bucketer: &'static Bucketer,
-    buckets: Vec<i64>,
-    count: i64,
-    sum: f64,
-}
-
-impl Distribution {
-    /// An empty distribution.
-    ///
-    /// ```
-    /// # use tsmon::distribution::{BucketerSpec, Distribution};
-    /// let d = Distribution::new(BucketerSpec::DEFAULT.bucketer().unwrap());
-    /// assert_eq!((d.count(), d.last_non_zero_bucket()), (0, None));
-    /// ```
-    #[must_use]
-    pub fn new(bucketer: &'static Bucketer) -> Self {
-        Distribution {
-            bucketer,
-            buckets: Vec::new(),
-            count: 0,
-            sum: 0.0,
-        }
-    }
-
-    pub(crate) fn from_parts(bucketer: &'static Bucketer, mut buckets: Vec<i64>, sum: f64) -> Self {
-        while buckets.last() == Some(&0) {
-            buckets.pop();
-        }
-        let count = buckets.iter().sum();
-        Distribution {
-            bucketer,
-            buckets,
-            count,
-            sum,
-        }
-    }
-
-    /// Adds a sample.
-    ///
-    /// ```
-    /// # use tsmon::distribution::{BucketerSpec, Distribution};
-    /// let mut d = Distribution::new(BucketerSpec::DEFAULT.bucketer().unwrap());
-    /// d.add(3.2);
-    /// d.add(5.3);
-    /// assert_eq!(d.buckets(), [0, 0, 0, 1, 1]);
-    /// ```
-    pub fn add(&mut self, x: f64) {
-        let i = self.bucketer.bucket(x);
-        if self.buckets.len() <= i {
-            self.buckets.resize(i + 1, 0);
-        }
-        self.buckets[i] += 1;
-        self.count += 1;
-        self.sum += x;
-    }
-
-    /// The bucketer.
-    ///
-    /// ```
-    /// # use tsmon::distribution::{BucketerSpec, Distribution};
-    /// let b = BucketerSpec::DEFAULT.bucketer().unwrap();
-    /// assert!(std::ptr::eq(Distribution::new(b).bucketer(), b));
-    /// ```
-    #[must_use]
-    pub fn bucketer(&self) -> &'static Bucketer {
-        self.bucketer
-    }
-
-    /// The bucket counts, up to the highest bucket touched.
-    ///
-    /// ```
-    /// # use tsmon::distribution::{BucketerSpec, Distribution};
-    /// let d = Distribution::new(BucketerSpec::DEFAULT.bucketer().unwrap());
-    /// assert!(d.buckets().is_empty());
-    /// ```
-    #[must_use]
-    pub fn buckets(&self) -> &[i64] {
-        &self.buckets
-    }
-
-    /// The number of samples.
-    ///
-    /// ```
-    /// # use tsmon::distribution::{BucketerSpec, Distribution};
-    /// let mut d = Distribution::new(BucketerSpec::DEFAULT.bucketer().unwrap());
-    /// d.add(1.0);
-    /// assert_eq!(d.count(), 1);
-    /// ```
-    #[must_use]
-    pub fn count(&self) -> i64 {
-        self.count
-    }
-
-    /// The sum of the samples.
-    ///
-    /// ```
-    /// # use tsmon::distribution::{BucketerSpec, Distribution};
-    /// let mut d = Distribution::new(BucketerSpec::DEFAULT.bucketer().unwrap());
-    /// d.add(1.5);
-    /// assert_eq!(d.sum(), 1.5);
-    /// ```
-    #[must_use]
-    pub fn sum(&self) -> f64 {
-        self.sum
-    }
-
-    /// The highest bucket with a sample, `None` when empty (Go returns -1).
-    ///
-    /// ```
-    /// # use tsmon::distribution::{BucketerSpec, Distribution};
-    /// let mut d = Distribution::new(BucketerSpec::fixed_width(10.0, 2).bucketer().unwrap());
-    /// d.add(15.0);
-    /// assert_eq!(d.last_non_zero_bucket(), Some(2));
-    /// ```
-    #[must_use]
-    pub fn last_non_zero_bucket(&self) -> Option<usize> {
-        self.buckets.iter().rposition(|&c| c != 0)
     }
 }
 

@@ -283,9 +283,13 @@ impl<'a> Encoder<'a> {
             labels: Vec::with_capacity(256),
             targets,
             dialect: match format {
-                Format::Text | Format::Protobuf => Dialect::TEXT,
+                Format::Text | Format::Protobuf => Dialect {
+                    native_classic: options.native_classic,
+                    ..Dialect::TEXT
+                },
                 Format::OpenMetrics => Dialect {
                     created: options.created,
+                    native_classic: options.native_classic,
                     ..Dialect::OPENMETRICS
                 },
             },

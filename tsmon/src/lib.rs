@@ -184,12 +184,14 @@ pub use target::Target;
 ///   map to a valid Prometheus name (see [`exposition::prometheus_name`]) and must not end with a
 ///   suffix the formats add (`_total`, `_count`, …).
 /// - **Options**: `units = seconds|milliseconds|…|bytes|…` (not a time unit on string and bool
-///   metrics), `bucketer = default|fixed_width(w, n)|geometric(g, n)|geometric_with_scale(g, n, s)|bounds(b0, b1, …)`
+///   metrics), `bucketer = default|fixed_width(w, n)|geometric(g, n)|geometric_with_scale(g, n, s)|bounds(b0, b1, …)|native(…)`
 ///   (distributions only; checked at compile time: `bounds` takes finite, strictly increasing
 ///   numbers, such as Prometheus' default `bounds(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
 ///   2.5, 5, 10)`, and its `le` labels are those bounds; computed bounds are rounded to 15
-///   significant digits, so they print as written), `max_series = N`, `crate = path` (for a
-///   renamed `tsmon` dependency).
+///   significant digits, so they print as written; `native(schema)` or `native(factor = f)`,
+///   with optional `max_buckets = n` and `zero_threshold = t`, is a native histogram, see
+///   [`distribution::native`]), `max_series = N`, `crate = path` (for a renamed `tsmon`
+///   dependency).
 ///
 /// Every mistake is a compile error pointing at the offending token.
 #[cfg(feature = "macros")]

@@ -29,9 +29,11 @@ pub(crate) mod cell;
 pub(crate) mod current;
 mod exemplar;
 mod fns;
+mod native;
 mod series;
 mod slot;
 mod snapshot;
+mod striped;
 
 pub(crate) use exemplar::ExemplarTable;
 pub use exemplar::{Exemplar, MAX_EXEMPLAR_LABEL_CHARS};

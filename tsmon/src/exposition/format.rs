@@ -127,6 +127,9 @@ pub struct Options {
     /// The default target's labels once, in a `target_info` family, instead of on every
     /// series (see the `pull_target_info` setting).
     pub target_info: bool,
+    /// Classic buckets beside a native histogram's, for receivers without native support
+    /// (see the `native_classic_buckets` setting).
+    pub native_classic: bool,
 }
 
 impl Options {
@@ -159,11 +162,24 @@ impl Options {
         self
     }
 
+    /// With or without classic buckets beside a native histogram's.
+    ///
+    /// ```
+    /// let options = tsmon::exposition::Options::default().with_native_classic(true);
+    /// assert!(options.native_classic);
+    /// ```
+    #[must_use]
+    pub fn with_native_classic(mut self, native_classic: bool) -> Self {
+        self.native_classic = native_classic;
+        self
+    }
+
     /// The options the settings ask for.
     pub(crate) fn from_settings(s: &crate::settings::Settings) -> Self {
         Options {
             created: s.openmetrics_created,
             target_info: s.pull_target_info,
+            native_classic: s.native_classic_buckets,
         }
     }
 }

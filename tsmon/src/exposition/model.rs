@@ -12,7 +12,9 @@
 //! - A series' samples are what [`samples`] gives: a counter's `_total` (and `_created` where
 //!   the [`Dialect`] has it), a gauge's value, a string's `_info` of 1 with the `value` label,
 //!   a histogram's cumulative `_bucket`s up to `le="+Inf"`, `_count` and `_sum` (`_gcount` and
-//!   `_gsum` for a gauge histogram).
+//!   `_gsum` for a gauge histogram). A native histogram has only `le="+Inf"` in these
+//!   formats (its buckets go in the protobuf formats' own fields), unless
+//!   [`Dialect::native_classic`] asks for classic buckets beside them.
 //!
 //! ```
 //! use tsmon::exposition::model::{Dialect, Extra, Number, samples};
@@ -50,6 +52,11 @@ pub struct Dialect {
     pub created: bool,
     /// Gauge histograms as such (`_gcount`, `_gsum`); without, a plain histogram.
     pub gauge_histograms: bool,
+    /// A native histogram's classic `_bucket`s too, at powers of two (its buckets reduced to
+    /// schema 0, see [`NativeBuckets::classic`]); without, only `le="+Inf"`.
+    ///
+    /// [`NativeBuckets::classic`]: crate::distribution::native::NativeBuckets::classic
+    pub native_classic: bool,
 }
 
 impl Dialect {
@@ -57,17 +64,20 @@ impl Dialect {
     pub const TEXT: Dialect = Dialect {
         created: false,
         gauge_histograms: false,
+        native_classic: false,
     };
     /// OpenMetrics 1.0.
     pub const OPENMETRICS: Dialect = Dialect {
         created: true,
         gauge_histograms: true,
+        native_classic: false,
     };
     /// Remote-write: gauge histograms as Prometheus stores them from an OpenMetrics scrape,
     /// no `_created`.
     pub const REMOTE_WRITE: Dialect = Dialect {
         created: false,
         gauge_histograms: true,
+        native_classic: false,
     };
 }
 
@@ -174,15 +184,27 @@ pub fn samples<'a>(
                 return;
             };
             let gauge = ty == FamilyType::GaugeHistogram && dialect.gauge_histograms;
-            let b = d.bucketer();
-            let mut cumulative = 0i64;
-            for i in 0..b.num_buckets() - 1 {
-                cumulative += d.buckets().get(i).copied().unwrap_or(0);
-                f(Sample {
-                    suffix: "_bucket",
-                    label: Some(("le", Extra::Le(b.upper_bound(i)))),
-                    value: Number::Int(cumulative),
-                });
+            if let Some(native) = d.native() {
+                if dialect.native_classic {
+                    for (le, cumulative) in native.classic(0) {
+                        f(Sample {
+                            suffix: "_bucket",
+                            label: Some(("le", Extra::Le(le))),
+                            value: Number::Int(cumulative as i64),
+                        });
+                    }
+                }
+            } else {
+                let b = d.bucketer();
+                let mut cumulative = 0i64;
+                for i in 0..b.num_buckets() - 1 {
+                    cumulative += d.buckets().get(i).copied().unwrap_or(0);
+                    f(Sample {
+                        suffix: "_bucket",
+                        label: Some(("le", Extra::Le(b.upper_bound(i)))),
+                        value: Number::Int(cumulative),
+                    });
+                }
             }
             f(Sample {
                 suffix: "_bucket",

@@ -10,14 +10,16 @@
 //! OpenMetrics scrape gives `_gcount` and `_gsum`); a histogram lists its finite
 //! buckets (Prometheus adds `+Inf` from the count). With [`Options::created`] a counter and a
 //! histogram carry their `created_timestamp`. Exemplars go on a counter and on each finite
-//! bucket.
+//! bucket. A native histogram carries its schema, zero bucket, and each side's spans and
+//! deltas (classic buckets beside them with [`Options::native_classic`]).
 //!
 //! The writer is a few dozen lines of protobuf's wire format (varints, length-delimited
 //! fields), so the format costs no dependency and works in the lean build.
 
 use super::Options;
 use super::model::{self, Dialect, Extra, FamilyType};
-use crate::store::Snapshot;
+use crate::distribution::native::{NativeBuckets, spans_and_deltas};
+use crate::store::{Snapshot, Value};
 
 /// `MetricType` values.
 const COUNTER: u64 = 0;
@@ -50,6 +52,40 @@ fn uint(out: &mut Vec<u8>, field: u32, v: u64) {
 fn double(out: &mut Vec<u8>, field: u32, v: f64) {
     key(out, field, 1);
     out.extend_from_slice(&v.to_le_bytes());
+}
+
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+/// A native histogram's fields of an `io.prometheus.client.Histogram`: schema, zero bucket,
+/// spans and deltas of each side. A histogram with no bucket and a zero threshold of 0 gets an
+/// empty span, so that Prometheus still reads it as native.
+fn native_fields(out: &mut Vec<u8>, n: &NativeBuckets, buf: &mut Vec<u8>) {
+    key(out, 5, 0);
+    varint(out, zigzag(i64::from(n.schema())));
+    double(out, 6, n.zero_threshold());
+    uint(out, 7, n.zero_count());
+    let mut any = false;
+    for (side, span_field, delta_field) in [(n.negative(), 9, 10), (n.positive(), 12, 13)] {
+        let (spans, deltas) = spans_and_deltas(side);
+        for (offset, length) in spans {
+            any = true;
+            buf.clear();
+            key(buf, 1, 0);
+            varint(buf, zigzag(i64::from(offset)));
+            uint(buf, 2, u64::from(length));
+            bytes(out, span_field, buf);
+        }
+        if !deltas.is_empty() {
+            buf.clear();
+            deltas.iter().for_each(|&d| varint(buf, zigzag(d)));
+            bytes(out, delta_field, buf);
+        }
+    }
+    if !any && n.zero_threshold() == 0.0 && n.zero_count() == 0 {
+        bytes(out, 12, &[]);
+    }
 }
 
 /// A `google.protobuf.Timestamp` of `micros` since the Unix epoch.
@@ -151,45 +187,48 @@ pub(crate) fn encode(snapshot: &Snapshot, options: Options, out: &mut Vec<u8>) {
             let created =
                 options.created && matches!(ty, FamilyType::Counter | FamilyType::Histogram);
             let mut bucket = 0;
-            model::samples(
-                ty,
-                Dialect::TEXT,
-                cell.value(),
-                cell.start_micros(),
-                |sample| {
-                    match (sample.suffix, sample.label) {
-                        ("_bucket", Some((_, Extra::Le(bound)))) => {
-                            bucket += 1;
-                            // Prometheus adds the `+Inf` bucket from the count.
-                            if bound.is_finite() {
-                                s.inner.clear();
-                                uint(&mut s.inner, 1, sample.value.as_f64() as u64);
-                                double(&mut s.inner, 2, bound);
-                                if let Some(ex) = cell.exemplar(bucket - 1) {
-                                    exemplar(&mut s.inner, 3, ex, &mut s.ex);
-                                }
-                                bytes(&mut s.value, 3, &s.inner);
-                            }
-                        }
-                        ("_total", _) => {
-                            double(&mut s.value, 1, sample.value.as_f64());
-                            if let Some(ex) = cell.exemplar(0) {
-                                exemplar(&mut s.value, 2, ex, &mut s.ex);
-                            }
-                        }
-                        ("_count", _) => uint(&mut s.value, 1, sample.value.as_f64() as u64),
-                        ("_sum", _) => double(&mut s.value, 2, sample.value.as_f64()),
-                        ("_info", Some((name, Extra::Value(v)))) => {
+            let dialect = Dialect {
+                native_classic: options.native_classic,
+                ..Dialect::TEXT
+            };
+            model::samples(ty, dialect, cell.value(), cell.start_micros(), |sample| {
+                match (sample.suffix, sample.label) {
+                    ("_bucket", Some((_, Extra::Le(bound)))) => {
+                        bucket += 1;
+                        // Prometheus adds the `+Inf` bucket from the count.
+                        if bound.is_finite() {
                             s.inner.clear();
-                            bytes(&mut s.inner, 1, name.as_bytes());
-                            bytes(&mut s.inner, 2, v.as_bytes());
-                            bytes(&mut s.metric, 1, &s.inner);
-                            double(&mut s.value, 1, sample.value.as_f64());
+                            uint(&mut s.inner, 1, sample.value.as_f64() as u64);
+                            double(&mut s.inner, 2, bound);
+                            if let Some(ex) = cell.exemplar(bucket - 1) {
+                                exemplar(&mut s.inner, 3, ex, &mut s.ex);
+                            }
+                            bytes(&mut s.value, 3, &s.inner);
                         }
-                        _ => double(&mut s.value, 1, sample.value.as_f64()),
                     }
-                },
-            );
+                    ("_total", _) => {
+                        double(&mut s.value, 1, sample.value.as_f64());
+                        if let Some(ex) = cell.exemplar(0) {
+                            exemplar(&mut s.value, 2, ex, &mut s.ex);
+                        }
+                    }
+                    ("_count", _) => uint(&mut s.value, 1, sample.value.as_f64() as u64),
+                    ("_sum", _) => double(&mut s.value, 2, sample.value.as_f64()),
+                    ("_info", Some((name, Extra::Value(v)))) => {
+                        s.inner.clear();
+                        bytes(&mut s.inner, 1, name.as_bytes());
+                        bytes(&mut s.inner, 2, v.as_bytes());
+                        bytes(&mut s.metric, 1, &s.inner);
+                        double(&mut s.value, 1, sample.value.as_f64());
+                    }
+                    _ => double(&mut s.value, 1, sample.value.as_f64()),
+                }
+            });
+            if let Value::Distribution(d) = cell.value()
+                && let Some(n) = d.native()
+            {
+                native_fields(&mut s.value, n, &mut s.inner);
+            }
             if created {
                 s.inner.clear();
                 timestamp(&mut s.inner, cell.start_micros());

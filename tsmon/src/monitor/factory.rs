@@ -58,7 +58,10 @@ pub(crate) fn build(
         MonitorSpec::Debug { path: Some(p) } => (Arc::new(DebugMonitor::to_file(p)), None),
         #[cfg(feature = "pushgateway")]
         MonitorSpec::Pushgateway { url } => (
-            Arc::new(super::PushgatewayMonitor::with_options(url, &push.options)?),
+            Arc::new(
+                super::PushgatewayMonitor::with_options(url, &push.options)?
+                    .with_native_classic(push.native_classic),
+            ),
             None,
         ),
         #[cfg(not(feature = "pushgateway"))]
@@ -67,7 +70,8 @@ pub(crate) fn build(
         MonitorSpec::RemoteWrite { url } => {
             let mut m = super::RemoteWriteMonitor::with_options(url, &push.options)?
                 .with_queue(push.queue_max_bytes, push.queue_max_age)
-                .with_time_budget(push.send_budget);
+                .with_time_budget(push.send_budget)
+                .with_native_classic(push.native_classic);
             match &carried.backlog {
                 Some((u, backlog)) if u == url => m = m.with_backlog(backlog.clone()),
                 _ => carried.backlog = Some((url.clone(), m.backlog())),

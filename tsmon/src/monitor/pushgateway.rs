@@ -35,6 +35,7 @@ use crate::target::Target;
 pub struct PushgatewayMonitor {
     base: String,
     client: PushClient,
+    native_classic: bool,
 }
 
 impl PushgatewayMonitor {
@@ -75,7 +76,24 @@ impl PushgatewayMonitor {
         Ok(PushgatewayMonitor {
             base: base.trim_end_matches('/').to_owned(),
             client: PushClient::new("pushgateway", base, options)?,
+            native_classic: false,
         })
+    }
+
+    /// Whether native histograms carry classic buckets (the `native_classic_buckets`
+    /// setting): the push is in the text format, which has no native buckets, so without
+    /// them a native histogram is its count and sum.
+    ///
+    /// ```
+    /// let m = tsmon::monitor::PushgatewayMonitor::new("http://127.0.0.1:9091")
+    ///     .unwrap()
+    ///     .with_native_classic(true);
+    /// # drop(m);
+    /// ```
+    #[must_use]
+    pub fn with_native_classic(mut self, on: bool) -> Self {
+        self.native_classic = on;
+        self
     }
 
     /// The group of a target, as a URL path.
@@ -102,7 +120,9 @@ impl PushgatewayMonitor {
             return Ok(());
         };
         let url = format!("{}{}", self.base, Self::group_path(target));
-        let body = exposition::encode_to_string(chunk, Format::Text);
+        let mut body = Vec::new();
+        let options = exposition::Options::default().with_native_classic(self.native_classic);
+        exposition::encode_with(chunk, Format::Text, options, &mut body);
         let request = hyper::Request::put(&url)
             .header(hyper::header::CONTENT_TYPE, Format::Text.content_type())
             .body(Full::new(Bytes::from(body)))

@@ -130,6 +130,7 @@ pub struct RemoteWriteMonitor {
     queue_bytes: usize,
     queue_age: Duration,
     time_budget: Duration,
+    native_classic: bool,
     backlog: Arc<Backlog>,
 }
 
@@ -234,6 +235,7 @@ impl RemoteWriteMonitor {
             queue_bytes: 64 << 20,
             queue_age: Duration::from_secs(15 * 60),
             time_budget: Duration::from_secs(4),
+            native_classic: false,
             backlog: Arc::default(),
         })
     }
@@ -253,6 +255,21 @@ impl RemoteWriteMonitor {
     #[must_use]
     pub fn with_time_budget(mut self, budget: Duration) -> Self {
         self.time_budget = budget;
+        self
+    }
+
+    /// Whether a native histogram's classic `_bucket`, `_count` and `_sum` series go beside
+    /// its histogram (the `native_classic_buckets` setting; off by default).
+    ///
+    /// ```
+    /// let m = tsmon::monitor::RemoteWriteMonitor::new("http://127.0.0.1:9090/api/v1/write")
+    ///     .unwrap()
+    ///     .with_native_classic(true);
+    /// # drop(m);
+    /// ```
+    #[must_use]
+    pub fn with_native_classic(mut self, on: bool) -> Self {
+        self.native_classic = on;
         self
     }
 
@@ -324,7 +341,7 @@ impl RemoteWriteMonitor {
     /// The requests for one flush: this flush's series, then a stale marker for each series
     /// of the previous flush that is gone, in batches, each with its families' metadata.
     fn requests(&self, snap: &Snapshot) -> (Vec<WriteRequest>, HashMap<u64, Vec<Label>>) {
-        let (all, families) = request::build(snap);
+        let (all, families) = request::build(snap, self.native_classic);
         let ts = i64::try_from(snap.now_micros() / 1000).unwrap_or(i64::MAX);
         let mut current: HashMap<u64, Vec<Label>> = HashMap::with_capacity(all.timeseries.len());
         for series in &all.timeseries {
@@ -346,6 +363,7 @@ impl RemoteWriteMonitor {
                         timestamp: ts,
                     }],
                     exemplars: Vec::new(),
+                    histograms: Vec::new(),
                 };
                 series.push((marker, None));
             }
@@ -385,7 +403,7 @@ impl RemoteWriteMonitor {
     /// The request for a chunk.
     #[must_use]
     pub fn write_request(chunk: &Snapshot) -> WriteRequest {
-        request::build(chunk).0
+        request::build(chunk, false).0
     }
 
     /// Posts one request, retrying as the spec asks, but never sleeping past `deadline`.

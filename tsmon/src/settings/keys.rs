@@ -506,6 +506,10 @@ keys! {
     /// instead of on every series.
     PullTargetInfo pull_target_info: bool = "pull_target_info", "TSMON_PULL_TARGET_INFO",
         default false, read boolean, check any, show show;
+    /// Whether native histograms carry classic buckets too (at powers of two), for
+    /// receivers without native support.
+    NativeClassicBuckets native_classic_buckets: bool = "native_classic_buckets", "TSMON_NATIVE_CLASSIC_BUCKETS",
+        default false, read boolean, check any, show show;
     /// Where the pull endpoint serves `/metrics/catalog`.
     PullCatalog pull_catalog: CatalogExposure = "pull_catalog", "TSMON_PULL_CATALOG",
         default CatalogExposure::Auto, read exposure, check any, show show;

@@ -344,6 +344,8 @@ pub struct PushSettings {
     pub queue_max_age: Duration,
     /// Four fifths of `flush_timeout_sec`: how long one send may take.
     pub send_budget: Duration,
+    /// `native_classic_buckets`.
+    pub native_classic: bool,
 }
 
 impl Default for PushSettings {
@@ -361,6 +363,7 @@ impl Settings {
             queue_max_bytes: self.push_queue_max_bytes,
             queue_max_age: self.push_queue_max_age,
             send_budget: self.flush_timeout * 4 / 5,
+            native_classic: self.native_classic_buckets,
         }
     }
 }

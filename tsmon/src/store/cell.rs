@@ -1,141 +1,17 @@
 //! The value cells of a series, one type per value kind. Writes are lock-free: relaxed atomics,
-//! striped across cache lines once a cell sees contention (Java's `LongAdder` scheme), so a hot
-//! series written from many threads does not bounce one cache line.
+//! striped across cache lines once a cell sees contention ([`super::striped`]).
 
-use std::cell::Cell as StdCell;
 use std::sync::Arc;
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering::*};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::*};
 
-use once_cell::race::OnceBox;
 use parking_lot::Mutex;
+
+use super::native::NativeCell;
+use super::striped::{Stripe, Striped, add_f64, cas_add_f64};
 
 use crate::desc::MetricDesc;
 use crate::distribution::{Bucketer, Distribution};
 use crate::store::Value;
-
-/// One stripe per cache line.
-#[repr(align(128))]
-#[derive(Debug, Default)]
-pub(crate) struct Pad<T>(pub(crate) T);
-
-fn stripe_count() -> usize {
-    static COUNT: OnceLock<usize> = OnceLock::new();
-    *COUNT.get_or_init(|| {
-        std::thread::available_parallelism()
-            .map_or(4, |n| n.get())
-            .next_power_of_two()
-            .clamp(2, 64)
-    })
-}
-
-thread_local! {
-    static PROBE: StdCell<usize> = const { StdCell::new(0) };
-}
-
-#[inline]
-fn probe() -> usize {
-    static NEXT: AtomicUsize = AtomicUsize::new(1);
-    PROBE.with(|p| {
-        let v = p.get();
-        if v != 0 {
-            v
-        } else {
-            let v = NEXT.fetch_add(1, Relaxed).max(1);
-            p.set(v);
-            v
-        }
-    })
-}
-
-/// Moves this thread to another stripe after a collision (xorshift).
-fn rehash() -> usize {
-    PROBE.with(|p| {
-        let mut x = p.get().max(1);
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        p.set(x.max(1));
-        x
-    })
-}
-
-/// What can be striped: a fresh empty copy, and a merge.
-pub(crate) trait Stripe: Send + Sync + Sized + 'static {
-    fn empty_like(&self) -> Self;
-}
-
-/// A base value plus, once contended, one stripe per core. The stripes are made once and
-/// published through `once_cell`'s `OnceBox` (a pointer-sized, safe once-cell: `OnceLock`
-/// would cost every cell 8 to 16 bytes more), so no unsafe code is needed here.
-#[derive(Debug)]
-pub(crate) struct Striped<T: Stripe> {
-    base: T,
-    stripes: OnceBox<Box<[Pad<T>]>>,
-}
-
-impl<T: Stripe> Striped<T> {
-    pub(crate) fn new(base: T) -> Self {
-        Striped {
-            base,
-            stripes: OnceBox::new(),
-        }
-    }
-
-    /// Applies a write: `try_op` once (it returns false on contention), and `op`, which always
-    /// succeeds, on a stripe after contention.
-    #[inline]
-    pub(crate) fn write(&self, try_op: impl Fn(&T) -> bool, op: impl Fn(&T)) {
-        match self.stripes.get() {
-            None => {
-                if try_op(&self.base) {
-                    return;
-                }
-                let stripes = self.inflate();
-                op(&stripes[probe() & (stripes.len() - 1)].0);
-            }
-            Some(stripes) => {
-                let mask = stripes.len() - 1;
-                if !try_op(&stripes[probe() & mask].0) {
-                    op(&stripes[rehash() & mask].0);
-                }
-            }
-        }
-    }
-
-    #[cold]
-    fn inflate(&self) -> &[Pad<T>] {
-        self.stripes.get_or_init(|| {
-            Box::new(
-                (0..stripe_count())
-                    .map(|_| Pad(self.base.empty_like()))
-                    .collect(),
-            )
-        })
-    }
-
-    /// The base and every stripe.
-    pub(crate) fn parts(&self) -> impl Iterator<Item = &T> {
-        let stripes: &[Pad<T>] = self.stripes.get().map_or(&[], |s| &s[..]);
-        std::iter::once(&self.base).chain(stripes.iter().map(|p| &p.0))
-    }
-
-    pub(crate) fn base(&self) -> &T {
-        &self.base
-    }
-}
-
-impl Stripe for AtomicI64 {
-    fn empty_like(&self) -> Self {
-        AtomicI64::new(0)
-    }
-}
-
-impl Stripe for AtomicU64 {
-    fn empty_like(&self) -> Self {
-        AtomicU64::new(0f64.to_bits())
-    }
-}
 
 /// The cell of one series, for one value kind.
 pub trait CellType: Send + Sync + Sized + 'static {
@@ -189,20 +65,6 @@ impl CellType for IntCell {
     fn value(&self) -> Option<Value> {
         Some(Value::Int(self.get()))
     }
-}
-
-#[inline]
-fn cas_add_f64(a: &AtomicU64, x: f64) -> bool {
-    let cur = a.load(Relaxed);
-    a.compare_exchange(cur, (f64::from_bits(cur) + x).to_bits(), Relaxed, Relaxed)
-        .is_ok()
-}
-
-#[inline]
-fn add_f64(a: &AtomicU64, x: f64) {
-    let _ = a.fetch_update(Relaxed, Relaxed, |cur| {
-        Some((f64::from_bits(cur) + x).to_bits())
-    });
 }
 
 /// Floats: float counters and float gauges.
@@ -305,36 +167,55 @@ impl DistCore {
     }
 }
 
-/// Cumulative distributions.
+/// Cumulative distributions: classic buckets, or a native histogram's.
 #[derive(Debug)]
 pub struct DistCell {
     bucketer: &'static Bucketer,
-    cells: Striped<DistCore>,
+    cells: DistCells,
+}
+
+/// Boxed when native, so a classic cell stays its size.
+#[derive(Debug)]
+enum DistCells {
+    Classic(Striped<DistCore>),
+    Native(Box<NativeCell>),
 }
 
 impl DistCell {
     #[inline]
     pub(crate) fn add(&self, x: f64) {
-        let i = self.bucketer.bucket(x);
-        self.cells.write(
-            |c| {
-                let ok = cas_add_f64(&c.sum, x);
-                if ok {
-                    c.buckets[i].fetch_add(1, Relaxed);
-                }
-                ok
-            },
-            |c| {
-                add_f64(&c.sum, x);
-                c.buckets[i].fetch_add(1, Relaxed);
-            },
-        );
+        match &self.cells {
+            DistCells::Classic(cells) => {
+                let i = self.bucketer.bucket(x);
+                cells.write(
+                    |c| {
+                        let ok = cas_add_f64(&c.sum, x);
+                        if ok {
+                            c.buckets[i].fetch_add(1, Relaxed);
+                        }
+                        ok
+                    },
+                    |c| {
+                        add_f64(&c.sum, x);
+                        c.buckets[i].fetch_add(1, Relaxed);
+                    },
+                );
+            }
+            DistCells::Native(cell) => cell.add(x),
+        }
     }
 
     pub(crate) fn get(&self) -> Distribution {
+        let cells = match &self.cells {
+            DistCells::Classic(cells) => cells,
+            DistCells::Native(cell) => {
+                let (native, count, sum) = cell.get();
+                return Distribution::from_native(self.bucketer, native, count, sum);
+            }
+        };
         let mut buckets = vec![0i64; self.bucketer.num_buckets()];
         let mut sum = 0.0;
-        for part in self.cells.parts() {
+        for part in cells.parts() {
             sum += f64::from_bits(part.sum.load(Relaxed));
             for (total, b) in buckets.iter_mut().zip(part.buckets.iter()) {
                 *total += i64::try_from(b.load(Relaxed)).unwrap_or(i64::MAX);
@@ -355,15 +236,21 @@ pub(crate) fn bucketer_of(desc: &'static MetricDesc) -> &'static Bucketer {
 impl CellType for DistCell {
     fn new(desc: &'static MetricDesc) -> Self {
         let bucketer = bucketer_of(desc);
-        DistCell {
-            bucketer,
-            cells: Striped::new(DistCore::new(bucketer.num_buckets())),
-        }
+        let cells = match bucketer.spec().native_spec() {
+            Some(spec) => DistCells::Native(Box::new(NativeCell::new(spec))),
+            None => DistCells::Classic(Striped::new(DistCore::new(bucketer.num_buckets()))),
+        };
+        DistCell { bucketer, cells }
     }
     fn reset(&self) {
-        for part in self.cells.parts() {
-            part.sum.store(0f64.to_bits(), Relaxed);
-            part.buckets.iter().for_each(|b| b.store(0, Relaxed));
+        match &self.cells {
+            DistCells::Classic(cells) => {
+                for part in cells.parts() {
+                    part.sum.store(0f64.to_bits(), Relaxed);
+                    part.buckets.iter().for_each(|b| b.store(0, Relaxed));
+                }
+            }
+            DistCells::Native(cell) => cell.reset(),
         }
     }
     fn value(&self) -> Option<Value> {
@@ -417,5 +304,11 @@ mod tests {
             .collect();
         threads.into_iter().for_each(|t| t.join().unwrap());
         assert_eq!(cell.get(), 20_000.0);
+    }
+
+    #[test]
+    fn a_classic_distribution_cell_is_no_larger_for_the_native_kind() {
+        // The native cell is boxed: the enum costs the classic cell nothing.
+        assert_eq!(size_of::<DistCells>(), size_of::<Striped<DistCore>>());
     }
 }

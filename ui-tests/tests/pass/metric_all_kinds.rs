@@ -27,6 +27,15 @@ tsmon::metric! {
     /// Explicit bounds, integers and floats mixed.
     #[tsmon(units = seconds, bucketer = bounds(0.005, 0.01, 1, 2.5, 10))]
     pub static I: CumulativeDistribution = "pass/i";
+    /// Native histograms: by schema, by factor, with a limit and a zero threshold.
+    #[tsmon(units = seconds, bucketer = native(3))]
+    pub static J: CumulativeDistribution = "pass/j";
+    /// By factor.
+    #[tsmon(bucketer = native(factor = 1.1, max_buckets = 40, zero_threshold = 1e-9))]
+    pub static K: CumulativeDistribution = "pass/k";
+    /// A negative schema.
+    #[tsmon(bucketer = native(-2))]
+    pub static L: NonCumulativeDistribution = "pass/l";
 }
 
 fn main() {
@@ -39,4 +48,7 @@ fn main() {
     G.add(3.0, "/");
     let _ = H.get(());
     I.add(0.3, ());
+    J.add(0.3, ());
+    K.add(0.3, ());
+    let _ = L.get(());
 }

@@ -1,8 +1,10 @@
 //! A remote-write request: the protobuf messages of Prometheus' `remote.proto` (1.0) and the
 //! request for a snapshot, its series written as the series model says.
 
+use crate::distribution::Distribution;
+use crate::distribution::native::{NativeBuckets, spans_and_deltas};
 use crate::exposition::model::{self, Dialect, Extra, FamilyType};
-use crate::store::Snapshot;
+use crate::store::{Snapshot, Value};
 
 /// `prometheus.WriteRequest`.
 #[derive(Clone, PartialEq, prost::Message)]
@@ -51,6 +53,88 @@ pub struct TimeSeries {
     /// The series' exemplar, if it has one (a counter's `_total`, a histogram's buckets).
     #[prost(message, repeated, tag = "3")]
     pub exemplars: Vec<Exemplar>,
+    /// A native histogram's value (instead of samples).
+    #[prost(message, repeated, tag = "4")]
+    pub histograms: Vec<Histogram>,
+}
+
+/// `prometheus.Histogram`: a native histogram (integer counts).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Histogram {
+    /// The count (`count_int` of the `count` oneof).
+    #[prost(uint64, tag = "1")]
+    pub count_int: u64,
+    /// The sum.
+    #[prost(double, tag = "3")]
+    pub sum: f64,
+    /// The schema, -4 to 8.
+    #[prost(sint32, tag = "4")]
+    pub schema: i32,
+    /// The zero bucket's threshold.
+    #[prost(double, tag = "5")]
+    pub zero_threshold: f64,
+    /// The zero bucket's count (`zero_count_int`).
+    #[prost(uint64, tag = "6")]
+    pub zero_count_int: u64,
+    /// The negative buckets' spans.
+    #[prost(message, repeated, tag = "8")]
+    pub negative_spans: Vec<BucketSpan>,
+    /// The negative buckets' counts, each less the one before.
+    #[prost(sint64, repeated, tag = "9")]
+    pub negative_deltas: Vec<i64>,
+    /// The positive buckets' spans.
+    #[prost(message, repeated, tag = "11")]
+    pub positive_spans: Vec<BucketSpan>,
+    /// The positive buckets' counts, each less the one before.
+    #[prost(sint64, repeated, tag = "12")]
+    pub positive_deltas: Vec<i64>,
+    /// `ResetHint`: 0 unknown (a counter histogram, Prometheus finds resets), 3 a gauge
+    /// histogram.
+    #[prost(int32, tag = "14")]
+    pub reset_hint: i32,
+    /// Milliseconds since the Unix epoch.
+    #[prost(int64, tag = "15")]
+    pub timestamp: i64,
+}
+
+/// `prometheus.BucketSpan`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct BucketSpan {
+    /// The gap from the previous span's end (the first span's start index).
+    #[prost(sint32, tag = "1")]
+    pub offset: i32,
+    /// The buckets in the span.
+    #[prost(uint32, tag = "2")]
+    pub length: u32,
+}
+
+impl Histogram {
+    /// The histogram of a native distribution value at `timestamp`.
+    fn of(d: &Distribution, n: &NativeBuckets, gauge: bool, timestamp: i64) -> Self {
+        let side = |b: &[(i32, u64)]| {
+            let (spans, deltas) = spans_and_deltas(b);
+            let spans = spans
+                .into_iter()
+                .map(|(offset, length)| BucketSpan { offset, length })
+                .collect();
+            (spans, deltas)
+        };
+        let (negative_spans, negative_deltas) = side(n.negative());
+        let (positive_spans, positive_deltas) = side(n.positive());
+        Histogram {
+            count_int: u64::try_from(d.count()).unwrap_or(0),
+            sum: d.sum(),
+            schema: i32::from(n.schema()),
+            zero_threshold: n.zero_threshold(),
+            zero_count_int: n.zero_count(),
+            negative_spans,
+            negative_deltas,
+            positive_spans,
+            positive_deltas,
+            reset_hint: if gauge { 3 } else { 0 },
+            timestamp,
+        }
+    }
 }
 
 /// `prometheus.Exemplar`.
@@ -90,8 +174,13 @@ pub struct Sample {
 }
 
 /// The request for a chunk, and for each of its series the index of its family's
-/// metadata.
-pub(super) fn build(chunk: &Snapshot) -> (WriteRequest, Vec<usize>) {
+/// metadata. A native histogram is one series of its family's name with a histogram value;
+/// with `native_classic` its classic `_bucket`, `_count` and `_sum` series follow.
+pub(super) fn build(chunk: &Snapshot, native_classic: bool) -> (WriteRequest, Vec<usize>) {
+    let dialect = Dialect {
+        native_classic,
+        ..Dialect::REMOTE_WRITE
+    };
     let ts = i64::try_from(chunk.now_micros() / 1000).unwrap_or(i64::MAX);
     let mut out = Vec::new();
     let mut families = Vec::new();
@@ -118,59 +207,72 @@ pub(super) fn build(chunk: &Snapshot) -> (WriteRequest, Vec<usize>) {
         });
         for cell in m.cells() {
             let labels = model::labels(chunk, m, cell);
+            if let Value::Distribution(d) = cell.value()
+                && let Some(n) = d.native()
+            {
+                let mut l: Vec<Label> = labels.iter().map(|(k, v)| label(k, v)).collect();
+                l.push(label("__name__", &base));
+                l.retain(|l| !l.value.is_empty());
+                l.sort_by(|a, b| a.name.cmp(&b.name));
+                let gauge = ty == FamilyType::GaugeHistogram;
+                out.push(TimeSeries {
+                    labels: l,
+                    histograms: vec![Histogram::of(d, n, gauge, ts)],
+                    ..TimeSeries::default()
+                });
+                families.push(metadata.len() - 1);
+                if !native_classic {
+                    continue;
+                }
+            }
             let mut bucket = 0;
-            model::samples(
-                ty,
-                Dialect::REMOTE_WRITE,
-                cell.value(),
-                cell.start_micros(),
-                |s| {
-                    let mut l: Vec<Label> = labels.iter().map(|(k, v)| label(k, v)).collect();
-                    l.push(label("__name__", &format!("{base}{}", s.suffix)));
-                    if let Some((name, value)) = s.label {
-                        match value {
-                            Extra::Le(bound) => {
-                                le.clear();
-                                crate::exposition::push_f64(&mut le, bound);
-                                l.push(label(name, std::str::from_utf8(&le).unwrap_or("")));
-                            }
-                            Extra::Value(v) => l.push(label(name, v)),
+            model::samples(ty, dialect, cell.value(), cell.start_micros(), |s| {
+                let mut l: Vec<Label> = labels.iter().map(|(k, v)| label(k, v)).collect();
+                l.push(label("__name__", &format!("{base}{}", s.suffix)));
+                if let Some((name, value)) = s.label {
+                    match value {
+                        Extra::Le(bound) => {
+                            le.clear();
+                            crate::exposition::push_f64(&mut le, bound);
+                            l.push(label(name, std::str::from_utf8(&le).unwrap_or("")));
                         }
+                        Extra::Value(v) => l.push(label(name, v)),
                     }
-                    // Prometheus treats an empty value as no label at all.
-                    l.retain(|l| !l.value.is_empty());
-                    l.sort_by(|a, b| a.name.cmp(&b.name));
-                    // A NaN the program wrote must never read as a stale marker.
-                    let value = match s.value.as_f64() {
-                        v if v.is_nan() => f64::from_bits(NORMAL_NAN),
-                        v => v,
-                    };
-                    let exemplar = match s.suffix {
-                        "_bucket" => {
-                            bucket += 1;
-                            cell.exemplar(bucket - 1)
-                        }
-                        "_total" => cell.exemplar(0),
-                        _ => None,
-                    };
-                    out.push(TimeSeries {
-                        labels: l,
-                        samples: vec![Sample {
-                            value,
-                            timestamp: ts,
-                        }],
-                        exemplars: exemplar
-                            .map(|e| Exemplar {
-                                labels: e.labels().iter().map(|(k, v)| label(k, v)).collect(),
-                                value: e.value(),
-                                timestamp: i64::try_from(e.micros() / 1000).unwrap_or(i64::MAX),
-                            })
-                            .into_iter()
-                            .collect(),
-                    });
-                    families.push(metadata.len() - 1);
-                },
-            );
+                }
+                // Prometheus treats an empty value as no label at all.
+                l.retain(|l| !l.value.is_empty());
+                l.sort_by(|a, b| a.name.cmp(&b.name));
+                // A NaN the program wrote must never read as a stale marker.
+                let value = match s.value.as_f64() {
+                    v if v.is_nan() => f64::from_bits(NORMAL_NAN),
+                    v => v,
+                };
+                let exemplar = match s.suffix {
+                    "_bucket" => {
+                        bucket += 1;
+                        cell.exemplar(bucket - 1)
+                    }
+                    "_total" => cell.exemplar(0),
+                    _ => None,
+                };
+                out.push(TimeSeries {
+                    labels: l,
+                    samples: vec![Sample {
+                        value,
+                        timestamp: ts,
+                    }],
+                    exemplars: exemplar
+                        .map(|e| Exemplar {
+                            labels: e.labels().iter().map(|(k, v)| label(k, v)).collect(),
+                            value: e.value(),
+                            timestamp: i64::try_from(e.micros() / 1000).unwrap_or(i64::MAX),
+                        })
+                        .into_iter()
+                        .collect(),
+                    histograms: Vec::new(),
+                });
+                families.push(metadata.len() - 1);
+            });
         }
     }
     (
