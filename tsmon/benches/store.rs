@@ -55,6 +55,9 @@ tsmon::metric! {
     /// Latency by method.
     #[tsmon(units = seconds, bucketer = geometric_with_scale(2.0, 12, 0.001))]
     static LATENCY: CumulativeDistribution(method: String) = "bench/latency";
+    /// Latency by method, as a native histogram.
+    #[tsmon(units = seconds, bucketer = native(3))]
+    static NATIVE: CumulativeDistribution(method: String) = "bench/native";
     /// Many series, for encoding and memory (named as the peers name theirs, so encodings
     /// compare line for line).
     #[tsmon(max_series = 1000000)]
@@ -338,9 +341,13 @@ fn distributions(c: &mut Criterion) {
     });
     let methods = ["GET", "PUT"];
 
+    let native = NATIVE.handle("GET");
     let mut g = c.benchmark_group("distribution/1 thread");
     g.bench_function("tsmon handle", |b| {
         b.iter(|| black_box(&handle).add(black_box(0.0123)))
+    });
+    g.bench_function("tsmon native handle", |b| {
+        b.iter(|| black_box(&native).add(black_box(0.0123)))
     });
     g.bench_function("prometheus cached", |b| {
         b.iter(|| black_box(&prom_cached).observe(black_box(0.0123)))
@@ -360,6 +367,35 @@ fn distributions(c: &mut Criterion) {
             client
                 .get_or_create(black_box(&labels))
                 .observe(black_box(0.0123))
+        })
+    });
+    g.finish();
+
+    // A spread of values (log-uniform, 1 ms to 10 s), so the bucket changes from one sample
+    // to the next as in a service.
+    let spread: Vec<f64> = (0..1024u32)
+        .map(|i| 10f64.powf(-3.0 + 4.0 * f64::from((i * 613) % 1024) / 1024.0))
+        .collect();
+    let mut g = c.benchmark_group("distribution/1 thread, spread values");
+    g.bench_function("tsmon handle", |b| {
+        let mut i = 0;
+        b.iter(|| {
+            i = (i + 1) & 1023;
+            black_box(&handle).add(spread[i])
+        })
+    });
+    g.bench_function("tsmon native handle", |b| {
+        let mut i = 0;
+        b.iter(|| {
+            i = (i + 1) & 1023;
+            black_box(&native).add(spread[i])
+        })
+    });
+    g.bench_function("prometheus cached", |b| {
+        let mut i = 0;
+        b.iter(|| {
+            i = (i + 1) & 1023;
+            black_box(&prom_cached).observe(spread[i])
         })
     });
     g.finish();
@@ -575,9 +611,36 @@ fn memory() {
     );
 }
 
+/// Bytes allocated by one native histogram series (schema 3) and 1,000 samples in it, spread
+/// over three decades as a service's latencies are.
+fn native_memory() {
+    let state = state();
+    let start = ALLOCATED.load(Relaxed);
+    let (empty, full) = state.in_scope(|| {
+        let h = NATIVE.handle("memory");
+        let empty = ALLOCATED.load(Relaxed);
+        for i in 0..1000u32 {
+            h.add(10f64.powf(-3.0 + 3.0 * f64::from((i * 617) % 1000) / 1000.0));
+        }
+        (empty, ALLOCATED.load(Relaxed))
+    });
+    let series = empty - start;
+    let buckets_bytes = full - empty;
+    let buckets = state.in_scope(|| {
+        NATIVE
+            .get("memory")
+            .and_then(|d| d.native().map(|n| n.bucket_count()))
+            .unwrap_or(0)
+    });
+    println!(
+        "memory, native histogram: a new series {series} bytes (its key and empty cell), then 1000 samples {buckets_bytes} bytes more ({buckets} buckets at schema 3)"
+    );
+}
+
 criterion_group!(benches, counters, distributions, encoding);
 
 fn main() {
+    native_memory();
     memory();
     benches();
     Criterion::default().configure_from_args().final_summary();
