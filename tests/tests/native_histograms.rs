@@ -204,3 +204,122 @@ fn classic_buckets_beside_native_ones_reach_a_prometheus_without_the_feature() {
     }
     assert!(buckets.len() >= 10, "{buckets:?}");
 }
+
+/// Serves four label sets through the HTTP middleware of `state` (three routes, one 404) and
+/// returns once they are recorded.
+fn http_traffic(state: &State) {
+    use axum::Router;
+    use axum::routing::{get, post};
+    use bytes::Bytes;
+    use http_body_util::{BodyExt as _, Full};
+    use hyper_util::client::legacy::Client;
+    use hyper_util::rt::TokioExecutor;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let state = state.clone();
+    rt.block_on(async move {
+        let app = Router::new()
+            .route("/items/{id}", get(|| async { "an item" }))
+            .route("/users", get(|| async { "users" }))
+            .route("/echo", post(|body: Bytes| async move { body }))
+            .layer(tsmon::http::HttpMetricsLayer::new().with_state(state.clone()));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+        for (method, path) in [
+            ("GET", "/items/1"),
+            ("GET", "/users"),
+            ("POST", "/echo"),
+            ("GET", "/nowhere"),
+        ] {
+            let request = hyper::Request::builder()
+                .method(method)
+                .uri(format!("http://{addr}{path}"))
+                .body(Full::new(Bytes::from_static(b"hello")))
+                .unwrap();
+            let r = client.request(request).await.unwrap();
+            r.into_body().collect().await.unwrap();
+        }
+        // The layer records as the response body ends: poll for the last one.
+        poll_until(20, "the four label sets", || {
+            let snap = state.snapshot();
+            let n = snap
+                .metric("http/server_durations")
+                .map_or(0, |m| m.cells().len());
+            (n == 4).then_some(())
+        });
+    });
+    // The pull endpoint runs on tsmon's own runtime: this one can go.
+    drop(rt);
+}
+
+/// Series per route: the HTTP middleware's three distributions cost one series each per label
+/// set as native histograms, against one per bucket plus `_count` and `_sum` as classic ones.
+/// Both States are scraped by one Prometheus with native histograms on.
+#[test]
+fn the_middlewares_distributions_cost_one_series_each_as_native_histograms() {
+    let pulled = |job: &str, mode| {
+        let state = State::builder()
+            .with_target(target(job))
+            .with_allocator(FixedAllocator::new(4))
+            .with_settings(Settings {
+                monitor: MonitorSpec::parse("pull:127.0.0.1:0").unwrap(),
+                native_histograms: mode,
+                ..Settings::default()
+            })
+            .build()
+            .unwrap();
+        tsmon::runtime::block_on(state.flush()).unwrap();
+        http_traffic(&state);
+        state
+    };
+    let native = pulled("http-native", tsmon::settings::NativeHistograms::Tsmon);
+    let classic = pulled("http-classic", tsmon::settings::NativeHistograms::Off);
+    let config = format!(
+        "  - job_name: native\n    static_configs:\n      - targets: ['{}']\n  - job_name: classic\n    static_configs:\n      - targets: ['{}']\n",
+        native.pull_address().unwrap(),
+        classic.pull_address().unwrap()
+    );
+    let Some((prom, _dir)) = start_prometheus_with(
+        "native-http",
+        &config,
+        &["--enable-feature=native-histograms"],
+    ) else {
+        return;
+    };
+    let series = |job: &str| {
+        let q = format!(
+            r#"count({{job="{job}",__name__=~"http_server_(durations|request_bytes|response_bytes).*"}})"#
+        );
+        poll_until(60, &q, || {
+            prom_query(&prom.addr, &q).first().map(|(_, v)| *v)
+        })
+    };
+    let (n, c) = (series("native"), series("classic"));
+    println!(
+        "series of the three HTTP distributions for 4 label sets: native {n} ({} per label set), classic {c} ({} per label set)",
+        n / 4.0,
+        c / 4.0
+    );
+    assert_eq!(n, 12.0, "one native series per distribution and label set");
+    // Classic: each histogram's finite buckets, `+Inf`, `_count` and `_sum`.
+    let snap = classic.snapshot();
+    let per_set: usize = [
+        "http/server_durations",
+        "http/server_request_bytes",
+        "http/server_response_bytes",
+    ]
+    .iter()
+    .map(|name| {
+        let m = snap.metric(name).unwrap();
+        m.desc().bucketer().num_buckets() - 1 + 3
+    })
+    .sum();
+    assert_eq!(c, (4 * per_set) as f64);
+    // And the native ones hold the traffic: four requests, one per label set.
+    let total = prom_query(
+        &prom.addr,
+        r#"sum(histogram_count(http_server_durations_seconds{job="native"}))"#,
+    );
+    assert_eq!(total.first().map(|(_, v)| *v), Some(4.0));
+}

@@ -15,6 +15,7 @@
 //! | `pull_max_connections` | `TSMON_PULL_MAX_CONNECTIONS` | `256` | connections the pull endpoint serves at once (never more than a quarter of the open-file limit); more are closed at once |
 //! | `pull_target_info` | `TSMON_PULL_TARGET_INFO` | `false` | scrapes carry the target's labels (`service_name`, `job_name`, `data_center`, `host_name`, `task_num`) once, in a `target_info` series, instead of on every line (the OpenTelemetry-to-Prometheus convention): a scrape of short series is about a third the bytes. Prometheus adds `job` and `instance` to both, so queries join on those: `x * on(job, instance) group_left(service_name, task_num) target_info`. Series under an explicit target keep its labels. Pushes always carry them |
 //! | `native_classic_buckets` | `TSMON_NATIVE_CLASSIC_BUCKETS` | `false` | native histograms carry classic `le` buckets too, at powers of two (their buckets reduced to schema 0, so the counts are exact), in every format and push: for a receiver or dashboard without native histogram support. Off because each bucket is a series of its own |
+//! | `native_histograms` | `TSMON_NATIVE_HISTOGRAMS` | `"off"` | distributions declared with classic buckets kept as native histograms instead (schema 3, at most 160 buckets): `"tsmon"` for tsmon's own (the HTTP and gRPC layers', `#[tsmon::instrument]`'s, the self-metrics'), `"all"` for every cumulative distribution. One series each instead of one per bucket (`http/server_durations` by route and status: 1 instead of 34) for receivers that take native histograms; see [`NativeHistograms`]. Applies to the series made after a change |
 //! | `pull_auth` | `TSMON_PULL_AUTH` | `"none"` | credentials the pull endpoint asks for: see [`PullAuth`] |
 //! | `pull_catalog` | `TSMON_PULL_CATALOG` | `"auto"` | serve `/metrics/catalog`: `auto` on loopback addresses only, `true` everywhere, `false` nowhere |
 //! | `pull_tls` | `TSMON_PULL_TLS` | `{}` (off) | the pull endpoint's certificate and key, and a client CA for mutual TLS: see [`PullTls`] |
@@ -75,7 +76,8 @@ pub use keys::{KEYS, Key, Settings, SettingsLayer};
 pub use push::{Authorization, BasicAuth, PushOptions, PushSettings, TlsConfig};
 pub use source::{Refusal, SettingsSource};
 pub use values::{
-    CatalogExposure, DEFAULT_PULL_ADDR, MonitorSpec, PullAuth, PullOptions, PullTls, Secret,
+    CatalogExposure, DEFAULT_PULL_ADDR, MonitorSpec, NativeHistograms, PullAuth, PullOptions,
+    PullTls, Secret,
 };
 
 /// The embedded default settings file: every key with its default value.
@@ -94,6 +96,7 @@ pull_idle_timeout_sec = 60
 pull_max_connections = 256
 pull_target_info = false
 native_classic_buckets = false
+native_histograms = "off"
 pull_catalog = "auto"
 pull_auth = "none"
 pull_tls = {}

@@ -48,8 +48,8 @@ pub use snapshot::{CellSnapshot, MetricSnapshot, Snapshot};
 pub(crate) const OVERFLOW_WRITES: &str = "tsmon/store/overflow_writes";
 
 use std::fmt;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::*};
+use std::sync::{Arc, OnceLock};
 
 use parking_lot::RwLock;
 
@@ -104,7 +104,9 @@ pub struct Store {
     /// The metrics' slots (aliases left out) in name order: the order of snapshots.
     by_name: Box<[usize]>,
     catalog: registry::CatalogRange,
-    fns: Box<[FnSeries]>,
+    /// Made on first use, which a State's build puts after its settings apply (so they are
+    /// made with the `native_histograms` in force at start).
+    fns: OnceLock<Box<[FnSeries]>>,
     epoch: AtomicU64,
     enabled: Arc<AtomicBool>,
     clock: MonotonicClock,
@@ -144,7 +146,7 @@ impl Store {
             clock,
             default_target: RwLock::new(Arc::new(default_target)),
             targets: RwLock::new(Vec::new()),
-            fns: Box::default(),
+            fns: OnceLock::new(),
             epoch: AtomicU64::new(0),
             by_name: Box::default(),
         };
@@ -153,14 +155,20 @@ impl Store {
             .collect();
         by_name.sort_by_key(|&i| registry::catalog()[i].name);
         store.by_name = by_name.into();
-        store.fns = fns::create_series(&store);
         store
+    }
+
+    /// The series of every instrumented function, made at zero on first use (so they are
+    /// exported from the first snapshot on).
+    #[inline]
+    pub(crate) fn fns(&self) -> &[FnSeries] {
+        self.fns.get_or_init(|| fns::create_series(self))
     }
 
     /// The series of the instrumented function at this index of the catalog.
     #[inline]
     pub(crate) fn fn_series(&self, index: usize) -> Option<&FnSeries> {
-        self.fns.get(index)
+        self.fns().get(index)
     }
 
     /// Bumped whenever every series is reset: a call that started before must not release an
@@ -349,7 +357,7 @@ impl Store {
             any_store!(m, s => s.reset(&self.clock), alias => ());
         }
         if desc.kind == MetricKind::IntGauge {
-            fns::mark_gauges(&self.fns);
+            fns::mark_gauges(self.fns());
         }
     }
 
@@ -370,13 +378,28 @@ impl Store {
         }
     }
 
+    /// Which classic distributions make their new series native histograms: tsmon's own
+    /// (`own`), or every one (`all`); the `native_histograms` setting.
+    pub(crate) fn set_native_histograms(&self, own: bool, all: bool) {
+        for m in self.metrics.iter() {
+            if let AnyStore::Dist(s) = m {
+                let d = s.desc;
+                let classic = d.bucketer.is_none_or(|b| b.native_spec().is_none());
+                // Declared in tsmon's library, or by `#[tsmon::instrument(prefix = ...)]`.
+                let m = d.site.module_path;
+                let tsmon = m == "tsmon" || m.starts_with("tsmon::") || d.shared;
+                s.native.store(classic && (all || (own && tsmon)), Relaxed);
+            }
+        }
+    }
+
     /// Resets every metric.
     pub(crate) fn reset_all(&self) {
         for m in self.metrics.iter() {
             any_store!(m, s => s.reset(&self.clock), alias => ());
         }
         self.epoch.fetch_add(1, Relaxed);
-        fns::mark_gauges(&self.fns);
+        fns::mark_gauges(self.fns());
     }
 
     pub(crate) fn delete(&self, desc: &'static MetricDesc, key: &[u8]) -> bool {
@@ -392,6 +415,7 @@ impl Store {
         if !self.is_enabled() {
             return Snapshot::default();
         }
+        let _ = self.fns();
         self.report_overflow();
         let targets = self.targets_now();
         let metrics: Vec<MetricSnapshot> = self
@@ -435,6 +459,7 @@ impl Store {
     /// Visits every series a snapshot would hold, in the snapshot's order (metrics by name),
     /// without copying them: the pull endpoint encodes straight from here.
     pub(crate) fn visit_cells(&self, mut f: impl FnMut(&'static MetricDesc, &CellSnapshot, &[u8])) {
+        let _ = self.fns();
         if !self.is_enabled() {
             return;
         }

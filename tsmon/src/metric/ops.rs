@@ -414,8 +414,7 @@ impl<F: FieldSet> CumulativeDistribution<F> {
     pub fn add_with_exemplar(&self, x: f64, values: F::Values<'_>, labels: &[(&str, &str)]) {
         self.write_with_exemplar(values, x, labels, |s| {
             s.cell.add(x);
-            let b = s.cell.bucketer();
-            (b.bucket(x), b.num_buckets())
+            s.cell.exemplar_slot(x)
         });
     }
 
@@ -454,8 +453,8 @@ impl Handle<kind::CumulativeDistribution> {
     pub fn add_with_exemplar(&self, x: f64, labels: &[(&str, &str)]) {
         if let Some(s) = self.live() {
             s.cell.add(x);
-            let b = s.cell.bucketer();
-            self.keep(s, b.bucket(x), b.num_buckets(), x, labels);
+            let (slot, slots) = s.cell.exemplar_slot(x);
+            self.keep(s, slot, slots, x, labels);
         }
     }
 

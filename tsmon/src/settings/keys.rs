@@ -7,7 +7,7 @@ use std::fmt;
 use std::time::Duration;
 
 use super::push::PushOptions;
-use super::values::{CatalogExposure, MonitorSpec, PullAuth, PullTls};
+use super::values::{CatalogExposure, MonitorSpec, NativeHistograms, PullAuth, PullTls};
 use super::{
     DEFAULT_FLUSH_TIMEOUT, MAX_FLUSH_INTERVAL, MAX_FLUSH_WORKERS, MAX_MAX_SERIES,
     MAX_PULL_CONNECTIONS, MAX_PUSH_QUEUE_BYTES,
@@ -129,6 +129,18 @@ fn monitor(raw: &Raw) -> Result<MonitorSpec, String> {
 
 fn pull_auth(raw: &Raw) -> Result<PullAuth, String> {
     PullAuth::parse(text(raw, "bearer_file:/path")?).map_err(settings_error)
+}
+
+fn native_mode(raw: &Raw) -> Result<NativeHistograms, String> {
+    match raw {
+        Raw::Bool(b) => Ok(if *b {
+            NativeHistograms::Tsmon
+        } else {
+            NativeHistograms::Off
+        }),
+        Raw::Text(t) | Raw::Env(t) => NativeHistograms::parse(t),
+        _ => Err("expected \"off\", \"tsmon\" or \"all\"".into()),
+    }
 }
 
 fn exposure(raw: &Raw) -> Result<CatalogExposure, String> {
@@ -510,6 +522,9 @@ keys! {
     /// receivers without native support.
     NativeClassicBuckets native_classic_buckets: bool = "native_classic_buckets", "TSMON_NATIVE_CLASSIC_BUCKETS",
         default false, read boolean, check any, show show;
+    /// Which classic distributions are kept as native histograms.
+    NativeHistograms native_histograms: NativeHistograms = "native_histograms", "TSMON_NATIVE_HISTOGRAMS",
+        default NativeHistograms::Off, read native_mode, check any, show show_quoted;
     /// Where the pull endpoint serves `/metrics/catalog`.
     PullCatalog pull_catalog: CatalogExposure = "pull_catalog", "TSMON_PULL_CATALOG",
         default CatalogExposure::Auto, read exposure, check any, show show;

@@ -53,6 +53,56 @@ impl fmt::Display for CatalogExposure {
     }
 }
 
+/// Which distributions declared with classic buckets are kept as native histograms instead
+/// (the `native_histograms` setting): one series each instead of one per bucket, for
+/// receivers that take native histograms (Prometheus with `--enable-feature=native-histograms`
+/// scraping the protobuf format, or remote-write). They get schema 3 (buckets that grow by
+/// 1.09) and the default bucket limit. A change applies to the series made after it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum NativeHistograms {
+    /// None: every distribution has the buckets it declares (the default).
+    #[default]
+    Off,
+    /// tsmon's own: the HTTP and gRPC layers', `#[tsmon::instrument]`'s and tsmon's
+    /// self-metrics' distributions.
+    Tsmon,
+    /// Every cumulative distribution.
+    All,
+}
+
+impl NativeHistograms {
+    /// `"off"`, `"tsmon"` or `"all"` (or a boolean: `false` is off, `true` tsmon).
+    ///
+    /// ```
+    /// use tsmon::settings::NativeHistograms;
+    /// assert_eq!(NativeHistograms::parse("tsmon"), Ok(NativeHistograms::Tsmon));
+    /// assert_eq!(NativeHistograms::parse("false"), Ok(NativeHistograms::Off));
+    /// assert!(NativeHistograms::parse("some").is_err());
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// A message naming the accepted values.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "off" | "false" | "0" | "none" => Ok(NativeHistograms::Off),
+            "tsmon" | "true" | "1" => Ok(NativeHistograms::Tsmon),
+            "all" => Ok(NativeHistograms::All),
+            _ => Err("expected \"off\", \"tsmon\" or \"all\"".into()),
+        }
+    }
+}
+
+impl fmt::Display for NativeHistograms {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            NativeHistograms::Off => "off",
+            NativeHistograms::Tsmon => "tsmon",
+            NativeHistograms::All => "all",
+        })
+    }
+}
+
 /// A secret: shown as `***` in `Debug`, `Display`, logs and [`State::health`](crate::State::health).
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Secret(pub(super) String);

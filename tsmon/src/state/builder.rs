@@ -246,6 +246,8 @@ impl StateBuilder {
             }),
         };
         state.start_settings()?;
+        // The instrumented functions' series, with the settings in force.
+        let _ = state.inner.store.fns();
         Ok(state)
     }
 

@@ -9,7 +9,7 @@ use crate::error::Error;
 use crate::monitor::{Monitor, NilMonitor};
 use crate::report;
 use crate::settings::{
-    Key, MonitorSpec, Refusal, Settings, SettingsLayer, SettingsSource, resolve,
+    Key, MonitorSpec, NativeHistograms, Refusal, Settings, SettingsLayer, SettingsSource, resolve,
 };
 use crate::state::State;
 use crate::tasknum::TaskNumAllocator;
@@ -186,6 +186,7 @@ pub(super) struct Effects {
     pub(super) disabled_now: bool,
     pub(super) rescheduled: bool,
     pub(super) max_series: Option<usize>,
+    pub(super) native_histograms: Option<NativeHistograms>,
     pub(super) has_allocator: bool,
     pub(super) refused: Vec<Refusal>,
     pub(super) cleared: Vec<Refusal>,
@@ -343,6 +344,9 @@ impl State {
         if old.max_series != new.max_series {
             fx.max_series = Some(new.max_series);
         }
+        if old.native_histograms != new.native_histograms {
+            fx.native_histograms = Some(new.native_histograms);
+        }
         fx.has_allocator = c.allocator.is_some() && !c.dev_mode;
         fx.enabled_now = new.enabled && !old.enabled;
         fx.disabled_now = !new.enabled && old.enabled;
@@ -360,6 +364,12 @@ impl State {
     pub(super) fn after_change(&self, fx: Effects) {
         if let Some(n) = fx.max_series {
             self.inner.store.set_default_max_series(n);
+        }
+        if let Some(mode) = fx.native_histograms {
+            self.inner.store.set_native_histograms(
+                mode != NativeHistograms::Off,
+                mode == NativeHistograms::All,
+            );
         }
         let interval = self.inner.control.lock().settings.flush_interval;
         let now = self.inner.clock.now_micros();

@@ -10,13 +10,15 @@ use super::native::NativeCell;
 use super::striped::{Stripe, Striped, add_f64, cas_add_f64};
 
 use crate::desc::MetricDesc;
+use crate::distribution::native::NativeSpec;
 use crate::distribution::{Bucketer, Distribution};
 use crate::store::Value;
 
 /// The cell of one series, for one value kind.
 pub trait CellType: Send + Sync + Sized + 'static {
+    /// A new cell; `native` asks a classic distribution for a native histogram.
     #[doc(hidden)]
-    fn new(desc: &'static MetricDesc) -> Self;
+    fn new(desc: &'static MetricDesc, native: bool) -> Self;
     #[doc(hidden)]
     fn reset(&self);
     #[doc(hidden)]
@@ -56,7 +58,7 @@ impl IntCell {
 }
 
 impl CellType for IntCell {
-    fn new(_: &'static MetricDesc) -> Self {
+    fn new(_: &'static MetricDesc, _: bool) -> Self {
         IntCell(Striped::new(AtomicI64::new(0)))
     }
     fn reset(&self) {
@@ -100,7 +102,7 @@ impl FloatCell {
 }
 
 impl CellType for FloatCell {
-    fn new(_: &'static MetricDesc) -> Self {
+    fn new(_: &'static MetricDesc, _: bool) -> Self {
         FloatCell(Striped::new(AtomicU64::new(0f64.to_bits())))
     }
     fn reset(&self) {
@@ -118,7 +120,7 @@ impl CellType for FloatCell {
 pub struct BoolCell(pub(crate) AtomicBool);
 
 impl CellType for BoolCell {
-    fn new(_: &'static MetricDesc) -> Self {
+    fn new(_: &'static MetricDesc, _: bool) -> Self {
         BoolCell(AtomicBool::new(false))
     }
     fn reset(&self) {
@@ -134,7 +136,7 @@ impl CellType for BoolCell {
 pub struct StrCell(pub(crate) Mutex<Option<Arc<str>>>);
 
 impl CellType for StrCell {
-    fn new(_: &'static MetricDesc) -> Self {
+    fn new(_: &'static MetricDesc, _: bool) -> Self {
         StrCell(Mutex::new(None))
     }
     fn reset(&self) {
@@ -227,6 +229,15 @@ impl DistCell {
     pub(crate) fn bucketer(&self) -> &'static Bucketer {
         self.bucketer
     }
+
+    /// The exemplar slot of a sample, and the number of slots: its bucket for classic buckets,
+    /// the one slot of a native histogram.
+    pub(crate) fn exemplar_slot(&self, x: f64) -> (usize, usize) {
+        match &self.cells {
+            DistCells::Classic(_) => (self.bucketer.bucket(x), self.bucketer.num_buckets()),
+            DistCells::Native(_) => (0, 1),
+        }
+    }
 }
 
 pub(crate) fn bucketer_of(desc: &'static MetricDesc) -> &'static Bucketer {
@@ -234,10 +245,11 @@ pub(crate) fn bucketer_of(desc: &'static MetricDesc) -> &'static Bucketer {
 }
 
 impl CellType for DistCell {
-    fn new(desc: &'static MetricDesc) -> Self {
+    fn new(desc: &'static MetricDesc, native: bool) -> Self {
         let bucketer = bucketer_of(desc);
         let cells = match bucketer.spec().native_spec() {
             Some(spec) => DistCells::Native(Box::new(NativeCell::new(spec))),
+            None if native => DistCells::Native(Box::new(NativeCell::new(NativeSpec::new(3)))),
             None => DistCells::Classic(Striped::new(DistCore::new(bucketer.num_buckets()))),
         };
         DistCell { bucketer, cells }
@@ -263,7 +275,7 @@ impl CellType for DistCell {
 pub struct NcDistCell(pub(crate) Mutex<Option<Distribution>>);
 
 impl CellType for NcDistCell {
-    fn new(_: &'static MetricDesc) -> Self {
+    fn new(_: &'static MetricDesc, _: bool) -> Self {
         NcDistCell(Mutex::new(None))
     }
     fn reset(&self) {

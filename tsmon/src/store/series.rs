@@ -2,7 +2,7 @@
 //! the overflow series, and the per-thread lookup cache in front of the map.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
 use std::sync::{Arc, OnceLock};
 
 use hashbrown::HashTable;
@@ -116,6 +116,9 @@ pub struct MetricStore<C> {
     pub(super) desc: &'static MetricDesc,
     pub(super) cumulative: bool,
     pub(super) max_series: AtomicUsize,
+    /// A classic distribution's new series are native histograms (the `native_histograms`
+    /// setting).
+    pub(super) native: AtomicBool,
     pub(super) fieldless: OnceLock<Arc<Series<C>>>,
     pub(super) shards: Box<[Shard<C>]>,
     /// Every series of the shards, in creation order: snapshots walk this, so they visit
@@ -209,6 +212,7 @@ impl<C: CellType> MetricStore<C> {
             } else {
                 default_max
             }),
+            native: AtomicBool::new(false),
             fieldless: OnceLock::new(),
             shards: (0..SHARDS).map(|_| RwLock::new(HashTable::new())).collect(),
             order: Mutex::new(Vec::new()),
@@ -225,7 +229,7 @@ impl<C: CellType> MetricStore<C> {
             start: AtomicU64::new(clock.now_micros()),
             flags: AtomicU8::new(if self.cumulative { HAS_VALUE } else { 0 }),
             pos: AtomicU32::new(NOT_LISTED),
-            cell: C::new(self.desc),
+            cell: C::new(self.desc, self.native.load(Relaxed)),
         })
     }
 
