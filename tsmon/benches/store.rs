@@ -637,7 +637,48 @@ fn native_memory() {
     );
 }
 
-criterion_group!(benches, counters, distributions, encoding);
+/// The cost of the `tracing` exemplar source (feature `tracing-opentelemetry`): a handle's
+/// write before any `ExemplarLayer` exists, after one exists but with no span entered, and
+/// inside an entered span with an OpenTelemetry context (which keeps an exemplar each time).
+#[cfg(feature = "tracing-opentelemetry")]
+fn exemplar_source(c: &mut Criterion) {
+    use opentelemetry::trace::TracerProvider as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    let state = state();
+    let _g = state.enter();
+    let counter = REQUESTS.handle(("GET", 200));
+    let dist = LATENCY.handle("GET");
+    let mut g = c.benchmark_group("exemplar source");
+    g.bench_function("counter handle, no layer", |b| {
+        b.iter(|| black_box(&counter).inc())
+    });
+    g.bench_function("distribution handle, no layer", |b| {
+        b.iter(|| black_box(&dist).add(black_box(0.0123)))
+    });
+    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("bench")))
+        .with(tsmon::exemplars::ExemplarLayer::new());
+    tracing::subscriber::with_default(subscriber, || {
+        g.bench_function("counter handle, layer, no span", |b| {
+            b.iter(|| black_box(&counter).inc())
+        });
+        g.bench_function("distribution handle, layer, no span", |b| {
+            b.iter(|| black_box(&dist).add(black_box(0.0123)))
+        });
+        let span = tracing::info_span!("request");
+        let _in = span.enter();
+        g.bench_function("counter handle, in a traced span", |b| {
+            b.iter(|| black_box(&counter).inc())
+        });
+    });
+    g.finish();
+}
+
+#[cfg(not(feature = "tracing-opentelemetry"))]
+fn exemplar_source(_: &mut Criterion) {}
+
+criterion_group!(benches, counters, distributions, encoding, exemplar_source);
 
 fn main() {
     native_memory();

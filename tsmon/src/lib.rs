@@ -86,6 +86,7 @@
 //! | `axum` | no | route templates from axum's `MatchedPath` in the middleware |
 //! | `grpc` | no | `grpc::GrpcServerMetricsLayer` and `grpc::GrpcClientMetricsLayer`: grpcmon's metrics for tonic servers and channels, the status read from the trailers |
 //! | `reqwest` | no | `http::reqwest::ReqwestMetrics`: the HTTP client metrics as a `reqwest-middleware` middleware |
+//! | `tracing-opentelemetry` | no | `exemplars::ExemplarLayer`: counter and distribution writes inside a traced `tracing` span keep its trace and span ids as their exemplar |
 //! | `redis` | no | `tasknum::RedisAllocator` |
 //! | `postgres` | no | `tasknum::PostgresAllocator` |
 //! | `test-util` | no | `tsmon::test_util`: the hooks tsmon's own tests and fuzz targets use (the key codec's functions) |
@@ -120,6 +121,9 @@ mod desc;
 pub mod distribution;
 mod env;
 pub mod error;
+#[cfg(feature = "tracing-opentelemetry")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tracing-opentelemetry")))]
+pub mod exemplars;
 pub mod exposition;
 pub mod field;
 pub mod flush;

@@ -73,6 +73,12 @@ impl<F: FieldSet> Counter<F> {
     /// ```
     #[inline]
     pub fn add(&self, n: u64, values: F::Values<'_>) {
+        #[cfg(feature = "tracing-opentelemetry")]
+        if crate::exemplars::active()
+            && crate::exemplars::with_labels(|l| self.add_with_exemplar(n, values, l))
+        {
+            return;
+        }
         self.write(values, |s| s.cell.add(n as i64));
     }
 
@@ -123,6 +129,12 @@ impl Handle<kind::Counter> {
     /// Adds `n`.
     #[inline]
     pub fn add(&self, n: u64) {
+        #[cfg(feature = "tracing-opentelemetry")]
+        if crate::exemplars::active()
+            && crate::exemplars::with_labels(|l| self.add_with_exemplar(n, l))
+        {
+            return;
+        }
         if let Some(s) = self.live() {
             s.cell.add(n as i64);
         }
@@ -394,6 +406,12 @@ impl<F: FieldSet> CumulativeDistribution<F> {
     /// ```
     #[inline]
     pub fn add(&self, x: f64, values: F::Values<'_>) {
+        #[cfg(feature = "tracing-opentelemetry")]
+        if crate::exemplars::active()
+            && crate::exemplars::with_labels(|l| self.add_with_exemplar(x, values, l))
+        {
+            return;
+        }
         self.write(values, |s| s.cell.add(x));
     }
 
@@ -429,6 +447,12 @@ impl Handle<kind::CumulativeDistribution> {
     /// Adds a sample.
     #[inline]
     pub fn add(&self, x: f64) {
+        #[cfg(feature = "tracing-opentelemetry")]
+        if crate::exemplars::active()
+            && crate::exemplars::with_labels(|l| self.add_with_exemplar(x, l))
+        {
+            return;
+        }
         if let Some(s) = self.live() {
             s.cell.add(x);
         }
