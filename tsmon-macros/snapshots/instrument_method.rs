@@ -1,5 +1,5 @@
 pub fn get(&self, key: &str) -> Option<&String> {
-    #[::tsmon::__private::linkme::distributed_slice(::tsmon::__private::FUNCTIONS)]
+    #[::tsmon::__private::linkme::distributed_slice(::tsmon::__private::TSMON_FUNCTIONS)]
     #[linkme(crate = ::tsmon::__private::linkme)]
     static __TSMON_FN: ::tsmon::__private::FnDesc = ::tsmon::__private::fn_desc(
         "Cache::get",

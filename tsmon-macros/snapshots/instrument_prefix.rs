@@ -1,5 +1,5 @@
 fn run(n: u32) -> u32 {
-    #[::tsmon::__private::linkme::distributed_slice(::tsmon::__private::METRICS)]
+    #[::tsmon::__private::linkme::distributed_slice(::tsmon::__private::TSMON_METRICS)]
     #[linkme(crate = ::tsmon::__private::linkme)]
     static __TSMON_CALLS: ::tsmon::__private::MetricDesc = ::tsmon::__private::metric_desc(
         "example/jobs/calls",
@@ -35,7 +35,7 @@ fn run(n: u32) -> u32 {
             1u32,
         ),
     );
-    #[::tsmon::__private::linkme::distributed_slice(::tsmon::__private::METRICS)]
+    #[::tsmon::__private::linkme::distributed_slice(::tsmon::__private::TSMON_METRICS)]
     #[linkme(crate = ::tsmon::__private::linkme)]
     static __TSMON_DURATIONS: ::tsmon::__private::MetricDesc = ::tsmon::__private::metric_desc(
         "example/jobs/durations",
@@ -67,7 +67,7 @@ fn run(n: u32) -> u32 {
             1u32,
         ),
     );
-    #[::tsmon::__private::linkme::distributed_slice(::tsmon::__private::METRICS)]
+    #[::tsmon::__private::linkme::distributed_slice(::tsmon::__private::TSMON_METRICS)]
     #[linkme(crate = ::tsmon::__private::linkme)]
     static __TSMON_IN_FLIGHT: ::tsmon::__private::MetricDesc = ::tsmon::__private::metric_desc(
         "example/jobs/in_flight",
@@ -99,7 +99,7 @@ fn run(n: u32) -> u32 {
             1u32,
         ),
     );
-    #[::tsmon::__private::linkme::distributed_slice(::tsmon::__private::FUNCTIONS)]
+    #[::tsmon::__private::linkme::distributed_slice(::tsmon::__private::TSMON_FUNCTIONS)]
     #[linkme(crate = ::tsmon::__private::linkme)]
     static __TSMON_FN: ::tsmon::__private::FnDesc = ::tsmon::__private::fn_desc(
         "run",

@@ -1,5 +1,5 @@
 fn parse(s: &str) -> Result<i64, std::num::ParseIntError> {
-    #[::tsmon::__private::linkme::distributed_slice(::tsmon::__private::FUNCTIONS)]
+    #[::tsmon::__private::linkme::distributed_slice(::tsmon::__private::TSMON_FUNCTIONS)]
     #[linkme(crate = ::tsmon::__private::linkme)]
     static __TSMON_FN: ::tsmon::__private::FnDesc = ::tsmon::__private::fn_desc(
         "parse",

@@ -4,7 +4,7 @@
 pub static REQUESTS: ::tsmon::metric::Counter<
     (::tsmon::field::Str, ::tsmon::field::Int),
 > = {
-    #[::tsmon::__private::linkme::distributed_slice(::tsmon::__private::METRICS)]
+    #[::tsmon::__private::linkme::distributed_slice(::tsmon::__private::TSMON_METRICS)]
     #[linkme(crate = ::tsmon::__private::linkme)]
     static __TSMON_METRIC_REQUESTS: ::tsmon::__private::MetricDesc = ::tsmon::__private::metric_desc(
         "example/requests",
@@ -38,7 +38,7 @@ pub static REQUESTS: ::tsmon::metric::Counter<
 ///
 /// tsmon metric `example/latency`: a `CumulativeDistribution` with fields `route: &str`.
 static LATENCY: ::tsmon::metric::CumulativeDistribution<(::tsmon::field::Str,)> = {
-    #[::tsmon::__private::linkme::distributed_slice(::tsmon::__private::METRICS)]
+    #[::tsmon::__private::linkme::distributed_slice(::tsmon::__private::TSMON_METRICS)]
     #[linkme(crate = ::tsmon::__private::linkme)]
     static __TSMON_METRIC_LATENCY: ::tsmon::__private::MetricDesc = ::tsmon::__private::metric_desc(
         "example/latency",

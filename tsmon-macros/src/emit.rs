@@ -119,7 +119,7 @@ pub(crate) fn metric_static(krate: &syn::Path, ident: &Ident, spec: &MetricSpec)
     let bucketer = option(spec.bucketer.as_ref().map(|b| quote!(#p::#b)));
     let site = decl_site(krate, spec.site);
     quote! {
-        #[#p::linkme::distributed_slice(#p::METRICS)]
+        #[#p::linkme::distributed_slice(#p::TSMON_METRICS)]
         #[linkme(crate = #p::linkme)]
         static #ident: #p::MetricDesc = #p::metric_desc(
             #name,
@@ -159,7 +159,7 @@ pub(crate) fn fn_static(krate: &syn::Path, ident: &Ident, spec: &FnSpec<'_>) -> 
     } = spec;
     let site = decl_site(krate, spec.site);
     quote! {
-        #[#p::linkme::distributed_slice(#p::FUNCTIONS)]
+        #[#p::linkme::distributed_slice(#p::TSMON_FUNCTIONS)]
         #[linkme(crate = #p::linkme)]
         static #ident: #p::FnDesc = #p::fn_desc(
             #function,

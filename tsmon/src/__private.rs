@@ -8,8 +8,8 @@
 pub use linkme;
 pub use tokio;
 
-pub use crate::desc::function::FUNCTIONS;
 pub use crate::desc::function::FnDesc;
+pub use crate::desc::function::TSMON_FUNCTIONS;
 pub use crate::desc::{DeclSite, MetricDesc, MetricKind, Units};
 pub use crate::distribution::BucketerSpec;
 pub use crate::field::{Bool, FieldDesc, FieldType, FieldValue, Int, Str};
@@ -18,7 +18,7 @@ pub use crate::instrument::call::{
     typed,
 };
 pub use crate::instrument::{CALLS, DURATIONS, IN_FLIGHT, LATENCY_BUCKETER, Outcome};
-pub use crate::registry::METRICS;
+pub use crate::registry::TSMON_METRICS;
 
 use crate::field::FieldSet;
 use crate::metric::{Metric, kind::Kind};

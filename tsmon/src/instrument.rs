@@ -42,7 +42,7 @@
 
 pub(crate) mod call;
 
-pub use crate::desc::function::{FUNCTIONS, FnDesc, Outcome, functions};
+pub use crate::desc::function::{FnDesc, Outcome, TSMON_FUNCTIONS, functions};
 use crate::distribution::BucketerSpec;
 #[cfg(feature = "tower")]
 pub(crate) use call::ticks;

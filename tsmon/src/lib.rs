@@ -311,7 +311,7 @@ pub(crate) use tsmon_macros::metric;
 /// ```
 /// # fn work() -> Result<(), ()> { Ok(()) }
 /// fn handler() -> Result<(), ()> {
-///     #[tsmon::__private::linkme::distributed_slice(tsmon::__private::FUNCTIONS)]
+///     #[tsmon::__private::linkme::distributed_slice(tsmon::__private::TSMON_FUNCTIONS)]
 ///     #[linkme(crate = tsmon::__private::linkme)]
 ///     static SITE: tsmon::instrument::FnDesc = tsmon::__private::fn_desc(
 ///         "handler",

@@ -1,7 +1,7 @@
 //! The catalog: every metric declared anywhere in the binary, gathered at link time.
 //!
 //! Each [`metric!`](crate::metric!) declaration puts its [`MetricDesc`] into the [`linkme`]
-//! distributed slice [`METRICS`], so the whole catalog is known before `main` runs, in debug and
+//! distributed slice [`TSMON_METRICS`], so the whole catalog is known before `main` runs, in debug and
 //! release builds alike, including metrics of other crates and of modules nothing references.
 //!
 //! ```
@@ -25,9 +25,11 @@ use std::sync::OnceLock;
 use crate::desc::MetricDesc;
 use crate::error::Error;
 
-/// The distributed slice every declared metric lands in.
+/// The distributed slice every declared metric lands in. Its link section is named after it,
+/// and linkme refuses two slices of one name in a binary, so the name carries the crate's
+/// (metriken's slice is `METRICS`).
 #[linkme::distributed_slice]
-pub static METRICS: [MetricDesc];
+pub static TSMON_METRICS: [MetricDesc];
 
 /// Every metric in the binary, in link order.
 ///
@@ -36,7 +38,7 @@ pub static METRICS: [MetricDesc];
 #[must_use]
 #[inline]
 pub fn catalog() -> &'static [MetricDesc] {
-    if cfg!(miri) { &[] } else { &METRICS }
+    if cfg!(miri) { &[] } else { &TSMON_METRICS }
 }
 
 /// Where the catalog lies in memory, read once: linkme's slice checks itself on every access,

@@ -329,7 +329,7 @@ impl Drop for EnterGuard {
 }
 
 /// The global State's store, for the store layer's hook (see [`current`]).
-#[linkme::distributed_slice(current::GLOBAL_STORE)]
+#[linkme::distributed_slice(current::TSMON_GLOBAL_STORE)]
 static GLOBAL_STORE: fn() -> &'static Store = || &State::global().inner.store;
 
 /// The State entered on this thread, if any.

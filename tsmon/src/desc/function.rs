@@ -165,9 +165,10 @@ impl FnDesc {
     }
 }
 
-/// The distributed slice every instrumented function lands in.
+/// The distributed slice every instrumented function lands in (named for the crate, as
+/// [`TSMON_METRICS`](crate::registry::TSMON_METRICS) is).
 #[linkme::distributed_slice]
-pub static FUNCTIONS: [FnDesc];
+pub static TSMON_FUNCTIONS: [FnDesc];
 
 /// Every instrumented function in the binary, in link order.
 ///
@@ -179,5 +180,5 @@ pub static FUNCTIONS: [FnDesc];
 #[must_use]
 pub fn functions() -> &'static [FnDesc] {
     // Miri cannot read linkme's link sections (see `registry::catalog`).
-    if cfg!(miri) { &[] } else { &FUNCTIONS }
+    if cfg!(miri) { &[] } else { &TSMON_FUNCTIONS }
 }

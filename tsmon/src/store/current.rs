@@ -1,7 +1,7 @@
 //! The current store: where a metric write on this thread goes. The entered State's store
 //! (set by [`State::enter`](crate::State::enter)), else the global State's. The store layer
 //! cannot name the State (it sits above), so the global store is found through a hook the
-//! State registers at link time ([`GLOBAL_STORE`]) and is cached after the first write.
+//! State registers at link time ([`TSMON_GLOBAL_STORE`]) and is cached after the first write.
 
 // Unsafe code here: the current store is a thread-local raw pointer, kept alive by the entering guard; linkme declares the hook.
 #![allow(unsafe_code)]
@@ -23,7 +23,7 @@ static GLOBAL: AtomicPtr<Store> = AtomicPtr::new(std::ptr::null_mut());
 /// Gives the global State's store, building that State on first use: registered by the State
 /// (one entry).
 #[linkme::distributed_slice]
-pub(crate) static GLOBAL_STORE: [fn() -> &'static Store];
+pub(crate) static TSMON_GLOBAL_STORE: [fn() -> &'static Store];
 
 #[inline]
 fn global() -> &'static Store {
@@ -38,7 +38,7 @@ fn global() -> &'static Store {
 
 #[cold]
 fn init_global() -> &'static Store {
-    let store: &'static Store = match GLOBAL_STORE.first() {
+    let store: &'static Store = match TSMON_GLOBAL_STORE.first() {
         Some(provide) => provide(),
         // The State's module always registers one; a binary without it still counts.
         None => Box::leak(Box::new(Store::new(
