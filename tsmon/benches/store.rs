@@ -194,6 +194,49 @@ mod floor {
     }
 }
 
+/// The newer peers: fastmetrics, metriken and the OpenTelemetry SDK, each with the same
+/// counter and histogram (12 buckets of factor 2 from 1 ms; metriken's is its own log-linear
+/// histogram, grouping power 3, in nanoseconds).
+struct Peers {
+    fast_counter: fastmetrics::metrics::counter::Counter,
+    fast_family: fastmetrics::metrics::family::Family<
+        (&'static str, u16),
+        fastmetrics::metrics::counter::Counter,
+    >,
+    fast_histogram: fastmetrics::metrics::histogram::Histogram,
+    metriken_counter: metriken::Counter,
+    metriken_histogram: metriken::AtomicCounterHistogram,
+    otel_counter: opentelemetry::metrics::Counter<u64>,
+    otel_histogram: opentelemetry::metrics::Histogram<f64>,
+    otel_attrs: [opentelemetry::KeyValue; 1],
+    _otel: opentelemetry_sdk::metrics::SdkMeterProvider,
+}
+
+impl Peers {
+    fn new() -> Self {
+        use opentelemetry::metrics::MeterProvider as _;
+        let bounds: Vec<f64> = (0..12).map(|i| 0.001 * 2f64.powi(i)).collect();
+        let provider = opentelemetry_sdk::metrics::SdkMeterProvider::builder()
+            .with_reader(opentelemetry_sdk::metrics::ManualReader::builder().build())
+            .build();
+        let meter = provider.meter("bench");
+        Peers {
+            fast_counter: Default::default(),
+            fast_family: Default::default(),
+            fast_histogram: fastmetrics::metrics::histogram::Histogram::new(bounds.clone()),
+            metriken_counter: metriken::Counter::new(),
+            metriken_histogram: metriken::AtomicCounterHistogram::new(3, 40),
+            otel_counter: meter.u64_counter("requests").build(),
+            otel_histogram: meter
+                .f64_histogram("latency")
+                .with_boundaries(bounds)
+                .build(),
+            otel_attrs: [opentelemetry::KeyValue::new("method", "GET")],
+            _otel: provider,
+        }
+    }
+}
+
 fn counters(c: &mut Criterion) {
     let state = state();
     let _g = state.enter();
@@ -221,6 +264,7 @@ fn counters(c: &mut Criterion) {
     let measured = MeasuredMetrics {
         counters: CounterVec::with_label_set(measured_set()),
     };
+    let peers = Peers::new();
     let methods = ["GET", "PUT"];
     let statuses = [200, 201];
     let status_texts = ["200", "201"];
@@ -233,8 +277,24 @@ fn counters(c: &mut Criterion) {
     g.bench_function("prometheus cached", |b| {
         b.iter(|| black_box(&prom_cached).inc())
     });
+    g.bench_function("fastmetrics cached", |b| {
+        b.iter(|| black_box(&peers.fast_counter).inc())
+    });
+    g.bench_function("metriken static", |b| {
+        b.iter(|| black_box(&peers.metriken_counter).increment())
+    });
     g.bench_function("tsmon by value", |b| {
         b.iter(|| REQUESTS.inc(black_box(("GET", 200))))
+    });
+    g.bench_function("fastmetrics family with_or_new", |b| {
+        b.iter(|| {
+            peers
+                .fast_family
+                .with_or_new(black_box(&("GET", 200)), |c| c.inc())
+        })
+    });
+    g.bench_function("opentelemetry counter add", |b| {
+        b.iter(|| peers.otel_counter.add(1, black_box(&peers.otel_attrs)))
     });
     floor::insert("GET", 200);
     g.bench_function("reference: minimal hand-written lookup", |b| {
@@ -342,6 +402,7 @@ fn distributions(c: &mut Criterion) {
     let methods = ["GET", "PUT"];
 
     let native = NATIVE.handle("GET");
+    let peers = Peers::new();
     let mut g = c.benchmark_group("distribution/1 thread");
     g.bench_function("tsmon handle", |b| {
         b.iter(|| black_box(&handle).add(black_box(0.0123)))
@@ -352,8 +413,21 @@ fn distributions(c: &mut Criterion) {
     g.bench_function("prometheus cached", |b| {
         b.iter(|| black_box(&prom_cached).observe(black_box(0.0123)))
     });
+    g.bench_function("fastmetrics cached", |b| {
+        b.iter(|| black_box(&peers.fast_histogram).observe(black_box(0.0123)))
+    });
+    g.bench_function("metriken histogram (nanoseconds)", |b| {
+        b.iter(|| black_box(&peers.metriken_histogram).increment(black_box(12_300_000)))
+    });
     g.bench_function("tsmon by value", |b| {
         b.iter(|| LATENCY.add(black_box(0.0123), black_box("GET")))
+    });
+    g.bench_function("opentelemetry histogram record", |b| {
+        b.iter(|| {
+            peers
+                .otel_histogram
+                .record(black_box(0.0123), black_box(&peers.otel_attrs))
+        })
     });
     g.bench_function("prometheus with_label_values", |b| {
         b.iter(|| {
@@ -396,6 +470,21 @@ fn distributions(c: &mut Criterion) {
         b.iter(|| {
             i = (i + 1) & 1023;
             black_box(&prom_cached).observe(spread[i])
+        })
+    });
+    g.bench_function("fastmetrics cached", |b| {
+        let mut i = 0;
+        b.iter(|| {
+            i = (i + 1) & 1023;
+            black_box(&peers.fast_histogram).observe(spread[i])
+        })
+    });
+    let spread_ns: Vec<u64> = spread.iter().map(|x| (x * 1e9) as u64).collect();
+    g.bench_function("metriken histogram (nanoseconds)", |b| {
+        let mut i = 0;
+        b.iter(|| {
+            i = (i + 1) & 1023;
+            black_box(&peers.metriken_histogram).increment(spread_ns[i])
         })
     });
     g.finish();
