@@ -12,10 +12,12 @@
 //! each enter and exit then pushes and pops them on a stack of the thread's. A write asks one
 //! relaxed load (is a layer installed?) and, if one is, one thread-local load (is a span with
 //! ids entered?): without an entered span a write costs under a nanosecond more (see
-//! `BENCHMARKS.md`). With one, it costs the exemplar's keeping (a lock of the metric's
-//! exemplar table and a small allocation), so the ids travel on every write of a traced
-//! request; writes through the HTTP and gRPC layers and `#[tsmon::instrument]`'s own series
-//! do not take them.
+//! `BENCHMARKS.md`). With one, the first write to a series (to a bucket, for a distribution)
+//! while the span is entered keeps the exemplar (a lock of the metric's exemplar table and a
+//! copy of the labels); the following ones on the same thread, until the span exits, only
+//! count, so a loop inside a span does not pay the keeping at every turn, and the exemplar
+//! stays the one of the span's first write. Writes through the HTTP and gRPC layers and
+//! `#[tsmon::instrument]`'s own series do not take the ids.
 //!
 //! ```
 //! use opentelemetry::trace::TracerProvider as _;
@@ -56,6 +58,10 @@ thread_local! {
     static DEPTH: Cell<usize> = const { Cell::new(0) };
     /// The entered spans' ids, innermost last.
     static STACK: RefCell<Vec<(u64, Ids)>> = const { RefCell::new(Vec::new()) };
+    /// The span whose ids a write is keeping now (0 when none).
+    static TRACED: Cell<u64> = const { Cell::new(0) };
+    /// The last exemplar kept from a span on this thread: (span, series, slot).
+    static LAST: Cell<(u64, usize, usize)> = const { Cell::new((0, 0, 0)) };
 }
 
 /// A span's trace and span ids, in lowercase hex, as the W3C trace context writes them.
@@ -157,6 +163,12 @@ where
         if popped {
             DEPTH.with(|d| d.set(d.get().saturating_sub(1)));
         }
+        // Span ids are reused once a span closes: forget what this one kept.
+        LAST.with(|l| {
+            if l.get().0 == raw {
+                l.set((0, 0, 0));
+            }
+        });
     }
 }
 
@@ -171,13 +183,32 @@ pub(crate) fn active() -> bool {
 #[cold]
 pub(crate) fn with_labels(f: impl FnOnce(&[(&str, &str)])) -> bool {
     // Copied out, so that `f` may enter spans of its own.
-    let Some(ids) = STACK.with(|s| s.borrow().last().map(|&(_, ids)| ids)) else {
+    let Some((raw, ids)) = STACK.with(|s| s.borrow().last().copied()) else {
         return false;
     };
     let trace = std::str::from_utf8(&ids.trace).unwrap_or_default();
     let span = std::str::from_utf8(&ids.span).unwrap_or_default();
+    let outer = TRACED.with(|t| t.replace(raw));
     f(&[("trace_id", trace), ("span_id", span)]);
+    TRACED.with(|t| t.set(outer));
     true
+}
+
+/// Whether the exemplar a traced write is about to keep repeats the last one this thread
+/// kept, for the same span, series and slot, while the span stays entered: then its keeping
+/// (a lock and a copy of the labels) is skipped, and the series' exemplar stays the span's
+/// first write's. `false` outside a traced write.
+pub(crate) fn repeat(series: usize, slot: usize) -> bool {
+    let span = TRACED.with(Cell::get);
+    if span == 0 {
+        return false;
+    }
+    LAST.with(|l| {
+        let key = (span, series, slot);
+        let same = l.get() == key;
+        l.set(key);
+        same
+    })
 }
 
 #[cfg(test)]

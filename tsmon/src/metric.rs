@@ -301,6 +301,10 @@ fn keep_exemplar<C: crate::store::cell::CellType>(
     labels: &[(&str, &str)],
 ) -> bool {
     use crate::clock::TimeSource as _;
+    #[cfg(feature = "tracing-opentelemetry")]
+    if crate::exemplars::repeat(std::ptr::from_ref(s) as usize, slot) {
+        return true;
+    }
     match Exemplar::new(value, crate::clock::SystemClock.now_micros(), labels) {
         Some(ex) => {
             s.set_exemplar(table, slot, slots, ex);

@@ -90,6 +90,32 @@ fn writes_in_a_traced_span_keep_its_trace_and_span_ids() {
         assert_eq!(labels(&state, "test/exemplars/orders", 0), before);
         assert_eq!(handle.get(), 14);
     });
+    // Within one enter of a span, a series' bucket keeps the first write's exemplar; after
+    // the span exits and is entered again, the next write keeps its own.
+    let value = |state: &State| {
+        let snap = state.snapshot();
+        snap.metric("test/exemplars/checkout").unwrap().cells()[0]
+            .exemplar(1)
+            .map(|e| e.value())
+    };
+    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")))
+        .with(ExemplarLayer::new());
+    tracing::subscriber::with_default(subscriber, || {
+        let span = tracing::info_span!("loop");
+        {
+            let _in = span.enter();
+            state.in_scope(|| {
+                CHECKOUT.add(0.25, ());
+                CHECKOUT.add(0.75, ());
+            });
+        }
+        assert_eq!(value(&state), Some(0.25));
+        let _in = span.enter();
+        state.in_scope(|| CHECKOUT.add(0.5, ()));
+        assert_eq!(value(&state), Some(0.5));
+    });
     // The ids reach the exposition.
     let text = state.encode(tsmon::exposition::Format::OpenMetrics);
     assert!(text.contains("trace_id=\""), "{text}");
