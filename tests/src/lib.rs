@@ -5,6 +5,50 @@ use std::process::{Command, Stdio};
 
 pub mod tls;
 
+/// A State of `target` with task number `task` that serves the pull endpoint on a free
+/// loopback port, its settings changed by `tweak`, after its first flush (which gives it the
+/// number).
+///
+/// # Panics
+///
+/// When the State cannot be built or its first flush fails.
+pub fn pulled_state(
+    target: tsmon::Target,
+    task: i32,
+    tweak: impl FnOnce(&mut tsmon::settings::Settings),
+) -> tsmon::State {
+    let mut settings = tsmon::settings::Settings {
+        monitor: tsmon::settings::MonitorSpec::parse("pull:127.0.0.1:0").unwrap(),
+        ..tsmon::settings::Settings::default()
+    };
+    tweak(&mut settings);
+    let state = tsmon::State::builder()
+        .with_target(target)
+        .with_allocator(tsmon::tasknum::FixedAllocator::new(task))
+        .with_settings(settings)
+        .build()
+        .unwrap();
+    tsmon::runtime::block_on(state.flush()).unwrap();
+    state
+}
+
+/// A Prometheus scrape config with one job per `(job name, State)`, scraping its pull endpoint.
+///
+/// # Panics
+///
+/// When a State has no pull endpoint.
+#[must_use]
+pub fn scrape_config(jobs: &[(&str, &tsmon::State)]) -> String {
+    jobs.iter()
+        .map(|(job, state)| {
+            format!(
+                "  - job_name: {job}\n    static_configs:\n      - targets: ['{}']\n",
+                state.pull_address().unwrap()
+            )
+        })
+        .collect()
+}
+
 /// Finds a server or tool binary on the PATH. Without it the test is skipped loudly, unless the
 /// `CI` environment variable is set: then a missing binary is a failure.
 ///

@@ -9,7 +9,9 @@ use tsmon::distribution::native::factor;
 use tsmon::settings::{MonitorSpec, Settings};
 use tsmon::tasknum::FixedAllocator;
 use tsmon::{State, Target};
-use tsmon_tests::{poll_until, prom_query, start_prometheus, start_prometheus_with};
+use tsmon_tests::{
+    poll_until, prom_query, pulled_state, scrape_config, start_prometheus, start_prometheus_with,
+};
 
 tsmon::metric! {
     /// Request latency, native.
@@ -106,22 +108,10 @@ fn check(addr: &str, job: &str, state: &State, latencies: &[f64]) {
 
 #[test]
 fn prometheus_scrapes_native_histograms_over_protobuf() {
-    let state = State::builder()
-        .with_target(target("native-pull"))
-        .with_allocator(FixedAllocator::new(1))
-        .with_settings(Settings {
-            monitor: MonitorSpec::parse("pull:127.0.0.1:0").unwrap(),
-            ..Settings::default()
-        })
-        .build()
-        .unwrap();
-    tsmon::runtime::block_on(state.flush()).unwrap();
+    let state = pulled_state(target("native-pull"), 1, |_| {});
     let latencies = samples(5000, 0x1234_5678);
     write(&state, &latencies, &samples(3000, 99));
-    let config = format!(
-        "  - job_name: tsmon\n    static_configs:\n      - targets: ['{}']\n",
-        state.pull_address().unwrap()
-    );
+    let config = scrape_config(&[("tsmon", &state)]);
     let Some((prom, _dir)) = start_prometheus_with(
         "native-pull",
         &config,
@@ -159,23 +149,12 @@ fn prometheus_receives_native_histograms_over_remote_write() {
 /// format and gets classic buckets at powers of two: every `le` count exact.
 #[test]
 fn classic_buckets_beside_native_ones_reach_a_prometheus_without_the_feature() {
-    let state = State::builder()
-        .with_target(target("native-classic"))
-        .with_allocator(FixedAllocator::new(3))
-        .with_settings(Settings {
-            monitor: MonitorSpec::parse("pull:127.0.0.1:0").unwrap(),
-            native_classic_buckets: true,
-            ..Settings::default()
-        })
-        .build()
-        .unwrap();
-    tsmon::runtime::block_on(state.flush()).unwrap();
+    let state = pulled_state(target("native-classic"), 3, |s| {
+        s.native_classic_buckets = true;
+    });
     let latencies = samples(2000, 42);
     write(&state, &latencies, &samples(3000, 5));
-    let config = format!(
-        "  - job_name: tsmon\n    static_configs:\n      - targets: ['{}']\n",
-        state.pull_address().unwrap()
-    );
+    let config = scrape_config(&[("tsmon", &state)]);
     let Some((prom, _dir)) = start_prometheus("native-classic", &config) else {
         return;
     };
@@ -259,27 +238,13 @@ fn http_traffic(state: &State) {
 #[test]
 fn the_middlewares_distributions_cost_one_series_each_as_native_histograms() {
     let pulled = |job: &str, mode| {
-        let state = State::builder()
-            .with_target(target(job))
-            .with_allocator(FixedAllocator::new(4))
-            .with_settings(Settings {
-                monitor: MonitorSpec::parse("pull:127.0.0.1:0").unwrap(),
-                native_histograms: mode,
-                ..Settings::default()
-            })
-            .build()
-            .unwrap();
-        tsmon::runtime::block_on(state.flush()).unwrap();
+        let state = pulled_state(target(job), 4, |s| s.native_histograms = mode);
         http_traffic(&state);
         state
     };
     let native = pulled("http-native", tsmon::settings::NativeHistograms::Tsmon);
     let classic = pulled("http-classic", tsmon::settings::NativeHistograms::Off);
-    let config = format!(
-        "  - job_name: native\n    static_configs:\n      - targets: ['{}']\n  - job_name: classic\n    static_configs:\n      - targets: ['{}']\n",
-        native.pull_address().unwrap(),
-        classic.pull_address().unwrap()
-    );
+    let config = scrape_config(&[("native", &native), ("classic", &classic)]);
     let Some((prom, _dir)) = start_prometheus_with(
         "native-http",
         &config,

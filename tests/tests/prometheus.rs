@@ -137,21 +137,9 @@ fn check_every_kind(addr: &str, job: &str) {
 }
 
 /// A State of job `job` with task number 5 that serves the pull endpoint on loopback, its
-/// settings changed by `tweak`, after its first flush (which gives it the number).
+/// settings changed by `tweak`, after its first flush.
 fn pulled(job: &str, tweak: impl FnOnce(&mut Settings)) -> State {
-    let mut settings = Settings {
-        monitor: MonitorSpec::parse("pull:127.0.0.1:0").unwrap(),
-        ..Settings::default()
-    };
-    tweak(&mut settings);
-    let state = State::builder()
-        .with_target(target(job))
-        .with_allocator(FixedAllocator::new(5))
-        .with_settings(settings)
-        .build()
-        .unwrap();
-    tsmon::runtime::block_on(state.flush()).unwrap();
-    state
+    tsmon_tests::pulled_state(target(job), 5, tweak)
 }
 
 /// A State of job `job` with task number 5 whose monitor remote-writes to the receiver at
@@ -171,10 +159,7 @@ fn pushing(job: &str, addr: &str) -> State {
 
 /// A scrape config of one job, `tsmon`, for `state`'s pull endpoint.
 fn scrape_config(state: &State) -> String {
-    format!(
-        "  - job_name: tsmon\n    static_configs:\n      - targets: ['{}']\n",
-        state.pull_address().unwrap()
-    )
+    tsmon_tests::scrape_config(&[("tsmon", state)])
 }
 
 fn target(job: &str) -> Target {
@@ -394,26 +379,12 @@ fn a_receiver_outage_loses_no_gauge_value_and_delivery_resumes_at_the_next_flush
 #[test]
 fn created_series_reach_prometheus_only_when_asked() {
     let start = |job: &str, created: bool| {
-        let state = State::builder()
-            .with_target(target(job))
-            .with_allocator(FixedAllocator::new(5))
-            .with_settings(Settings {
-                monitor: MonitorSpec::parse("pull:127.0.0.1:0").unwrap(),
-                openmetrics_created: created,
-                ..Settings::default()
-            })
-            .build()
-            .unwrap();
-        tsmon::runtime::block_on(state.flush()).unwrap();
+        let state = pulled(job, |s| s.openmetrics_created = created);
         write_every_kind(&state);
         state
     };
     let (plain, created) = (start("plain", false), start("created", true));
-    let targets = format!(
-        "  - job_name: plain\n    static_configs:\n      - targets: ['{}']\n  - job_name: created\n    static_configs:\n      - targets: ['{}']\n",
-        plain.pull_address().unwrap(),
-        created.pull_address().unwrap()
-    );
+    let targets = tsmon_tests::scrape_config(&[("plain", &plain), ("created", &created)]);
     let Some((prom, _dir)) = start_prometheus("created", &targets) else {
         return;
     };
