@@ -96,6 +96,89 @@ fn simulate_a_day() {
     );
 }
 
+/// The allocation's latency in groups of 1,000, 10,000 and 100,000 live tasks: each group is
+/// filled straight in the backend (tasks that beat a day from now, so none expires), then 300
+/// new tasks ask for a number one after the other. The free-number set makes an allocation
+/// O(log n); the figures should not grow with the group.
+async fn group_sizes(name: &str, alloc: &dyn TaskNumAllocator, fill: impl AsyncFill) {
+    for n in [1_000usize, 10_000, 100_000] {
+        let job = format!("size-{n}");
+        let target = Target::new("bench", &job).with_data_center("dc");
+        fill.fill(&job, n).await;
+        let mut lat = Vec::with_capacity(300);
+        for i in 0..300 {
+            let t = Instant::now();
+            let num = alloc
+                .notify_task_is_alive(&target, &format!("new-{i}"))
+                .await
+                .unwrap();
+            lat.push(t.elapsed());
+            assert_eq!(num as usize, n + i, "numbers past the filled ones");
+        }
+        let (p50, p99) = percentiles(lat);
+        println!("{name:<10} allocation, {n:>6} live tasks: median {p50:.2?}, p99 {p99:.2?}");
+    }
+}
+
+/// Fills a group with `n` live tasks numbered 0 to `n - 1`, straight in the backend.
+trait AsyncFill {
+    fn fill(&self, job: &str, n: usize) -> impl Future<Output = ()>;
+}
+
+struct RedisFill(String);
+
+impl AsyncFill for RedisFill {
+    async fn fill(&self, job: &str, n: usize) {
+        let client = redis::Client::open(self.0.as_str()).unwrap();
+        let mut c = client.get_multiplexed_async_connection().await.unwrap();
+        let group = format!("tsmon:tasknum:{{bench\u{1f}{job}\u{1f}dc}}");
+        let later = 4_102_444_800_000u64;
+        for chunk in (0..n).collect::<Vec<_>>().chunks(5_000) {
+            let mut pipe = redis::pipe();
+            for &i in chunk {
+                pipe.hset(format!("{group}:nums"), format!("old-{i}"), i)
+                    .ignore();
+                pipe.zadd(format!("{group}:seen"), format!("old-{i}"), later)
+                    .ignore();
+            }
+            let _: () = pipe.query_async(&mut c).await.unwrap();
+        }
+        let _: () = redis::cmd("SET")
+            .arg(format!("{group}:top"))
+            .arg(n)
+            .query_async(&mut c)
+            .await
+            .unwrap();
+    }
+}
+
+struct PostgresFill(String);
+
+impl AsyncFill for PostgresFill {
+    async fn fill(&self, job: &str, n: usize) {
+        let (client, conn) = tokio_postgres::connect(&self.0, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        let conn = tokio::spawn(conn);
+        let group = format!("bench\u{1f}{job}\u{1f}dc");
+        client
+            .execute(
+                "INSERT INTO tsmon_task_numbers (grp, instance, num, last_seen)
+                 SELECT $1, 'old-' || s, s, now() + interval '1 day'
+                 FROM generate_series(0, $2 - 1) s",
+                &[&group, &(n as i32)],
+            )
+            .await
+            .unwrap();
+        client
+            .execute("ANALYZE tsmon_task_numbers", &[])
+            .await
+            .unwrap();
+        drop(client);
+        conn.abort();
+    }
+}
+
 fn main() {
     simulate_a_day();
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -114,6 +197,8 @@ fn main() {
         });
         let a: Arc<dyn TaskNumAllocator> = Arc::new(a);
         rt.block_on(fleet("redis", a.clone()));
+        let url = format!("redis://{}/", server.addr);
+        rt.block_on(group_sizes("redis", a.as_ref(), RedisFill(url)));
         let t = Target::new("bench", "steady");
         c.bench_function("tasknum/redis heartbeat", |b| {
             b.iter(|| rt.block_on(a.notify_task_is_alive(&t, "steady")).unwrap());
@@ -123,6 +208,11 @@ fn main() {
         let a = rt.block_on(async { PostgresAllocator::connect(config).await.unwrap() });
         let a: Arc<dyn TaskNumAllocator> = Arc::new(a);
         rt.block_on(fleet("postgres", a.clone()));
+        rt.block_on(group_sizes(
+            "postgres",
+            a.as_ref(),
+            PostgresFill(config.clone()),
+        ));
         let t = Target::new("bench", "steady");
         c.bench_function("tasknum/postgres heartbeat", |b| {
             b.iter(|| rt.block_on(a.notify_task_is_alive(&t, "steady")).unwrap());

@@ -133,6 +133,48 @@ async fn a_table_of_another_shape_is_refused_at_start() {
     assert!(err.to_string().contains("not a tsmon table"), "{err}");
 }
 
+/// Tables an older tsmon made (no free-number table): connecting adds it, filled with each
+/// group's holes, so the numbers held stay and new tasks fill the holes lowest first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tables_from_the_older_layout_keep_their_numbers_and_fill_their_holes() {
+    let Some((_server, config)) = start_postgres("older-layout") else {
+        return;
+    };
+    let (client, conn) = tokio_postgres_connect(&config).await;
+    client
+        .batch_execute(
+            "CREATE TABLE tsmon_task_numbers (
+                 grp text NOT NULL, instance text NOT NULL, num integer NOT NULL,
+                 last_seen timestamptz NOT NULL,
+                 PRIMARY KEY (grp, instance), UNIQUE (grp, num));
+             CREATE TABLE tsmon_task_numbers_expired (
+                 grp text NOT NULL, instance text NOT NULL, expired_at timestamptz NOT NULL,
+                 PRIMARY KEY (grp, instance));
+             INSERT INTO tsmon_task_numbers VALUES
+                 (E'fleet\\x1fworker\\x1fdc1', 'old-a', 0, now()),
+                 (E'fleet\\x1fworker\\x1fdc1', 'old-b', 2, now()),
+                 (E'fleet\\x1fworker\\x1fdc1', 'old-c', 5, now());",
+        )
+        .await
+        .unwrap();
+    drop(client);
+    conn.abort();
+    let a = PostgresAllocator::connect(&config).await.unwrap();
+    let mut got = Vec::new();
+    for i in 0..5 {
+        got.push(
+            a.notify_task_is_alive(&target(), &format!("new-{i}"))
+                .await
+                .unwrap(),
+        );
+    }
+    assert_eq!(got, [1, 3, 4, 6, 7]);
+    assert_eq!(a.notify_task_is_alive(&target(), "old-c").await.unwrap(), 5);
+    // A second connection does not fill the holes again.
+    let b = PostgresAllocator::connect(&config).await.unwrap();
+    assert_eq!(b.notify_task_is_alive(&target(), "new-5").await.unwrap(), 8);
+}
+
 async fn tokio_postgres_connect(
     config: &str,
 ) -> (tokio_postgres::Client, tokio::task::JoinHandle<()>) {

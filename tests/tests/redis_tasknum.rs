@@ -89,6 +89,46 @@ async fn expired_numbers_go_to_new_tasks_lowest_first() {
     assert_eq!(a.notify_task_is_alive(&other, "a").await.unwrap(), 0);
 }
 
+/// A group an older tsmon wrote (numbers only, no free set and no top) keeps its numbers, and
+/// new tasks fill its holes lowest first, then go past its highest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_from_the_older_layout_keeps_its_numbers_and_fills_its_holes() {
+    let Some(redis) = start_redis(None) else {
+        return;
+    };
+    let client = redis::Client::open(format!("redis://{}/", redis.addr)).unwrap();
+    let mut c = client.get_multiplexed_async_connection().await.unwrap();
+    let group = "tsmon:tasknum:{fleet\u{1f}worker\u{1f}dc1}";
+    for (inst, num) in [("old-a", 0), ("old-b", 2), ("old-c", 5)] {
+        let _: () = redis::cmd("HSET")
+            .arg(format!("{group}:nums"))
+            .arg(inst)
+            .arg(num)
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        let _: () = redis::cmd("ZADD")
+            .arg(format!("{group}:seen"))
+            .arg(4_102_444_800_000u64) // far in the future: never expires here
+            .arg(inst)
+            .query_async(&mut c)
+            .await
+            .unwrap();
+    }
+    let a = alloc(&redis.addr, Duration::from_secs(600)).await;
+    let mut got = Vec::new();
+    for i in 0..5 {
+        got.push(
+            a.notify_task_is_alive(&target(), &format!("new-{i}"))
+                .await
+                .unwrap(),
+        );
+    }
+    assert_eq!(got, [1, 3, 4, 6, 7]);
+    // The old tasks keep theirs.
+    assert_eq!(a.notify_task_is_alive(&target(), "old-c").await.unwrap(), 5);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_that_lost_its_number_gets_a_new_one_and_resets_once() {
     let Some(server) = start_redis(None) else {
