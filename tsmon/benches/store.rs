@@ -237,6 +237,42 @@ impl Peers {
     }
 }
 
+/// Two of each peer's pre-resolved metrics, for the two-thread groups ("same series" uses the
+/// first from both threads).
+struct PeerPairs {
+    fast_counters: [fastmetrics::metrics::counter::Counter; 2],
+    fast_histograms: [fastmetrics::metrics::histogram::Histogram; 2],
+    /// On lines of their own, as the other libraries' (heap-allocated) metrics are.
+    metriken_counters: [Padded<metriken::Counter>; 2],
+    metriken_histograms: [metriken::AtomicCounterHistogram; 2],
+    otel_attrs: [[opentelemetry::KeyValue; 1]; 2],
+}
+
+impl PeerPairs {
+    fn new() -> Self {
+        let bounds = || (0..12).map(|i| 0.001 * 2f64.powi(i));
+        PeerPairs {
+            fast_counters: Default::default(),
+            fast_histograms: [
+                fastmetrics::metrics::histogram::Histogram::new(bounds()),
+                fastmetrics::metrics::histogram::Histogram::new(bounds()),
+            ],
+            metriken_counters: [
+                Padded(metriken::Counter::new()),
+                Padded(metriken::Counter::new()),
+            ],
+            metriken_histograms: [
+                metriken::AtomicCounterHistogram::new(3, 40),
+                metriken::AtomicCounterHistogram::new(3, 40),
+            ],
+            otel_attrs: [
+                [opentelemetry::KeyValue::new("method", "GET")],
+                [opentelemetry::KeyValue::new("method", "PUT")],
+            ],
+        }
+    }
+}
+
 fn counters(c: &mut Criterion) {
     let state = state();
     let _g = state.enter();
@@ -265,6 +301,7 @@ fn counters(c: &mut Criterion) {
         counters: CounterVec::with_label_set(measured_set()),
     };
     let peers = Peers::new();
+    let pairs = PeerPairs::new();
     let methods = ["GET", "PUT"];
     let statuses = [200, 201];
     let status_texts = ["200", "201"];
@@ -353,6 +390,21 @@ fn counters(c: &mut Criterion) {
         g.bench_function("prometheus cached", |b| {
             b.iter_custom(|n| two_threads(n, |t| prom_cached2[pick(t)].inc()))
         });
+        g.bench_function("fastmetrics cached", |b| {
+            b.iter_custom(|n| two_threads(n, |t| pairs.fast_counters[pick(t)].inc()))
+        });
+        g.bench_function("metriken static", |b| {
+            b.iter_custom(|n| {
+                two_threads(n, |t| {
+                    pairs.metriken_counters[pick(t)].0.increment();
+                })
+            })
+        });
+        g.bench_function("opentelemetry counter add", |b| {
+            b.iter_custom(|n| {
+                two_threads(n, |t| peers.otel_counter.add(1, &pairs.otel_attrs[pick(t)]))
+            })
+        });
         g.bench_function("tsmon by value", |b| {
             b.iter_custom(|n| {
                 two_threads_loop(n, |t, n| {
@@ -403,6 +455,7 @@ fn distributions(c: &mut Criterion) {
 
     let native = NATIVE.handle("GET");
     let peers = Peers::new();
+    let pairs = PeerPairs::new();
     let mut g = c.benchmark_group("distribution/1 thread");
     g.bench_function("tsmon handle", |b| {
         b.iter(|| black_box(&handle).add(black_box(0.0123)))
@@ -500,6 +553,25 @@ fn distributions(c: &mut Criterion) {
         });
         g.bench_function("prometheus cached", |b| {
             b.iter_custom(|n| two_threads(n, |t| prom_cached2[pick(t)].observe(0.0123)))
+        });
+        g.bench_function("fastmetrics cached", |b| {
+            b.iter_custom(|n| two_threads(n, |t| pairs.fast_histograms[pick(t)].observe(0.0123)))
+        });
+        g.bench_function("metriken histogram (nanoseconds)", |b| {
+            b.iter_custom(|n| {
+                two_threads(n, |t| {
+                    let _ = pairs.metriken_histograms[pick(t)].increment(12_300_000);
+                })
+            })
+        });
+        g.bench_function("opentelemetry histogram record", |b| {
+            b.iter_custom(|n| {
+                two_threads(n, |t| {
+                    peers
+                        .otel_histogram
+                        .record(0.0123, &pairs.otel_attrs[pick(t)]);
+                })
+            })
         });
         g.bench_function("tsmon by value", |b| {
             b.iter_custom(|n| {
