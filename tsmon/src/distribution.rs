@@ -168,6 +168,11 @@ impl BucketerSpec {
     }
 
     /// A native histogram whose zero bucket holds `|x| <= t` (no change to classic buckets).
+    ///
+    /// ```
+    /// use tsmon::distribution::BucketerSpec;
+    /// assert_eq!(BucketerSpec::DEFAULT.with_zero_threshold(1.0), BucketerSpec::DEFAULT);
+    /// ```
     #[must_use]
     pub const fn with_zero_threshold(mut self, t: f64) -> Self {
         if let Some(spec) = self.native {

@@ -101,6 +101,11 @@ pub struct ExemplarLayer {
 
 impl ExemplarLayer {
     /// The layer; from its making on, writes look for an entered span's ids.
+    ///
+    /// ```
+    /// let layer = tsmon::exemplars::ExemplarLayer::new();
+    /// # drop(layer);
+    /// ```
     #[must_use]
     pub fn new() -> Self {
         INSTALLED.store(true, Relaxed);
