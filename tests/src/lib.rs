@@ -787,6 +787,28 @@ fn run_postgres(postgres: &std::path::Path, dir: &std::path::Path, port: u16) ->
     server
 }
 
+/// The numbers `n` new tasks (`new-0`, `new-1`, …) get, asking one after the other.
+///
+/// # Panics
+///
+/// When the allocator fails.
+pub async fn new_tasks_numbers(
+    alloc: &dyn tsmon::tasknum::TaskNumAllocator,
+    target: &tsmon::Target,
+    n: usize,
+) -> Vec<i32> {
+    let mut got = Vec::with_capacity(n);
+    for i in 0..n {
+        got.push(
+            alloc
+                .notify_task_is_alive(target, &format!("new-{i}"))
+                .await
+                .unwrap(),
+        );
+    }
+    got
+}
+
 /// Starts `n` tasks at once, task `i` heartbeating as `instance-i` through allocator
 /// `i % allocators.len()`, and gives back the numbers they got, sorted.
 ///

@@ -160,14 +160,7 @@ async fn tables_from_the_older_layout_keep_their_numbers_and_fill_their_holes() 
     drop(client);
     conn.abort();
     let a = PostgresAllocator::connect(&config).await.unwrap();
-    let mut got = Vec::new();
-    for i in 0..5 {
-        got.push(
-            a.notify_task_is_alive(&target(), &format!("new-{i}"))
-                .await
-                .unwrap(),
-        );
-    }
+    let got = tsmon_tests::new_tasks_numbers(&a, &target(), 5).await;
     assert_eq!(got, [1, 3, 4, 6, 7]);
     assert_eq!(a.notify_task_is_alive(&target(), "old-c").await.unwrap(), 5);
     // A second connection does not fill the holes again.

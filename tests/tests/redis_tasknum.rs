@@ -116,14 +116,7 @@ async fn a_group_from_the_older_layout_keeps_its_numbers_and_fills_its_holes() {
             .unwrap();
     }
     let a = alloc(&redis.addr, Duration::from_secs(600)).await;
-    let mut got = Vec::new();
-    for i in 0..5 {
-        got.push(
-            a.notify_task_is_alive(&target(), &format!("new-{i}"))
-                .await
-                .unwrap(),
-        );
-    }
+    let got = tsmon_tests::new_tasks_numbers(&a, &target(), 5).await;
     assert_eq!(got, [1, 3, 4, 6, 7]);
     // The old tasks keep theirs.
     assert_eq!(a.notify_task_is_alive(&target(), "old-c").await.unwrap(), 5);

@@ -16,6 +16,9 @@ tsmon::metric! {
     /// Latency by shard.
     #[tsmon(units = seconds, bucketer = geometric(2.0, 20))]
     static LATENCY: CumulativeDistribution(shard: i64) = "test/rw/latency";
+    /// A native histogram.
+    #[tsmon(bucketer = native(3))]
+    static NATIVE: CumulativeDistribution = "test/rw/native";
 }
 
 /// One request as the receiver got it: its headers (lower-case names) and decoded body.
@@ -158,6 +161,30 @@ fn a_written_nan_is_sent_as_the_normal_nan_never_as_a_stale_marker() {
         .find(|s| label(s, "__name__") == Some("test_rw_temp"))
         .unwrap();
     assert_eq!(temp.samples[0].value.to_bits(), NORMAL_NAN);
+}
+
+/// A native histogram's sum is a value the program wrote too: a NaN in it goes as the normal
+/// NaN, as a sample's does.
+#[test]
+fn a_native_histograms_nan_sum_is_sent_as_the_normal_nan() {
+    let (addr, got) = receiver();
+    let state = state();
+    state.in_scope(|| {
+        NATIVE.add(1.5, ());
+        NATIVE.add(f64::from_bits(STALE_NAN), ());
+    });
+    tsmon::runtime::block_on(state.flush_to(&monitor(&addr))).unwrap();
+    let got = got.lock().unwrap();
+    let native = got[0]
+        .request
+        .timeseries
+        .iter()
+        .find(|s| label(s, "__name__") == Some("test_rw_native"))
+        .unwrap();
+    assert!(native.samples.is_empty());
+    let h = &native.histograms[0];
+    assert_eq!((h.count_int, h.schema), (2, 3));
+    assert_eq!(h.sum.to_bits(), NORMAL_NAN);
 }
 
 #[test]

@@ -123,7 +123,7 @@ impl Histogram {
         let (positive_spans, positive_deltas) = side(n.positive());
         Histogram {
             count_int: u64::try_from(d.count()).unwrap_or(0),
-            sum: d.sum(),
+            sum: not_stale(d.sum()),
             schema: i32::from(n.schema()),
             zero_threshold: n.zero_threshold(),
             zero_count_int: n.zero_count(),
@@ -210,13 +210,9 @@ pub(super) fn build(chunk: &Snapshot, native_classic: bool) -> (WriteRequest, Ve
             if let Value::Distribution(d) = cell.value()
                 && let Some(n) = d.native()
             {
-                let mut l: Vec<Label> = labels.iter().map(|(k, v)| label(k, v)).collect();
-                l.push(label("__name__", &base));
-                l.retain(|l| !l.value.is_empty());
-                l.sort_by(|a, b| a.name.cmp(&b.name));
                 let gauge = ty == FamilyType::GaugeHistogram;
                 out.push(TimeSeries {
-                    labels: l,
+                    labels: series_labels(&labels, &base, None),
                     histograms: vec![Histogram::of(d, n, gauge, ts)],
                     ..TimeSeries::default()
                 });
@@ -227,26 +223,16 @@ pub(super) fn build(chunk: &Snapshot, native_classic: bool) -> (WriteRequest, Ve
             }
             let mut bucket = 0;
             model::samples(ty, dialect, cell.value(), cell.start_micros(), |s| {
-                let mut l: Vec<Label> = labels.iter().map(|(k, v)| label(k, v)).collect();
-                l.push(label("__name__", &format!("{base}{}", s.suffix)));
-                if let Some((name, value)) = s.label {
-                    match value {
-                        Extra::Le(bound) => {
-                            le.clear();
-                            crate::exposition::push_f64(&mut le, bound);
-                            l.push(label(name, std::str::from_utf8(&le).unwrap_or("")));
-                        }
-                        Extra::Value(v) => l.push(label(name, v)),
+                let extra = s.label.map(|(name, value)| match value {
+                    Extra::Le(bound) => {
+                        le.clear();
+                        crate::exposition::push_f64(&mut le, bound);
+                        (name, std::str::from_utf8(&le).unwrap_or(""))
                     }
-                }
-                // Prometheus treats an empty value as no label at all.
-                l.retain(|l| !l.value.is_empty());
-                l.sort_by(|a, b| a.name.cmp(&b.name));
-                // A NaN the program wrote must never read as a stale marker.
-                let value = match s.value.as_f64() {
-                    v if v.is_nan() => f64::from_bits(NORMAL_NAN),
-                    v => v,
-                };
+                    Extra::Value(v) => (name, v),
+                });
+                let l = series_labels(&labels, &format!("{base}{}", s.suffix), extra);
+                let value = not_stale(s.value.as_f64());
                 let exemplar = match s.suffix {
                     "_bucket" => {
                         bucket += 1;
@@ -282,6 +268,33 @@ pub(super) fn build(chunk: &Snapshot, native_classic: bool) -> (WriteRequest, Ve
         },
         families,
     )
+}
+
+/// A series' labels: its own, `__name__` and the sample's extra one, sorted by name, without
+/// empty values (Prometheus treats an empty value as no label at all).
+fn series_labels(
+    labels: &[(&'static str, std::borrow::Cow<'_, str>)],
+    name: &str,
+    extra: Option<(&str, &str)>,
+) -> Vec<Label> {
+    let mut l: Vec<Label> = labels.iter().map(|(k, v)| label(k, v)).collect();
+    l.push(label("__name__", name));
+    if let Some((k, v)) = extra {
+        l.push(label(k, v));
+    }
+    l.retain(|l| !l.value.is_empty());
+    l.sort_by(|a, b| a.name.cmp(&b.name));
+    l
+}
+
+/// A value the program wrote, with a NaN sent as `NORMAL_NAN`, so that it never reads as a
+/// stale marker (a sample's value, a histogram's sum).
+fn not_stale(v: f64) -> f64 {
+    if v.is_nan() {
+        f64::from_bits(NORMAL_NAN)
+    } else {
+        v
+    }
 }
 
 fn label(name: &str, value: &str) -> Label {
