@@ -268,12 +268,102 @@ pub fn poll_until<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) ->
     }
 }
 
-/// A server process started by a test, killed when dropped.
+/// A test's scratch folder, `tsmon-<name>-<pid>` in the temporary directory, removed with
+/// everything in it when the last [`Scratch`] of that name is dropped. A test run starts
+/// servers by the dozen, each with its data in such a folder (PostgreSQL's is 39 MB): left
+/// behind, they fill the disk.
+#[derive(Debug)]
+pub struct Scratch {
+    path: std::path::PathBuf,
+}
+
+/// How many [`Scratch`]es hold each folder: a server started again on its data holds it too,
+/// and may outlive the first one's handle.
+static SCRATCH_HOLDERS: std::sync::Mutex<Vec<(std::path::PathBuf, usize)>> =
+    std::sync::Mutex::new(Vec::new());
+
+impl Scratch {
+    fn hold(name: &str, fresh: bool) -> Self {
+        let path = std::env::temp_dir().join(format!("tsmon-{name}-{}", std::process::id()));
+        let mut holders = SCRATCH_HOLDERS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if fresh {
+            let _ = std::fs::remove_dir_all(&path);
+        }
+        std::fs::create_dir_all(&path).expect("scratch folder");
+        match holders.iter_mut().find(|(p, _)| *p == path) {
+            Some((_, n)) => *n += 1,
+            None => holders.push((path.clone(), 1)),
+        }
+        Self { path }
+    }
+
+    /// A new, empty folder for `name` (emptied if it was there).
+    ///
+    /// # Panics
+    ///
+    /// When the folder cannot be made.
+    #[must_use]
+    pub fn new(name: &str) -> Self {
+        Self::hold(name, true)
+    }
+
+    /// The folder of `name` as an earlier [`Scratch::new`] left it (made if missing), to start
+    /// a server again on its data.
+    ///
+    /// # Panics
+    ///
+    /// When the folder cannot be made.
+    #[must_use]
+    pub fn reuse(name: &str) -> Self {
+        Self::hold(name, false)
+    }
+
+    /// The folder.
+    #[must_use]
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+}
+
+impl std::ops::Deref for Scratch {
+    type Target = std::path::Path;
+
+    fn deref(&self) -> &std::path::Path {
+        &self.path
+    }
+}
+
+impl AsRef<std::path::Path> for Scratch {
+    fn as_ref(&self) -> &std::path::Path {
+        &self.path
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let mut holders = SCRATCH_HOLDERS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(i) = holders.iter().position(|(p, _)| *p == self.path) {
+            holders[i].1 -= 1;
+            if holders[i].1 == 0 {
+                holders.swap_remove(i);
+                let _ = std::fs::remove_dir_all(&self.path);
+            }
+        }
+    }
+}
+
+/// A server process started by a test, killed when dropped, and then its scratch folder
+/// removed if it owns one.
 #[derive(Debug)]
 pub struct Server {
     child: std::process::Child,
     /// `127.0.0.1:port`.
     pub addr: String,
+    scratch: Option<Scratch>,
 }
 
 impl Server {
@@ -281,6 +371,12 @@ impl Server {
     #[must_use]
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// The scratch folder it keeps its data in, if it has one.
+    #[must_use]
+    pub fn scratch(&self) -> Option<&std::path::Path> {
+        self.scratch.as_ref().map(Scratch::path)
     }
 
     /// Stops it now.
@@ -310,6 +406,8 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.kill();
+        // After the kill, so the server does not write into a folder being removed.
+        drop(self.scratch.take());
     }
 }
 
@@ -355,7 +453,11 @@ fn spawn_pushgateway(port: u16, extra: &[String]) -> Option<Server> {
         .stderr(Stdio::null())
         .spawn()
         .expect("start prometheus-pushgateway");
-    Some(Server { child, addr })
+    Some(Server {
+        child,
+        addr,
+        scratch: None,
+    })
 }
 
 /// Polls `/-/ready` over HTTPS (trusting the PKI's CA, with basic auth) until it answers 200.
@@ -479,11 +581,12 @@ fn spawn_prometheus(
     extra: &[String],
 ) -> Option<(Server, std::path::PathBuf)> {
     let bin = require_binary("prometheus")?;
-    let dir = std::env::temp_dir().join(format!("tsmon-prom-{}-{tag}", std::process::id()));
-    if fresh {
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    let scratch = if fresh {
+        Scratch::new(&format!("prom-{tag}"))
+    } else {
+        Scratch::reuse(&format!("prom-{tag}"))
+    };
+    let dir = scratch.path().to_owned();
     let config = dir.join("prometheus.yml");
     std::fs::write(
         &config,
@@ -504,7 +607,15 @@ fn spawn_prometheus(
         .stderr(Stdio::null())
         .spawn()
         .expect("start prometheus");
-    Some((Server { child, addr }, dir))
+    let scratch = Some(scratch);
+    Some((
+        Server {
+            child,
+            addr,
+            scratch,
+        },
+        dir,
+    ))
 }
 
 /// Starts VictoriaMetrics (`victoria-metrics`, Debian's package) on a free loopback port with
@@ -518,9 +629,8 @@ fn spawn_prometheus(
 #[must_use]
 pub fn start_victoria_metrics(tag: &str) -> Option<(Server, std::path::PathBuf)> {
     let bin = require_binary("victoria-metrics")?;
-    let dir = std::env::temp_dir().join(format!("tsmon-vm-{}-{tag}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    let scratch = Scratch::new(&format!("vm-{tag}"));
+    let dir = scratch.path().to_owned();
     let addr = format!("127.0.0.1:{}", free_port());
     let child = Command::new(bin)
         .arg(format!("-storageDataPath={}", dir.join("data").display()))
@@ -531,7 +641,11 @@ pub fn start_victoria_metrics(tag: &str) -> Option<(Server, std::path::PathBuf)>
         .stderr(Stdio::null())
         .spawn()
         .expect("start victoria-metrics");
-    let server = Server { child, addr };
+    let server = Server {
+        child,
+        addr,
+        scratch: Some(scratch),
+    };
     poll_until(60, "VictoriaMetrics to be healthy", || {
         http("GET", &server.addr, "/health", &[], "")
             .ok()
@@ -639,7 +753,11 @@ pub fn start_redis_with(port: Option<u16>, extra: &[&str]) -> Option<Server> {
         .stderr(Stdio::null())
         .spawn()
         .expect("start redis-server");
-    let server = Server { child, addr };
+    let server = Server {
+        child,
+        addr,
+        scratch: None,
+    };
     poll_until(30, "redis-server to answer", || {
         let mut s = std::net::TcpStream::connect(&server.addr).ok()?;
         s.write_all(b"PING\r\n").ok()?;
@@ -707,12 +825,10 @@ pub fn start_postgres(tag: &str) -> Option<(Server, String)> {
         let _ = require_binary("initdb");
         return None;
     };
-    let dir = std::env::temp_dir().join(format!("tsmon-pg-{}-{tag}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    let dir = Scratch::new(&format!("pg-{tag}"));
     let _ = Command::new("chown")
         .args(["-R", "postgres:postgres"])
-        .arg(&dir)
+        .arg(dir.path())
         .status();
     let data = dir.join("data");
     let status = as_postgres(&initdb)
@@ -724,7 +840,7 @@ pub fn start_postgres(tag: &str) -> Option<(Server, String)> {
         .status()
         .expect("run initdb");
     assert!(status.success(), "initdb failed");
-    let server = run_postgres(&postgres, &dir, free_port());
+    let server = run_postgres(&postgres, dir, free_port());
     let port = server
         .addr
         .rsplit(':')
@@ -736,7 +852,7 @@ pub fn start_postgres(tag: &str) -> Option<(Server, String)> {
 }
 
 /// Starts the server of [`start_postgres`]`(tag)` again, on the same data and port, after it
-/// was stopped.
+/// was stopped (and while its [`Server`] is kept, which holds the data).
 ///
 /// # Panics
 ///
@@ -744,11 +860,10 @@ pub fn start_postgres(tag: &str) -> Option<(Server, String)> {
 #[must_use]
 pub fn restart_postgres(tag: &str, port: u16) -> Server {
     let postgres = pg_binary("postgres").expect("postgres");
-    let dir = std::env::temp_dir().join(format!("tsmon-pg-{}-{tag}", std::process::id()));
-    run_postgres(&postgres, &dir, port)
+    run_postgres(&postgres, Scratch::reuse(&format!("pg-{tag}")), port)
 }
 
-fn run_postgres(postgres: &std::path::Path, dir: &std::path::Path, port: u16) -> Server {
+fn run_postgres(postgres: &std::path::Path, dir: Scratch, port: u16) -> Server {
     let data = dir.join("data");
     let child = as_postgres(postgres)
         .arg("-D")
@@ -762,13 +877,17 @@ fn run_postgres(postgres: &std::path::Path, dir: &std::path::Path, port: u16) ->
             "fsync=off",
         ])
         .arg("-k")
-        .arg(dir)
+        .arg(dir.path())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("start postgres");
     let addr = format!("127.0.0.1:{port}");
-    let server = Server { child, addr };
+    let server = Server {
+        child,
+        addr,
+        scratch: Some(dir),
+    };
     poll_until(60, "PostgreSQL to accept connections", || {
         // The startup message of the protocol, with a "database system is starting up" error
         // until it is ready: wait for an authentication answer ('R').
@@ -891,4 +1010,27 @@ pub fn rss() -> u64 {
 #[must_use]
 pub fn rss() -> u64 {
     0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Scratch;
+
+    #[test]
+    fn a_scratch_folder_goes_with_its_last_holder() {
+        let first = Scratch::new("scratch-unit");
+        let path = first.path().to_owned();
+        std::fs::write(first.join("data"), "kept").unwrap();
+        let again = Scratch::reuse("scratch-unit");
+        drop(first);
+        assert_eq!(
+            std::fs::read_to_string(again.join("data")).unwrap(),
+            "kept",
+            "a server started again on the data still holds it"
+        );
+        drop(again);
+        assert!(!path.exists(), "removed with its last holder");
+        let fresh = Scratch::new("scratch-unit");
+        assert_eq!(std::fs::read_dir(fresh.path()).unwrap().count(), 0);
+    }
 }

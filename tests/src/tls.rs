@@ -11,8 +11,8 @@ use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 /// A CA and the certificates it signed, as PEM files in a temporary folder.
 #[derive(Debug)]
 pub struct Pki {
-    /// The folder.
-    pub dir: PathBuf,
+    /// The folder, removed when the `Pki` is dropped.
+    pub dir: crate::Scratch,
     /// The CA's certificate.
     pub ca: PathBuf,
     /// A server certificate for `127.0.0.1` and `localhost`.
@@ -36,9 +36,7 @@ pub struct Pki {
 /// When the folder cannot be written.
 #[must_use]
 pub fn pki(tag: &str) -> Pki {
-    let dir = std::env::temp_dir().join(format!("tsmon-pki-{}-{tag}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("pki dir");
+    let dir = crate::Scratch::new(&format!("pki-{tag}"));
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     ca_params

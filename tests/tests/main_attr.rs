@@ -4,19 +4,20 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use tsmon_tests::Scratch;
 
 struct Worker {
     child: Child,
     out: PathBuf,
+    _dir: Scratch,
 }
 
-/// A path in a directory of this test run's own, with no file there yet.
-fn fresh_file(tag: &str, name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("tsmon-{tag}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+/// A path in a folder of this test run's own, with no file there yet, and the folder, removed
+/// when dropped.
+fn fresh_file(tag: &str, name: &str) -> (Scratch, PathBuf) {
+    let dir = Scratch::new(tag);
     let out = dir.join(name);
-    let _ = std::fs::remove_file(&out);
-    out
+    (dir, out)
 }
 
 /// Waits for the worker's `ready` line.
@@ -29,7 +30,7 @@ fn wait_ready(child: &mut Child) {
 }
 
 fn spawn(bin: &str, n: u64, tag: &str) -> Worker {
-    let out = fresh_file(&format!("main-{tag}"), "flushes.txt");
+    let (dir, out) = fresh_file(&format!("main-{tag}"), "flushes.txt");
     let mut child = Command::new(bin)
         .arg(n.to_string())
         .env("TSMON_MONITOR", format!("debug:{}", out.display()))
@@ -42,7 +43,11 @@ fn spawn(bin: &str, n: u64, tag: &str) -> Worker {
         .spawn()
         .unwrap();
     wait_ready(&mut child);
-    Worker { child, out }
+    Worker {
+        child,
+        out,
+        _dir: dir,
+    }
 }
 
 /// The value of the worker's counter in the last flush written to the file.
@@ -106,11 +111,12 @@ fn returning_from_main_flushes_in_every_form() {
 struct SlowWorker {
     child: Child,
     out: PathBuf,
+    _dir: Scratch,
 }
 
 impl SlowWorker {
     fn start(tag: &str, n: u64) -> Self {
-        let out = fresh_file(&format!("slow-{tag}"), "sends.txt");
+        let (dir, out) = fresh_file(&format!("slow-{tag}"), "sends.txt");
         let mut child = Command::new(env!("CARGO_BIN_EXE_worker-slow"))
             .arg(n.to_string())
             .env("WORKER_OUT", &out)
@@ -125,7 +131,11 @@ impl SlowWorker {
             .spawn()
             .unwrap();
         wait_ready(&mut child);
-        let w = SlowWorker { child, out };
+        let w = SlowWorker {
+            child,
+            out,
+            _dir: dir,
+        };
         // The flush at start is sending now.
         tsmon_tests::poll_until(10, "the first send", || {
             w.lines().iter().any(|l| l == "begin").then_some(())
@@ -293,7 +303,7 @@ fn a_remote_write_outage_is_one_stderr_line_not_one_per_flush() {
 #[test]
 fn the_catalog_is_printed_as_markdown_or_json_and_main_does_not_run() {
     let run = |value: &str| {
-        let out = fresh_file(&format!("catalog-{value}"), "flushes.txt");
+        let (_dir, out) = fresh_file(&format!("catalog-{value}"), "flushes.txt");
         let output = Command::new(env!("CARGO_BIN_EXE_worker-sync"))
             .arg("5")
             .env("TSMON_PRINT_CATALOG", value)

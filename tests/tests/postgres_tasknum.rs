@@ -100,9 +100,9 @@ async fn bad_setups_are_clear_errors_and_a_restarted_server_recovers() {
         Err(Error::TaskNum(_))
     ));
     assert!(started.elapsed() < Duration::from_secs(10));
-    drop(server);
-    // Back on the same data: the next heartbeats reconnect, and "x" still holds 0.
-    let _server = tsmon_tests::restart_postgres("faults", port.parse().unwrap());
+    // Back on the same data (which `server`, stopped, still holds): the next heartbeats
+    // reconnect, and "x" still holds 0.
+    let again = tsmon_tests::restart_postgres("faults", port.parse().unwrap());
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let n = loop {
         match a.notify_task_is_alive(&t, "x").await {
@@ -115,6 +115,15 @@ async fn bad_setups_are_clear_errors_and_a_restarted_server_recovers() {
     };
     assert_eq!(n, 0);
     assert_eq!(a.notify_task_is_alive(&t, "z").await.unwrap(), 1);
+    // Its data folder (39 MB) goes when the last server on it does, not before.
+    let data = server.scratch().unwrap().to_owned();
+    drop(server);
+    assert!(
+        data.join("data/PG_VERSION").exists(),
+        "the restarted one runs on it"
+    );
+    drop(again);
+    assert!(!data.exists(), "left behind: {}", data.display());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -456,8 +456,7 @@ fn basic_auth_and_a_rotated_token_file() {
         401
     );
 
-    let dir = std::env::temp_dir().join(format!("tsmon-pull-auth-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = tsmon_tests::Scratch::new("pull-auth");
     let file = dir.join("token");
     std::fs::write(&file, "first\n").unwrap();
     let state = with_auth(&format!("bearer_file:{}", file.display()));

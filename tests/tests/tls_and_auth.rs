@@ -286,8 +286,7 @@ fn header<'a>(h: &'a Headers, name: &str) -> Option<&'a str> {
 
 #[test]
 fn a_token_file_and_extra_headers_reach_the_receiver_and_a_rotated_token_applies_by_itself() {
-    let dir = std::env::temp_dir().join(format!("tsmon-token-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = tsmon_tests::Scratch::new("token");
     let token = dir.join("token");
     std::fs::write(&token, "first-token\n").unwrap();
     let wanted = Arc::new(Mutex::new(Some("first-token".to_owned())));

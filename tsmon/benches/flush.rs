@@ -73,8 +73,10 @@ fn flushes(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    let dir = std::env::temp_dir().join(format!("tsmon-bench-flush-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = tempfile::Builder::new()
+        .prefix("tsmon-bench-flush-")
+        .tempdir()
+        .unwrap();
     let gateway = pushgateway();
     if gateway.is_none() {
         eprintln!("SKIPPED: prometheus-pushgateway is not on the PATH; no Pushgateway figures");
@@ -83,7 +85,7 @@ fn flushes(c: &mut Criterion) {
     g.sample_size(10);
     for n in [10_000usize, 100_000] {
         let state = state_with(n);
-        let file = dir.join("debug.txt");
+        let file = dir.path().join("debug.txt");
         let debug = DebugMonitor::to_file(&file);
         g.bench_function(format!("debug monitor (file)/{n} series"), |b| {
             b.iter(|| {
@@ -100,7 +102,6 @@ fn flushes(c: &mut Criterion) {
         }
     }
     g.finish();
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 fn disabled_writes(c: &mut Criterion) {

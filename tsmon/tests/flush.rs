@@ -421,9 +421,11 @@ fn refused(state: &State, source: &str) -> i64 {
 
 #[test]
 fn a_settings_file_is_applied_and_bad_ones_are_refused() {
-    let dir = std::env::temp_dir().join(format!("tsmon-settings-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("tsmon.toml");
+    let dir = tempfile::Builder::new()
+        .prefix("tsmon-settings-")
+        .tempdir()
+        .unwrap();
+    let path = dir.path().join("tsmon.toml");
     std::fs::write(&path, "flush_interval_sec = 30\n").unwrap();
     let state = State::builder().with_settings_file(&path).build().unwrap();
     assert_eq!(state.settings().flush_interval, Duration::from_secs(30));
@@ -473,7 +475,6 @@ fn a_settings_file_is_applied_and_bad_ones_are_refused() {
         "a missing file is refused"
     );
     assert_eq!(state.settings().flush_interval, Duration::from_secs(60));
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -492,9 +493,11 @@ fn dev_mode_means_task_number_zero_and_the_debug_monitor() {
 
 #[test]
 fn a_watched_settings_file_applies_without_a_restart() {
-    let dir = std::env::temp_dir().join(format!("tsmon-watch-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("tsmon.json");
+    let dir = tempfile::Builder::new()
+        .prefix("tsmon-watch-")
+        .tempdir()
+        .unwrap();
+    let path = dir.path().join("tsmon.json");
     std::fs::write(&path, r#"{"flush_interval_sec": 30}"#).unwrap();
     let state = State::builder().with_settings_file(&path).build().unwrap();
     let background = state.start();
@@ -514,7 +517,6 @@ fn a_watched_settings_file_applies_without_a_restart() {
     }
     assert!(!state.settings().enabled);
     drop(background);
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// A monitor that keeps every chunk for later, as the remote-write queue does in an outage.

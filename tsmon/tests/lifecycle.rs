@@ -194,9 +194,11 @@ fn a_shorter_interval_applies_at_once() {
 
 #[test]
 fn a_shorter_interval_in_the_watched_file_applies_at_once() {
-    let dir = std::env::temp_dir().join(format!("tsmon-lifecycle-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("tsmon.toml");
+    let dir = tempfile::Builder::new()
+        .prefix("tsmon-lifecycle-")
+        .tempdir()
+        .unwrap();
+    let path = dir.path().join("tsmon.toml");
     std::fs::write(
         &path,
         "flush_interval_sec = 600\nreport_runtime_stats = false\n",
@@ -219,5 +221,4 @@ fn a_shorter_interval_in_the_watched_file_applies_at_once() {
     // The watcher looks once a second, then the next flush is within the new interval.
     poll_until("a flush on the new interval", 8, || fake.sent().len() >= 2);
     drop(background);
-    std::fs::remove_dir_all(&dir).unwrap();
 }

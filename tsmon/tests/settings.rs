@@ -8,12 +8,15 @@ use tsmon::State;
 use tsmon::monitor::FakeMonitor;
 use tsmon::settings::{Key, MonitorSpec, Settings, SettingsLayer, SettingsSource};
 
-fn temp_file(tag: &str, text: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("tsmon-settings-{tag}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("tsmon.toml");
+/// A settings file holding `text`, in a folder removed when the returned guard is dropped.
+fn temp_file(tag: &str, text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::Builder::new()
+        .prefix(&format!("tsmon-settings-{tag}-"))
+        .tempdir()
+        .unwrap();
+    let path = dir.path().join("tsmon.toml");
     std::fs::write(&path, text).unwrap();
-    path
+    (dir, path)
 }
 
 fn origin(state: &State, key: Key) -> SettingsSource {
@@ -27,7 +30,7 @@ fn origin(state: &State, key: Key) -> SettingsSource {
 
 #[test]
 fn an_unrelated_file_edit_keeps_the_monitor_the_api_set() {
-    let path = temp_file("api", "flush_interval_sec = 30\n");
+    let (_dir, path) = temp_file("api", "flush_interval_sec = 30\n");
     let state = State::builder().with_settings_file(&path).build().unwrap();
     state
         .apply_settings(Settings {
@@ -55,7 +58,7 @@ fn an_unrelated_file_edit_keeps_the_monitor_the_api_set() {
 
 #[test]
 fn precedence_is_default_builder_file_environment_api() {
-    let path = temp_file(
+    let (_dir, path) = temp_file(
         "order",
         "flush_interval_sec = 30\nnum_flush_workers = 3\nmax_series = 300\n",
     );
@@ -247,7 +250,7 @@ fn values_no_one_means_are_refused_with_the_reason() {
 fn a_monitor_that_cannot_start_is_refused_and_the_one_in_use_stays() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port();
-    let path = temp_file("monitor", "monitor = \"pull:127.0.0.1:0\"\n");
+    let (_dir, path) = temp_file("monitor", "monitor = \"pull:127.0.0.1:0\"\n");
     let state = State::builder().with_settings_file(&path).build().unwrap();
     let addr = state.pull_address().unwrap();
     std::fs::write(&path, format!("monitor = \"pull:127.0.0.1:{port}\"\n")).unwrap();
@@ -405,7 +408,7 @@ fn a_push_url_tsmon_cannot_serve_is_a_refusal_with_the_reason_not_a_dead_process
 
 #[test]
 fn push_options_come_as_a_table_from_the_file_and_as_inline_toml_or_json_from_the_environment() {
-    let path = temp_file(
+    let (_dir, path) = temp_file(
         "push",
         "monitor = \"none\"\n[push]\nheaders = { X-Scope-OrgID = \"team-a\" }\n\
          basic_auth = { username = \"tsmon\", password = \"hunter2\" }\n",

@@ -83,7 +83,8 @@ mod tests {
 
     #[test]
     fn a_changed_file_is_read_again_after_the_recheck_interval() {
-        let path = std::env::temp_dir().join(format!("tsmon-secret-{}", std::process::id()));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret");
         std::fs::write(&path, "first\n").unwrap();
         let file = SecretFile::new(&path, "test secret", "nothing happens");
         assert_eq!(file.read().as_deref(), Some("first"));
