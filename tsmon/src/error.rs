@@ -65,6 +65,10 @@ pub enum Error {
     TaskNumberLost(i32),
     /// Bucketer parameters that do not give strictly increasing bounds.
     InvalidBucketer(String),
+    /// A metric registered at run time (through the `metrics` facade, or an attached
+    /// registry's) that cannot join the catalog: its name, or the Prometheus name it maps to,
+    /// is taken by another metric, or it comes back with another kind or other labels.
+    MetricRefused(String),
 }
 
 impl std::fmt::Display for Error {
@@ -113,6 +117,7 @@ impl std::fmt::Display for Error {
                 write!(f, "the task lost its task number; its new number is {n}")
             }
             Error::InvalidBucketer(m) => write!(f, "invalid bucketer {m}"),
+            Error::MetricRefused(m) => write!(f, "metric refused: {m}"),
         }
     }
 }

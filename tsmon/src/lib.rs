@@ -75,7 +75,8 @@
 //! | feature | default | what |
 //! |---|---|---|
 //! | `macros` | yes | [`metric!`], [`#[instrument]`](macro@instrument), [`#[main]`](macro@main) |
-//! | `prometheus` | yes | [`exposition::Collector`]: the store as a `prometheus::core::Collector` |
+//! | `prometheus` | yes | [`exposition::Collector`]: the store as a `prometheus::core::Collector`; `attach::prometheus_registry`: a `prometheus::Registry` served next to tsmon's metrics |
+//! | `prometheus-client` | no | `attach::prometheus_client_registry`: a `prometheus-client` registry served next to tsmon's metrics |
 //! | `tower` | yes | the HTTP middleware: `http::HttpMetricsLayer` for servers (hyper, axum) and `http::HttpClientMetricsLayer` for tower clients (hyper-util's) |
 //! | `pull` | yes | the pull endpoint (`monitor = "pull"`, `monitor::PullMonitor`), on hyper |
 //! | `pushgateway` | yes | the Pushgateway monitor (`monitor::PushgatewayMonitor`) |
@@ -87,6 +88,7 @@
 //! | `grpc` | no | `grpc::GrpcServerMetricsLayer` and `grpc::GrpcClientMetricsLayer`: grpcmon's metrics for tonic servers and channels, the status read from the trailers |
 //! | `reqwest` | no | `http::reqwest::ReqwestMetrics`: the HTTP client metrics as a `reqwest-middleware` middleware |
 //! | `tracing-opentelemetry` | no | `exemplars::ExemplarLayer`: counter and distribution writes inside a traced `tracing` span keep its trace and span ids as their exemplar |
+//! | `metrics` | no | `metrics::Recorder` and `metrics::install`: the `metrics` facade's `counter!`, `gauge!` and `histogram!` land in the store, as dynamic catalog entries |
 //! | `redis` | no | `tasknum::RedisAllocator` |
 //! | `postgres` | no | `tasknum::PostgresAllocator` |
 //! | `test-util` | no | `tsmon::test_util`: the hooks tsmon's own tests and fuzz targets use (the key codec's functions) |
@@ -116,6 +118,12 @@
 extern crate self as tsmon;
 
 pub mod alloc;
+#[cfg(any(feature = "prometheus", feature = "prometheus-client"))]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(feature = "prometheus", feature = "prometheus-client")))
+)]
+pub mod attach;
 pub mod clock;
 mod desc;
 pub mod distribution;
@@ -135,6 +143,9 @@ pub mod grpc;
 pub mod http;
 pub mod instrument;
 pub mod metric;
+#[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+pub mod metrics;
 #[cfg(feature = "tower")]
 mod middleware;
 pub mod monitor;

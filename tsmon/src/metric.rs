@@ -162,6 +162,23 @@ impl<K: Kind, F: FieldSet> Metric<K, F> {
         });
     }
 
+    /// As [`write`](Self::write), to `store` rather than the current one (for code that runs
+    /// inside a store's snapshot, such as an attached registry's copy).
+    #[cfg_attr(
+        not(any(feature = "prometheus", feature = "prometheus-client")),
+        allow(dead_code)
+    )]
+    pub(crate) fn write_in(
+        &self,
+        store: &Store,
+        values: F::Values<'_>,
+        f: impl FnOnce(&Series<K::Cell>),
+    ) {
+        if store.is_enabled() {
+            store.lookup::<K::Cell, F, _>(self.desc, values, true, f);
+        }
+    }
+
     /// As [`write`](Self::write), then keeps an exemplar of `value` with `labels` in the slot
     /// `f` gives (slot, slots); an exemplar that cannot be kept is counted.
     fn write_with_exemplar(
@@ -323,6 +340,30 @@ impl<K: Kind> fmt::Debug for Handle<K> {
 }
 
 impl<K: Kind> Handle<K> {
+    /// A handle on a series of a metric registered at run time (see
+    /// [`registry::dynamic_catalog`](crate::registry::dynamic_catalog)), with whether it is
+    /// the metric's overflow series; `None` when `K` is not the metric's kind.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn dynamic(
+        store: &Store,
+        id: usize,
+        desc: &'static MetricDesc,
+        key: &[u8],
+    ) -> Option<(Self, bool)> {
+        if desc.kind != K::KIND {
+            return None;
+        }
+        let found = store.dynamic_series::<K::Cell>(id, desc, key)?;
+        Some((
+            Handle {
+                series: Some(found.series),
+                enabled: store.enabled_flag().clone(),
+                exemplars: Some(found.exemplars),
+            },
+            found.overflow,
+        ))
+    }
+
     /// Keeps an exemplar for the handle's series; counts one that cannot be kept.
     fn keep(
         &self,

@@ -25,6 +25,21 @@ use std::sync::OnceLock;
 use crate::desc::MetricDesc;
 use crate::error::Error;
 
+mod dynamic;
+#[cfg(feature = "metrics")]
+pub(crate) use dynamic::FACADE;
+use dynamic::all as dynamic_all;
+#[cfg(any(feature = "prometheus", feature = "prometheus-client"))]
+pub(crate) use dynamic::new_owner;
+#[cfg(any(
+    feature = "metrics",
+    feature = "prometheus",
+    feature = "prometheus-client"
+))]
+pub(crate) use dynamic::{
+    DynamicSpec, register as register_dynamic, sanitize_label, sanitize_name,
+};
+
 /// The distributed slice every declared metric lands in. Its link section is named after it,
 /// and linkme refuses two slices of one name in a binary, so the name carries the crate's
 /// (metriken's slice is `METRICS`).
@@ -39,6 +54,20 @@ pub static TSMON_METRICS: [MetricDesc];
 #[inline]
 pub fn catalog() -> &'static [MetricDesc] {
     if cfg!(miri) { &[] } else { &TSMON_METRICS }
+}
+
+/// The metrics registered at run time so far (through the `metrics` facade's recorder or an
+/// attached registry), in registration order. Their [`site`](MetricDesc::site) has line 0 and
+/// names the crate they came through; the catalog's text, Markdown and JSON list them after
+/// the declared ones are known, with `"dynamic": true` in the JSON.
+///
+/// ```
+/// // A process that registers nothing at run time has none.
+/// assert!(tsmon::registry::dynamic_catalog().iter().all(|d| d.site().line() == 0));
+/// ```
+#[must_use]
+pub fn dynamic_catalog() -> Vec<&'static MetricDesc> {
+    dynamic_all()
 }
 
 /// Where the catalog lies in memory, read once: linkme's slice checks itself on every access,
@@ -171,6 +200,7 @@ fn sorted() -> Vec<&'static MetricDesc> {
         .filter(|&(i, _)| canonical[i] as usize == i)
         .map(|(_, d)| d)
         .collect();
+    all.extend(dynamic_all());
     all.sort_by_key(|d| d.name);
     all
 }
@@ -291,10 +321,13 @@ pub(crate) fn print_if_asked() -> Option<i32> {
 pub fn catalog_json() -> String {
     let canonical = canonical();
     let mut out = String::from("[");
-    for (n, (_, d)) in catalog()
+    let dynamic = dynamic_all();
+    for (n, d) in catalog()
         .iter()
         .enumerate()
         .filter(|&(i, _)| canonical[i] as usize == i)
+        .map(|(_, d)| d)
+        .chain(dynamic.iter().copied())
         .enumerate()
     {
         let prometheus = d.prometheus_series_name();
@@ -351,6 +384,9 @@ pub fn catalog_json() -> String {
         }
         out.push_str(",\"site\":");
         json_str(&mut out, &d.site.to_string());
+        if d.site.line == 0 {
+            out.push_str(",\"dynamic\":true");
+        }
         out.push('}');
     }
     out.push(']');

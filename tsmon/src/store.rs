@@ -94,6 +94,10 @@ macro_rules! any_store {
     };
 }
 
+// After the macro, which it uses.
+mod dynamic;
+use dynamic::Collector;
+
 /// All series of one State.
 pub struct Store {
     /// Unique in the process, for the lookup caches.
@@ -112,6 +116,15 @@ pub struct Store {
     clock: MonotonicClock,
     default_target: RwLock<Arc<Target>>,
     targets: RwLock<Vec<Arc<Target>>>,
+    /// The slots of the metrics registered at run time (see [`dynamic`]), by their id, each
+    /// made when first written; `default_max` and `native_all` are what a new one starts with.
+    dynamic: RwLock<Vec<Option<Box<AnyStore>>>>,
+    default_max: std::sync::atomic::AtomicUsize,
+    native_all: AtomicBool,
+    /// Run before every snapshot and visit: they copy an attached registry's values in.
+    collectors: RwLock<Vec<Collector>>,
+    /// Which owner has each runtime metric in this store (see `claim_dynamic`).
+    claims: parking_lot::Mutex<Vec<(usize, u64)>>,
 }
 
 impl fmt::Debug for Store {
@@ -149,6 +162,11 @@ impl Store {
             fns: OnceLock::new(),
             epoch: AtomicU64::new(0),
             by_name: Box::default(),
+            dynamic: RwLock::new(Vec::new()),
+            default_max: std::sync::atomic::AtomicUsize::new(default_max),
+            native_all: AtomicBool::new(false),
+            collectors: RwLock::new(Vec::new()),
+            claims: parking_lot::Mutex::new(Vec::new()),
         };
         let mut by_name: Vec<usize> = (0..store.metrics.len())
             .filter(|&i| !matches!(store.metrics[i], AnyStore::Alias(_)))
@@ -364,24 +382,24 @@ impl Store {
     /// Resets every cumulative metric (counters and cumulative distributions), as Go does when a
     /// task loses its number.
     pub(crate) fn reset_cumulative(&self) {
-        for m in self.metrics.iter() {
-            any_store!(m, s => if s.cumulative { s.reset(&self.clock) }, alias => ());
-        }
+        self.each_store(
+            |m| any_store!(m, s => if s.cumulative { s.reset(&self.clock) }, alias => ()),
+        );
     }
 
     /// Changes the series cap of every metric whose declaration sets none. Series beyond a
     /// lowered cap stay; new ones go to the overflow series.
     pub(crate) fn set_default_max_series(&self, n: usize) {
         let n = n.max(1);
-        for m in self.metrics.iter() {
-            any_store!(m, s => if s.desc.max_series == 0 { s.max_series.store(n, Relaxed) }, alias => ());
-        }
+        self.default_max.store(n, Relaxed);
+        self.each_store(|m| any_store!(m, s => if s.desc.max_series == 0 { s.max_series.store(n, Relaxed) }, alias => ()));
     }
 
     /// Which classic distributions make their new series native histograms: tsmon's own
     /// (`own`), or every one (`all`); the `native_histograms` setting.
     pub(crate) fn set_native_histograms(&self, own: bool, all: bool) {
-        for m in self.metrics.iter() {
+        self.native_all.store(all, Relaxed);
+        self.each_store(|m| {
             if let AnyStore::Dist(s) = m {
                 let d = s.desc;
                 let classic = d.bucketer.is_none_or(|b| b.native_spec().is_none());
@@ -390,14 +408,12 @@ impl Store {
                 let tsmon = m == "tsmon" || m.starts_with("tsmon::") || d.shared;
                 s.native.store(classic && (all || (own && tsmon)), Relaxed);
             }
-        }
+        });
     }
 
     /// Resets every metric.
     pub(crate) fn reset_all(&self) {
-        for m in self.metrics.iter() {
-            any_store!(m, s => s.reset(&self.clock), alias => ());
-        }
+        self.each_store(|m| any_store!(m, s => s.reset(&self.clock), alias => ()));
         self.epoch.fetch_add(1, Relaxed);
         fns::mark_gauges(self.fns());
     }
@@ -416,15 +432,17 @@ impl Store {
             return Snapshot::default();
         }
         let _ = self.fns();
+        self.run_collectors();
         self.report_overflow();
         let targets = self.targets_now();
-        let metrics: Vec<MetricSnapshot> = self
-            .by_name
-            .iter()
-            .filter_map(|&i| self.metrics.get(i))
-            .filter_map(|m| any_store!(m, s => Some(s.snapshot()), alias => None))
-            .filter(|m| !m.cells.is_empty())
-            .collect();
+        let mut metrics: Vec<MetricSnapshot> = Vec::with_capacity(self.by_name.len());
+        self.each_by_name(|m| {
+            if let Some(m) = any_store!(m, s => Some(s.snapshot()), alias => None)
+                && !m.cells.is_empty()
+            {
+                metrics.push(m);
+            }
+        });
         Snapshot {
             metrics,
             targets,
@@ -450,10 +468,9 @@ impl Store {
 
     /// Roughly how many series there are (for sizing buffers).
     pub(crate) fn num_series(&self) -> usize {
-        self.metrics
-            .iter()
-            .map(|m| any_store!(m, s => s.len.load(Relaxed) + 1, alias => 0))
-            .sum()
+        let mut n = 0;
+        self.each_store(|m| n += any_store!(m, s => s.len.load(Relaxed) + 1, alias => 0));
+        n
     }
 
     /// Visits every series a snapshot would hold, in the snapshot's order (metrics by name),
@@ -463,11 +480,8 @@ impl Store {
         if !self.is_enabled() {
             return;
         }
-        for &i in &self.by_name {
-            if let Some(m) = self.metrics.get(i) {
-                any_store!(m, s => s.visit(&mut f), alias => ());
-            }
-        }
+        self.run_collectors();
+        self.each_by_name(|m| any_store!(m, s => s.visit(&mut f), alias => ()));
     }
 
     /// The store of the metric named `name` (found by name: the store does not know the
@@ -489,7 +503,7 @@ impl Store {
         let Some(slot) = self.slot_named::<IntCell>(OVERFLOW_WRITES) else {
             return;
         };
-        for m in self.metrics.iter() {
+        self.each_store(|m| {
             let (name, n) = any_store!(m, s => (s.desc.name, s.overflow_writes.load(Relaxed)), alias => ("", 0));
             if n > 0 {
                 with_key::<(crate::field::Str,), _>(0, name, |key| {
@@ -498,7 +512,7 @@ impl Store {
                     })
                 });
             }
-        }
+        });
     }
 }
 

@@ -94,8 +94,33 @@ impl DeclSite {
     }
 }
 
+impl DeclSite {
+    /// The site of a metric registered at run time through the crate `via` (the `metrics`
+    /// facade, an attached registry): no file and line, line 0.
+    #[cfg_attr(
+        not(any(
+            feature = "metrics",
+            feature = "prometheus",
+            feature = "prometheus-client"
+        )),
+        allow(dead_code)
+    )]
+    pub(crate) const fn runtime(via: &'static str) -> Self {
+        DeclSite {
+            crate_name: via,
+            module_path: via,
+            file: "",
+            line: 0,
+            column: 0,
+        }
+    }
+}
+
 impl fmt::Display for DeclSite {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            return write!(f, "registered at run time (through `{}`)", self.crate_name);
+        }
         write!(
             f,
             "{}:{}:{} (crate `{}`)",

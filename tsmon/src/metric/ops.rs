@@ -316,6 +316,27 @@ impl Handle<kind::FloatGauge> {
         }
     }
 
+    /// Adds `x` (which may be negative).
+    ///
+    /// ```
+    /// tsmon::metric! {
+    ///     /// Queue depth.
+    ///     static DEPTH: FloatGauge = "example/handle/depth";
+    /// }
+    /// let state = tsmon::State::builder().build().unwrap();
+    /// let h = state.in_scope(|| DEPTH.handle(()));
+    /// h.add(2.5);
+    /// h.add(-1.0);
+    /// assert_eq!(h.get(), 1.5);
+    /// ```
+    #[inline]
+    pub fn add(&self, x: f64) {
+        if let Some(s) = self.live() {
+            s.cell.add(x);
+            s.mark_set();
+        }
+    }
+
     /// The value.
     #[must_use]
     pub fn get(&self) -> f64 {

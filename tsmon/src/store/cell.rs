@@ -230,6 +230,36 @@ impl DistCell {
         self.bucketer
     }
 
+    /// Makes the cell hold these bucket counts and sum (a copy of another library's
+    /// histogram); `false` for a native cell, or counts of another length. Not atomic as a
+    /// whole: a snapshot taken meanwhile may see part of it, as it may see part of concurrent
+    /// adds.
+    #[cfg_attr(
+        not(any(feature = "prometheus", feature = "prometheus-client")),
+        allow(dead_code)
+    )]
+    pub(crate) fn replace(&self, buckets: &[u64], sum: f64) -> bool {
+        let DistCells::Classic(cells) = &self.cells else {
+            return false;
+        };
+        let mut parts = cells.parts();
+        let Some(base) = parts.next() else {
+            return false;
+        };
+        if base.buckets.len() != buckets.len() {
+            return false;
+        }
+        for part in parts {
+            part.sum.store(0f64.to_bits(), Relaxed);
+            part.buckets.iter().for_each(|b| b.store(0, Relaxed));
+        }
+        for (b, &n) in base.buckets.iter().zip(buckets) {
+            b.store(n, Relaxed);
+        }
+        base.sum.store(sum.to_bits(), Relaxed);
+        true
+    }
+
     /// The exemplar slot of a sample, and the number of slots: its bucket for classic buckets,
     /// the one slot of a native histogram.
     pub(crate) fn exemplar_slot(&self, x: f64) -> (usize, usize) {
