@@ -23,7 +23,7 @@
 //! # How it works
 //!
 //! Attaching gathers the registry once and enters each of its families in the catalog as a
-//! dynamic entry ([`registry::dynamic_catalog`](crate::registry::dynamic_catalog)), owned by
+//! dynamic entry ([`registry::dynamic_catalog`]), owned by
 //! this attachment. Before every snapshot (a flush) and every scrape, the registry is gathered
 //! again and its values copied into the State's store, where every exporter reads them:
 //!
@@ -32,7 +32,7 @@
 //!   distribution with the histogram's own bounds (its `le` counts come out exactly as they
 //!   went in);
 //! - names and label names are made valid as for the `metrics` facade (see
-//!   [`metrics`](crate::metrics)'s docs when that feature is on): a label tsmon or Prometheus
+//!   `tsmon::metrics`' docs, feature `metrics`): a label tsmon or Prometheus
 //!   reserves (`job_name`, `task_num`, `le`, …) is renamed `exported_<name>`;
 //! - a series' start time is when tsmon first saw it (the registries keep none).
 //!

@@ -1,4 +1,4 @@
-//! The [`metrics`](::metrics) facade's recorder: every `metrics::counter!`, `gauge!` and
+//! The `metrics` facade's recorder: every `metrics::counter!`, `gauge!` and
 //! `histogram!` in the process lands in a tsmon [`State`], next to its declared metrics, with
 //! its target labels, its series caps and every monitor (feature `metrics`).
 //!
@@ -43,7 +43,7 @@
 //!   name's first registration (a later one is ignored); units tsmon has no counterpart for
 //!   (`count`, `percent`, rates) are left out.
 //! - Every registered name appears in the catalog as a dynamic entry
-//!   ([`registry::dynamic_catalog`](crate::registry::dynamic_catalog), the catalog's JSON at
+//!   ([`crate::registry::dynamic_catalog`], the catalog's JSON at
 //!   `/metrics/catalog`, with `"dynamic": true`).
 //!
 //! # What is refused
