@@ -89,6 +89,7 @@
 //! | `reqwest` | no | `http::reqwest::ReqwestMetrics`: the HTTP client metrics as a `reqwest-middleware` middleware |
 //! | `tracing-opentelemetry` | no | `exemplars::ExemplarLayer`: counter and distribution writes inside a traced `tracing` span keep its trace and span ids as their exemplar |
 //! | `metrics` | no | `metrics::Recorder` and `metrics::install`: the `metrics` facade's `counter!`, `gauge!` and `histogram!` land in the store, as dynamic catalog entries |
+//! | `otlp` | no | the OTLP/HTTP monitor (`monitor = "otlp:…"`, `monitor::OtlpMonitor`): protobuf and gzip, the OTLP retry rules |
 //! | `redis` | no | `tasknum::RedisAllocator` |
 //! | `postgres` | no | `tasknum::PostgresAllocator` |
 //! | `test-util` | no | `tsmon::test_util`: the hooks tsmon's own tests and fuzz targets use (the key codec's functions) |

@@ -20,21 +20,33 @@
 //! assert!(sent.iter().any(|chunk| chunk.metric("example/monitor/things").is_some()));
 //! ```
 
-#[cfg(any(feature = "pushgateway", feature = "remote-write"))]
+#[cfg(any(feature = "pushgateway", feature = "remote-write", feature = "otlp"))]
 mod client;
 mod debug;
 mod factory;
+#[cfg(feature = "otlp")]
+mod otlp;
 #[cfg(feature = "pull")]
 mod pull;
 #[cfg(feature = "pushgateway")]
 mod pushgateway;
 #[cfg(feature = "remote-write")]
 mod remote_write;
-#[cfg(any(feature = "pull", feature = "pushgateway", feature = "remote-write"))]
+#[cfg(any(
+    feature = "pull",
+    feature = "pushgateway",
+    feature = "remote-write",
+    feature = "otlp"
+))]
 mod secret_file;
 #[cfg(all(
     feature = "tls",
-    any(feature = "pull", feature = "pushgateway", feature = "remote-write")
+    any(
+        feature = "pull",
+        feature = "pushgateway",
+        feature = "remote-write",
+        feature = "otlp"
+    )
 ))]
 mod tls;
 
@@ -50,6 +62,8 @@ use crate::store::Snapshot;
 
 pub use debug::DebugMonitor;
 pub(crate) use factory::{Carried, PullHooks, build};
+#[cfg(feature = "otlp")]
+pub use otlp::OtlpMonitor;
 #[cfg(feature = "pull")]
 pub use pull::PullMonitor;
 #[cfg(feature = "pull")]

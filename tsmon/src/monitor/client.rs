@@ -46,7 +46,7 @@ const MAX_ERROR_TEXT: usize = 4096;
 
 /// An error answer's body as text, verbatim up to [`MAX_ERROR_TEXT`] bytes (then cut, saying
 /// so); what cannot be read is left out.
-async fn error_text(mut body: hyper::body::Incoming) -> String {
+pub(crate) async fn error_text(mut body: hyper::body::Incoming) -> String {
     let mut kept = Vec::new();
     let mut cut = false;
     while let Some(frame) = body.frame().await {
@@ -68,6 +68,10 @@ async fn error_text(mut body: hyper::body::Incoming) -> String {
 }
 
 /// How a request ended (with what went wrong, to be wrapped in an error).
+#[cfg_attr(
+    not(any(feature = "pushgateway", feature = "remote-write")),
+    allow(dead_code)
+)]
 pub(crate) enum Outcome {
     /// A 2xx.
     Delivered,
@@ -198,16 +202,50 @@ impl PushClient {
     }
 
     /// Sends `request` with the credentials and headers added; `what` names it in errors.
-    pub(crate) async fn send(
+    #[cfg_attr(
+        not(any(feature = "pushgateway", feature = "remote-write")),
+        allow(dead_code)
+    )]
+    pub(crate) async fn send(&self, request: hyper::Request<Full<Bytes>>, what: &str) -> Outcome {
+        let response = match self.exchange(request, what).await {
+            Ok(r) => r,
+            Err(outcome) => return outcome,
+        };
+        let status = response.status();
+        if status.is_success() {
+            return Outcome::Delivered;
+        }
+        let body = error_text(response.into_body()).await;
+        let message = format!("{what} answered {status}: {body}");
+        match status.as_u16() {
+            401 | 403 => self.unauthorized(&message),
+            429 => Outcome::Failed(Cause::new(message)),
+            400..=499 => Outcome::Rejected(Cause::new(message)),
+            _ => Outcome::Failed(Cause::new(message)),
+        }
+    }
+
+    /// A 401 or 403: counted, and not retried within the flush.
+    pub(crate) fn unauthorized(&self, message: &str) -> Outcome {
+        UNAUTHORIZED.inc(self.monitor);
+        Outcome::Unauthorized(Cause::new(format!(
+            "{message} (the push credentials are refused; not retried within this flush)"
+        )))
+    }
+
+    /// Sends `request` with the credentials and headers added and gives the response, its
+    /// status counted; the outcome when there is no response (credentials that cannot be
+    /// read, a connection that fails).
+    pub(crate) async fn exchange(
         &self,
         mut request: hyper::Request<Full<Bytes>>,
         what: &str,
-    ) -> Outcome {
+    ) -> Result<hyper::Response<hyper::body::Incoming>, Outcome> {
         let auth = match self.authorization() {
             Ok(a) => a,
             // Sending without them would only earn a 401.
-            Err(Error::Monitor(e)) => return Outcome::Unauthorized(e),
-            Err(e) => return Outcome::Unauthorized(Cause::new(e.to_string())),
+            Err(Error::Monitor(e)) => return Err(Outcome::Unauthorized(e)),
+            Err(e) => return Err(Outcome::Unauthorized(Cause::new(e.to_string()))),
         };
         let headers = request.headers_mut();
         for (k, v) in &self.headers {
@@ -222,26 +260,10 @@ impl PushClient {
                 REQUESTS.inc((self.monitor, "error"));
                 // The message carries the client error's whole chain (connect: refused); the
                 // error itself is the source, for callers that downcast.
-                return Outcome::Failed(Cause::with_source(what, e));
+                return Err(Outcome::Failed(Cause::with_source(what, e)));
             }
         };
-        let status = response.status();
-        REQUESTS.inc((self.monitor, status.as_str()));
-        if status.is_success() {
-            return Outcome::Delivered;
-        }
-        let body = error_text(response.into_body()).await;
-        let message = format!("{what} answered {status}: {body}");
-        match status.as_u16() {
-            401 | 403 => {
-                UNAUTHORIZED.inc(self.monitor);
-                Outcome::Unauthorized(Cause::new(format!(
-                    "{message} (the push credentials are refused; not retried within this flush)"
-                )))
-            }
-            429 => Outcome::Failed(Cause::new(message)),
-            400..=499 => Outcome::Rejected(Cause::new(message)),
-            _ => Outcome::Failed(Cause::new(message)),
-        }
+        REQUESTS.inc((self.monitor, response.status().as_str()));
+        Ok(response)
     }
 }

@@ -50,7 +50,7 @@ pub(crate) fn build(
     carried: &mut Carried,
     hooks: impl FnOnce() -> PullHooks,
 ) -> Result<Built, Error> {
-    #[cfg(any(feature = "pushgateway", feature = "remote-write"))]
+    #[cfg(any(feature = "pushgateway", feature = "remote-write", feature = "otlp"))]
     let push = settings.push_settings();
     Ok(match &settings.monitor {
         MonitorSpec::None => (Arc::new(NilMonitor), None),
@@ -80,6 +80,13 @@ pub(crate) fn build(
         }
         #[cfg(not(feature = "remote-write"))]
         MonitorSpec::RemoteWrite { .. } => return Err(not_built("remote-write")),
+        #[cfg(feature = "otlp")]
+        MonitorSpec::Otlp { url } => (
+            Arc::new(super::OtlpMonitor::with_options(url, &push.options)?),
+            None,
+        ),
+        #[cfg(not(feature = "otlp"))]
+        MonitorSpec::Otlp { .. } => return Err(not_built("otlp")),
         #[cfg(feature = "pull")]
         MonitorSpec::Pull { addr } => {
             let PullHooks { scrape, scope } = hooks();
@@ -94,7 +101,12 @@ pub(crate) fn build(
 }
 
 /// A monitor this binary was built without.
-#[cfg(not(all(feature = "pull", feature = "pushgateway", feature = "remote-write")))]
+#[cfg(not(all(
+    feature = "pull",
+    feature = "pushgateway",
+    feature = "remote-write",
+    feature = "otlp"
+)))]
 fn not_built(feature: &str) -> Error {
     Error::InvalidSettings(format!(
         "this monitor needs tsmon's `{feature}` feature, which this binary was built without"

@@ -42,7 +42,7 @@ impl SecretFile {
         }
     }
 
-    #[cfg(any(feature = "pushgateway", feature = "remote-write"))]
+    #[cfg(any(feature = "pushgateway", feature = "remote-write", feature = "otlp"))]
     pub(crate) fn path(&self) -> &Path {
         &self.path
     }

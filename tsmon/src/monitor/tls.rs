@@ -6,7 +6,7 @@
 #![cfg_attr(
     not(all(
         feature = "pull",
-        any(feature = "pushgateway", feature = "remote-write")
+        any(feature = "pushgateway", feature = "remote-write", feature = "otlp")
     )),
     allow(unused_imports)
 )]
@@ -56,7 +56,7 @@ fn private_key(path: &Path) -> Result<PrivateKeyDer<'static>, Error> {
         .map_err(|e| tls_error(&format!("key file {}", path.display()), e))
 }
 
-#[cfg(any(feature = "pushgateway", feature = "remote-write"))]
+#[cfg(any(feature = "pushgateway", feature = "remote-write", feature = "otlp"))]
 /// The system's trusted roots, read once per process.
 fn system_roots() -> Result<Arc<RootCertStore>, Error> {
     static ROOTS: OnceLock<Result<Arc<RootCertStore>, String>> = OnceLock::new();
@@ -90,7 +90,7 @@ fn roots_from(path: &Path) -> Result<RootCertStore, Error> {
     Ok(store)
 }
 
-#[cfg(any(feature = "pushgateway", feature = "remote-write"))]
+#[cfg(any(feature = "pushgateway", feature = "remote-write", feature = "otlp"))]
 /// A client configuration for `tls_config`: the CA file's roots (or the system's, read only
 /// when `https` is wanted), a client certificate if given.
 pub(crate) fn client_config(tls: &TlsConfig, https: bool) -> Result<rustls::ClientConfig, Error> {
@@ -118,7 +118,7 @@ pub(crate) fn client_config(tls: &TlsConfig, https: bool) -> Result<rustls::Clie
     })
 }
 
-#[cfg(any(feature = "pushgateway", feature = "remote-write"))]
+#[cfg(any(feature = "pushgateway", feature = "remote-write", feature = "otlp"))]
 /// The name `server_name` asks the receiver's certificate to carry.
 pub(crate) fn server_name(name: &str) -> Result<ServerName<'static>, Error> {
     let bare = name
@@ -129,13 +129,13 @@ pub(crate) fn server_name(name: &str) -> Result<ServerName<'static>, Error> {
         .map_err(|e| tls_error(&format!("tls_config.server_name {name:?}"), e))
 }
 
-#[cfg(any(feature = "pushgateway", feature = "remote-write"))]
+#[cfg(any(feature = "pushgateway", feature = "remote-write", feature = "otlp"))]
 /// `insecure_skip_verify`: any certificate passes; the handshake's signatures are still
 /// checked (so the connection is encrypted, with no idea to whom).
 #[derive(Debug)]
 struct AcceptAnyCertificate(Arc<CryptoProvider>);
 
-#[cfg(any(feature = "pushgateway", feature = "remote-write"))]
+#[cfg(any(feature = "pushgateway", feature = "remote-write", feature = "otlp"))]
 impl ServerCertVerifier for AcceptAnyCertificate {
     fn verify_server_cert(
         &self,

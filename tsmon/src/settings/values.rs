@@ -268,6 +268,11 @@ pub enum MonitorSpec {
         /// The URL, such as `http://127.0.0.1:9090/api/v1/write`.
         url: String,
     },
+    /// An OpenTelemetry (OTLP/HTTP, protobuf) receiver at this URL (feature `otlp`).
+    Otlp {
+        /// The URL, such as `http://127.0.0.1:4318/v1/metrics`.
+        url: String,
+    },
 }
 
 /// The pull endpoint's default address: loopback only.
@@ -305,6 +310,11 @@ impl MonitorSpec {
             ("remote_write", _) if !cfg!(feature = "remote-write") => {
                 Err(invalid(needs_feature("remote-write")))
             }
+            ("otlp", _) if !cfg!(feature = "otlp") => Err(invalid(needs_feature("otlp"))),
+            ("otlp", Some(url)) => {
+                check_url(url, "OTLP").map_err(invalid)?;
+                Ok(MonitorSpec::Otlp { url: url.to_owned() })
+            }
             ("pull", arg) => {
                 let addr = arg.unwrap_or(DEFAULT_PULL_ADDR);
                 addr.parse()
@@ -322,7 +332,7 @@ impl MonitorSpec {
                 Ok(MonitorSpec::RemoteWrite { url: url.to_owned() })
             }
             _ => Err(invalid(
-                "expected none, debug, debug:<file>, pull[:<addr>], pushgateway:<url> or remote_write:<url>"
+                "expected none, debug, debug:<file>, pull[:<addr>], pushgateway:<url>, remote_write:<url> or otlp:<url>"
                     .into(),
             )),
         }
@@ -372,6 +382,7 @@ impl fmt::Display for MonitorSpec {
             MonitorSpec::Pull { addr } => write!(f, "pull:{addr}"),
             MonitorSpec::Pushgateway { url } => write!(f, "pushgateway:{url}"),
             MonitorSpec::RemoteWrite { url } => write!(f, "remote_write:{url}"),
+            MonitorSpec::Otlp { url } => write!(f, "otlp:{url}"),
         }
     }
 }

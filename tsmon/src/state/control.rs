@@ -260,9 +260,9 @@ impl State {
         if new.enabled {
             let options_changed = match new.monitor {
                 MonitorSpec::Pull { .. } => new.pull_options() != c.monitor_pull,
-                MonitorSpec::Pushgateway { .. } | MonitorSpec::RemoteWrite { .. } => {
-                    new.push_settings() != c.monitor_push
-                }
+                MonitorSpec::Pushgateway { .. }
+                | MonitorSpec::RemoteWrite { .. }
+                | MonitorSpec::Otlp { .. } => new.push_settings() != c.monitor_push,
                 _ => false,
             };
             let rebuild = !old.enabled
@@ -298,7 +298,8 @@ impl State {
                                 _ if new.monitor != c.monitor_spec => Key::Monitor,
                                 MonitorSpec::Pull { .. } => Key::PullTls,
                                 MonitorSpec::Pushgateway { .. }
-                                | MonitorSpec::RemoteWrite { .. } => Key::Push,
+                                | MonitorSpec::RemoteWrite { .. }
+                                | MonitorSpec::Otlp { .. } => Key::Push,
                                 _ => Key::Monitor,
                             };
                             let origin = c.origin(key);
