@@ -378,20 +378,7 @@ fn point(m: &MetricSnapshot, cell: &crate::store::CellSnapshot, now: u64, metric
                         bucket_counts: counts,
                     }
                 };
-                let data = match &mut metric.data {
-                    Some(Data::ExponentialHistogram(h)) => h,
-                    _ => {
-                        metric.data = Some(Data::ExponentialHistogram(ExponentialHistogram {
-                            data_points: Vec::new(),
-                            aggregation_temporality: temporality,
-                        }));
-                        let Some(Data::ExponentialHistogram(h)) = &mut metric.data else {
-                            return;
-                        };
-                        h
-                    }
-                };
-                data.data_points.push(ExponentialHistogramDataPoint {
+                exponential(metric, temporality).push(ExponentialHistogramDataPoint {
                     attributes,
                     start_time_unix_nano: start,
                     time_unix_nano: now,
@@ -406,20 +393,7 @@ fn point(m: &MetricSnapshot, cell: &crate::store::CellSnapshot, now: u64, metric
             } else {
                 let b = d.bucketer();
                 let n = b.num_buckets();
-                let data = match &mut metric.data {
-                    Some(Data::Histogram(h)) => h,
-                    _ => {
-                        metric.data = Some(Data::Histogram(Histogram {
-                            data_points: Vec::new(),
-                            aggregation_temporality: temporality,
-                        }));
-                        let Some(Data::Histogram(h)) = &mut metric.data else {
-                            return;
-                        };
-                        h
-                    }
-                };
-                data.data_points.push(HistogramDataPoint {
+                histogram(metric, temporality).push(HistogramDataPoint {
                     attributes,
                     start_time_unix_nano: start,
                     time_unix_nano: now,
@@ -459,6 +433,32 @@ fn gauge(metric: &mut Metric) -> &mut Vec<NumberDataPoint> {
     }
     match &mut metric.data {
         Some(Data::Gauge(g)) => &mut g.data_points,
+        _ => unreachable!("just set"),
+    }
+}
+
+fn histogram(metric: &mut Metric, temporality: i32) -> &mut Vec<HistogramDataPoint> {
+    if !matches!(metric.data, Some(Data::Histogram(_))) {
+        metric.data = Some(Data::Histogram(Histogram {
+            data_points: Vec::new(),
+            aggregation_temporality: temporality,
+        }));
+    }
+    match &mut metric.data {
+        Some(Data::Histogram(h)) => &mut h.data_points,
+        _ => unreachable!("just set"),
+    }
+}
+
+fn exponential(metric: &mut Metric, temporality: i32) -> &mut Vec<ExponentialHistogramDataPoint> {
+    if !matches!(metric.data, Some(Data::ExponentialHistogram(_))) {
+        metric.data = Some(Data::ExponentialHistogram(ExponentialHistogram {
+            data_points: Vec::new(),
+            aggregation_temporality: temporality,
+        }));
+    }
+    match &mut metric.data {
+        Some(Data::ExponentialHistogram(h)) => &mut h.data_points,
         _ => unreachable!("just set"),
     }
 }
