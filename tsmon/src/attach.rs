@@ -53,7 +53,6 @@ use parking_lot::Mutex;
 use crate::desc::MetricKind;
 use crate::distribution::BucketerSpec;
 use crate::error::Error;
-use crate::field::{KeyBuf, put_varint};
 use crate::registry::{self, DynamicSpec};
 use crate::state::State;
 use crate::store::Store;
@@ -347,12 +346,8 @@ fn copy_sample(
     entry: &Entry,
     sample: &Sample,
 ) -> Result<(), (&'static str, String)> {
-    let mut labels: Vec<(String, &str)> = sample
-        .labels
-        .iter()
-        .map(|(k, v)| (registry::sanitize_label(k), v.as_str()))
-        .collect();
-    labels.sort_by(|a, b| a.0.cmp(&b.0));
+    let labels =
+        registry::sorted_labels(sample.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     if labels.len() != entry.labels.len()
         || labels.iter().zip(&entry.labels).any(|(a, b)| a.0 != *b)
     {
@@ -369,12 +364,7 @@ fn copy_sample(
             ),
         ));
     }
-    let mut key = KeyBuf::new();
-    put_varint(&mut key, 0);
-    for (_, v) in &labels {
-        put_varint(&mut key, v.len() as u64);
-        key.extend_from_slice(v.as_bytes());
-    }
+    let key = crate::store::string_key(labels.iter().map(|(_, v)| *v));
     match (&sample.value, entry.desc.kind) {
         (SampleValue::Number(v), MetricKind::FloatCounter | MetricKind::FloatGauge) => {
             if let Some(s) = store.dynamic_series::<FloatCell>(entry.id, entry.desc, &key) {

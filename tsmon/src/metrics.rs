@@ -76,7 +76,6 @@ use parking_lot::{Mutex, RwLock};
 use crate::desc::{MetricKind, Units};
 use crate::distribution::BucketerSpec;
 use crate::error::Error;
-use crate::field::{KeyBuf, put_varint};
 use crate::metric::{Handle, kind};
 use crate::registry::{self, DynamicSpec};
 use crate::state::State;
@@ -301,11 +300,7 @@ impl Inner {
 
     /// Registers the metric of `key` and finds its series.
     fn make(&self, kind: FacadeKind, key: &Key) -> Result<(Resolved, bool), (&'static str, Error)> {
-        let mut labels: Vec<(String, &str)> = key
-            .labels()
-            .map(|l| (registry::sanitize_label(l.key()), l.value()))
-            .collect();
-        labels.sort_by(|a, b| a.0.cmp(&b.0));
+        let labels = registry::sorted_labels(key.labels().map(|l| (l.key(), l.value())));
         if let Some(w) = labels.windows(2).find(|w| w[0].0 == w[1].0) {
             return Err((
                 "labels",
@@ -348,12 +343,7 @@ impl Inner {
                 )),
             ));
         }
-        let mut buf = KeyBuf::new();
-        put_varint(&mut buf, 0);
-        for (_, v) in &labels {
-            put_varint(&mut buf, v.len() as u64);
-            buf.extend_from_slice(v.as_bytes());
-        }
+        let buf = crate::store::string_key(labels.iter().map(|(_, v)| *v));
         let store = self.state.store();
         let made = match kind {
             FacadeKind::Counter => {

@@ -29,16 +29,14 @@ mod dynamic;
 #[cfg(feature = "metrics")]
 pub(crate) use dynamic::FACADE;
 use dynamic::all as dynamic_all;
-#[cfg(any(feature = "prometheus", feature = "prometheus-client"))]
-pub(crate) use dynamic::new_owner;
 #[cfg(any(
     feature = "metrics",
     feature = "prometheus",
     feature = "prometheus-client"
 ))]
-pub(crate) use dynamic::{
-    DynamicSpec, register as register_dynamic, sanitize_label, sanitize_name,
-};
+pub(crate) use dynamic::{DynamicSpec, register as register_dynamic, sanitize_name, sorted_labels};
+#[cfg(any(feature = "prometheus", feature = "prometheus-client"))]
+pub(crate) use dynamic::{new_owner, sanitize_label};
 
 /// The distributed slice every declared metric lands in. Its link section is named after it,
 /// and linkme refuses two slices of one name in a binary, so the name carries the crate's

@@ -97,6 +97,12 @@ macro_rules! any_store {
 // After the macro, which it uses.
 mod dynamic;
 use dynamic::Collector;
+#[cfg(any(
+    feature = "metrics",
+    feature = "prometheus",
+    feature = "prometheus-client"
+))]
+pub(crate) use dynamic::string_key;
 
 /// All series of one State.
 pub struct Store {

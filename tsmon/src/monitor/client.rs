@@ -218,19 +218,19 @@ impl PushClient {
         let body = error_text(response.into_body()).await;
         let message = format!("{what} answered {status}: {body}");
         match status.as_u16() {
-            401 | 403 => self.unauthorized(&message),
+            401 | 403 => Outcome::Unauthorized(self.unauthorized(&message)),
             429 => Outcome::Failed(Cause::new(message)),
             400..=499 => Outcome::Rejected(Cause::new(message)),
             _ => Outcome::Failed(Cause::new(message)),
         }
     }
 
-    /// A 401 or 403: counted, and not retried within the flush.
-    pub(crate) fn unauthorized(&self, message: &str) -> Outcome {
+    /// A 401 or 403: counted, and its error (not retried within the flush).
+    pub(crate) fn unauthorized(&self, message: &str) -> Cause {
         UNAUTHORIZED.inc(self.monitor);
-        Outcome::Unauthorized(Cause::new(format!(
+        Cause::new(format!(
             "{message} (the push credentials are refused; not retried within this flush)"
-        )))
+        ))
     }
 
     /// Sends `request` with the credentials and headers added and gives the response, its

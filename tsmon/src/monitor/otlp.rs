@@ -192,12 +192,7 @@ impl OtlpMonitor {
                     }
                     last = Some(Cause::new(message));
                 }
-                401 | 403 => {
-                    let Outcome::Unauthorized(c) = self.client.unauthorized(&message) else {
-                        unreachable!("unauthorized() gives Unauthorized")
-                    };
-                    return Err(Error::Monitor(c));
-                }
+                401 | 403 => return Err(Error::Monitor(self.client.unauthorized(&message))),
                 _ => {
                     return Err(Error::Monitor(Cause::new(format!(
                         "{message} (not retried, as the OTLP specification says)"

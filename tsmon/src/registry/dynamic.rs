@@ -199,6 +199,16 @@ pub(crate) fn sanitize_label(name: &str) -> String {
     }
 }
 
+/// Label pairs made valid ([`sanitize_label`]) and sorted by name: the field order of a runtime
+/// metric, whatever order its source gives them in.
+pub(crate) fn sorted_labels<'a>(
+    labels: impl Iterator<Item = (&'a str, &'a str)>,
+) -> Vec<(String, &'a str)> {
+    let mut out: Vec<(String, &str)> = labels.map(|(k, v)| (sanitize_label(k), v)).collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

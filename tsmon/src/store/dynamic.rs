@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use super::{AnyStore, Series, Store, StoreSlot};
 use crate::desc::MetricDesc;
+use crate::field::{KeyBuf, put_varint};
 use crate::store::ExemplarTable;
 
 /// A series of a runtime metric, as a handle needs it.
@@ -17,6 +18,26 @@ pub(crate) struct DynamicSeries<C> {
     /// It is the metric's overflow series (its cap was reached): not to be kept by a cache,
     /// so each write through it is counted.
     pub(crate) overflow: bool,
+}
+
+/// The key of a runtime metric's series under the default target: its string field values,
+/// in field order, written as a declared `String` field's are.
+#[cfg_attr(
+    not(any(
+        feature = "metrics",
+        feature = "prometheus",
+        feature = "prometheus-client"
+    )),
+    allow(dead_code)
+)]
+pub(crate) fn string_key<'a>(values: impl IntoIterator<Item = &'a str>) -> KeyBuf {
+    use crate::field::FieldMarker as _;
+    let mut key = KeyBuf::new();
+    put_varint(&mut key, 0);
+    for v in values {
+        crate::field::Str::encode(v, &mut key);
+    }
+    key
 }
 
 /// A hook run before every snapshot and visit of a store (see [`Store::add_collector`]).
