@@ -6,12 +6,9 @@
 use std::fmt;
 use std::time::Duration;
 
+use super::DEFAULT_FLUSH_TIMEOUT;
 use super::push::PushOptions;
 use super::values::{CatalogExposure, MonitorSpec, NativeHistograms, PullAuth, PullTls};
-use super::{
-    DEFAULT_FLUSH_TIMEOUT, MAX_FLUSH_INTERVAL, MAX_FLUSH_WORKERS, MAX_MAX_SERIES,
-    MAX_PULL_CONNECTIONS, MAX_PUSH_QUEUE_BYTES,
-};
 use crate::error::Error;
 use crate::store::DEFAULT_MAX_SERIES;
 
@@ -211,75 +208,8 @@ fn pull_tls(_: &Raw) -> Result<PullTls, String> {
 }
 
 // Checks: a key's range (for values read from text and for layers made in code).
-
-#[allow(clippy::unnecessary_wraps)]
-fn any<T>(_: &T) -> Result<(), String> {
-    Ok(())
-}
-
-fn check_interval(d: &Duration) -> Result<(), String> {
-    if *d < Duration::from_secs(1) || *d > MAX_FLUSH_INTERVAL {
-        Err("it must be between 1 and 86400 seconds (one day)".into())
-    } else {
-        Ok(())
-    }
-}
-
-fn check_timeout(d: &Duration) -> Result<(), String> {
-    if d.is_zero() || *d >= MAX_FLUSH_INTERVAL {
-        Err("it must be above 0 and below the flush interval".into())
-    } else {
-        Ok(())
-    }
-}
-
-fn in_range(n: usize, low: usize, high: usize) -> Result<(), String> {
-    if (low..=high).contains(&n) {
-        Ok(())
-    } else {
-        Err(format!("it must be between {low} and {high}"))
-    }
-}
-
-fn check_workers(n: &usize) -> Result<(), String> {
-    in_range(*n, 1, MAX_FLUSH_WORKERS)
-}
-
-fn check_max_series(n: &usize) -> Result<(), String> {
-    in_range(*n, 1, MAX_MAX_SERIES)
-}
-
-fn check_pull_timeout(d: &Duration) -> Result<(), String> {
-    if *d < Duration::from_millis(100) || *d > Duration::from_secs(3600) {
-        Err("it must be between 0.1 and 3600 seconds".into())
-    } else {
-        Ok(())
-    }
-}
-
-fn check_pull_connections(n: &usize) -> Result<(), String> {
-    in_range(*n, 1, MAX_PULL_CONNECTIONS)
-}
-
-fn check_queue_bytes(n: &usize) -> Result<(), String> {
-    in_range(*n, 0, MAX_PUSH_QUEUE_BYTES)
-}
-
-fn check_queue_age(d: &Duration) -> Result<(), String> {
-    if *d < Duration::from_secs(1) || *d > MAX_FLUSH_INTERVAL {
-        Err("it must be between 1 and 86400 seconds (one day)".into())
-    } else {
-        Ok(())
-    }
-}
-
-fn check_push(p: &PushOptions) -> Result<(), String> {
-    p.check()
-}
-
-fn check_pull_tls(t: &PullTls) -> Result<(), String> {
-    t.check()
-}
+mod check;
+use check::*;
 
 // How a value is shown (in refusals, logs and the health report; never a secret).
 
@@ -528,6 +458,15 @@ keys! {
     /// Where the pull endpoint serves `/metrics/catalog`.
     PullCatalog pull_catalog: CatalogExposure = "pull_catalog", "TSMON_PULL_CATALOG",
         default CatalogExposure::Auto, read exposure, check any, show show;
+    /// Where the pull endpoint serves the status page (`/`, `/tsmon` and `/tsmon/api/…`).
+    PullStatusPage pull_status_page: CatalogExposure = "pull_status_page", "TSMON_PULL_STATUS_PAGE",
+        default CatalogExposure::Auto, read exposure, check any, show show;
+    /// How far back the status page's charts reach (0: no charts, current values only).
+    StatusHistory status_history: Duration = "status_history_sec", "TSMON_STATUS_HISTORY_SEC",
+        default Duration::from_secs(900), read seconds, check check_status_history, show show_secs;
+    /// The most series the status page's charts follow.
+    StatusMaxSeries status_max_series: usize = "status_max_series", "TSMON_STATUS_MAX_SERIES",
+        default 10_000, read count, check check_status_series, show show;
     /// The credentials the pull endpoint asks for.
     PullAuth pull_auth: PullAuth = "pull_auth", "TSMON_PULL_AUTH",
         default PullAuth::None, read pull_auth, check any, show show_quoted;
