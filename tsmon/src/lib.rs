@@ -78,7 +78,7 @@
 //! | `prometheus` | yes | [`exposition::Collector`]: the store as a `prometheus::core::Collector`; `attach::prometheus_registry`: a `prometheus::Registry` served next to tsmon's metrics |
 //! | `prometheus-client` | no | `attach::prometheus_client_registry`: a `prometheus-client` registry served next to tsmon's metrics |
 //! | `tower` | yes | the HTTP middleware: `http::HttpMetricsLayer` for servers (hyper, axum) and `http::HttpClientMetricsLayer` for tower clients (hyper-util's) |
-//! | `pull` | yes | the pull endpoint (`monitor = "pull"`, `monitor::PullMonitor`), on hyper |
+//! | `pull` | yes | the pull endpoint (`monitor = "pull"`, `monitor::PullMonitor`), on hyper, with the [status page](status) (`/tsmon`: catalog, live charts, health) |
 //! | `pushgateway` | yes | the Pushgateway monitor (`monitor::PushgatewayMonitor`) |
 //! | `remote-write` | yes | the remote-write monitor (`monitor::RemoteWriteMonitor`), protobuf and snappy |
 //! | `settings-file` | yes | settings files (TOML or JSON, watched) and the table-valued keys (`push`, `pull_tls`), through serde |
@@ -157,6 +157,9 @@ pub mod runtime_stats;
 mod schedule;
 pub mod settings;
 pub mod state;
+#[cfg(feature = "pull")]
+#[cfg_attr(docsrs, doc(cfg(feature = "pull")))]
+pub mod status;
 pub mod store;
 pub mod target;
 pub mod tasknum;

@@ -68,6 +68,15 @@ pub fn dynamic_catalog() -> Vec<&'static MetricDesc> {
     dynamic_all()
 }
 
+/// A metric of the catalog (declared or registered at run time) by name.
+#[cfg(feature = "pull")]
+pub(crate) fn find(name: &str) -> Option<&'static MetricDesc> {
+    catalog()
+        .iter()
+        .find(|d| d.name == name)
+        .or_else(|| dynamic_all().into_iter().find(|d| d.name == name))
+}
+
 /// Where the catalog lies in memory, read once: linkme's slice checks itself on every access,
 /// which a lookup by field values should not pay for.
 #[derive(Clone, Copy, Debug)]

@@ -37,6 +37,8 @@ mod flush;
 mod health;
 mod scope;
 mod settings;
+#[cfg(feature = "pull")]
+mod status;
 
 pub use background::Background;
 pub use builder::StateBuilder;
@@ -61,6 +63,9 @@ pub(crate) struct Inner {
     /// Wakes the flush loop when the schedule changes (a new interval, an enabling).
     pub(crate) wake: tokio::sync::Notify,
     pub(crate) callbacks: RwLock<Vec<Callback>>,
+    /// The status page's ring, while the page is served.
+    #[cfg(feature = "pull")]
+    pub(crate) history: Mutex<Option<crate::status::History>>,
 }
 
 /// A weak reference to a State (what a pull endpoint holds, so it does not keep it alive).

@@ -17,6 +17,7 @@ use crate::settings::{MonitorSpec, Settings};
 pub(crate) struct PullHooks {
     pub(crate) scrape: super::ScrapeFn,
     pub(crate) scope: super::ScopeFn,
+    pub(crate) status: super::StatusFn,
 }
 
 /// Without the pull endpoint, nothing.
@@ -89,9 +90,14 @@ pub(crate) fn build(
         MonitorSpec::Otlp { .. } => return Err(not_built("otlp")),
         #[cfg(feature = "pull")]
         MonitorSpec::Pull { addr } => {
-            let PullHooks { scrape, scope } = hooks();
-            let m = super::PullMonitor::serve(*addr, scrape, scope, settings.pull_options())
-                .map_err(|e| Error::InvalidSettings(e.to_string()))?;
+            let PullHooks {
+                scrape,
+                scope,
+                status,
+            } = hooks();
+            let m =
+                super::PullMonitor::serve(*addr, scrape, scope, status, settings.pull_options())
+                    .map_err(|e| Error::InvalidSettings(e.to_string()))?;
             let bound = m.addr();
             (Arc::new(m), Some(bound))
         }

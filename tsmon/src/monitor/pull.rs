@@ -58,10 +58,16 @@ const MAX_REQUEST_BYTES: usize = 16 * 1024;
 /// Writes a scrape's body in a format.
 pub(crate) type ScrapeFn = Arc<dyn Fn(Format, &mut Vec<u8>) + Send + Sync>;
 
+/// The status page's data: the JSON of `/tsmon/api/<what>?<query>`, `None` for an unknown one
+/// (see [`crate::status`]).
+pub(crate) type StatusFn = Arc<dyn Fn(&str, &str) -> Option<Vec<u8>> + Send + Sync>;
+
 /// A Prometheus scrape endpoint. `GET /metrics` serves the State's series as they are, in the
 /// text format or OpenMetrics as the `Accept` header asks; `GET /metrics/catalog` serves the
-/// catalog as JSON (on loopback addresses only, unless `pull_catalog` says otherwise). It
-/// listens on loopback unless told otherwise. Flushes send nothing to it: Prometheus pulls.
+/// catalog as JSON (on loopback addresses only, unless `pull_catalog` says otherwise), and `/`
+/// and `/tsmon` the [status page](crate::status) with its data under `/tsmon/api/` (likewise,
+/// unless `pull_status_page` says otherwise). It listens on loopback unless told otherwise.
+/// Flushes send nothing to it: Prometheus pulls.
 ///
 /// No client can knock it over (the `pull_*` [settings](crate::settings)):
 ///
@@ -115,6 +121,7 @@ impl PullMonitor {
         addr: SocketAddr,
         scrape: ScrapeFn,
         scope: ScopeFn,
+        status: StatusFn,
         options: PullOptions,
     ) -> Result<Self, Error> {
         let listener = std::net::TcpListener::bind(addr)
@@ -139,6 +146,8 @@ impl PullMonitor {
             scope,
             catalog: options.catalog.serves_on(&addr),
             exposure: options.catalog,
+            status: options.status_page.serves_on(&addr).then_some(status),
+            status_exposure: options.status_page,
             header_timeout: options.header_timeout,
             idle_timeout: options.idle_timeout,
             cap: connection_cap(options.max_connections),
@@ -193,6 +202,9 @@ struct Endpoint {
     scope: ScopeFn,
     catalog: bool,
     exposure: CatalogExposure,
+    /// The status page's data, where the page is served.
+    status: Option<StatusFn>,
+    status_exposure: CatalogExposure,
     header_timeout: Duration,
     idle_timeout: Duration,
     cap: usize,
@@ -471,10 +483,46 @@ fn respond(req: &Request<hyper::body::Incoming>, endpoint: &Endpoint) -> Respons
             )
             .into_bytes(),
         ),
+        "/" | "/tsmon" | "/tsmon/" if endpoint.status.is_some() => reply(
+            StatusCode::OK,
+            "text/html; charset=utf-8",
+            crate::status::PAGE.as_bytes().to_vec(),
+        ),
+        path if path.starts_with("/tsmon/api/") && endpoint.status.is_some() => {
+            let what = &path["/tsmon/api/".len()..];
+            let query = req.uri().query().unwrap_or("");
+            match endpoint.status.as_ref().and_then(|f| f(what, query)) {
+                Some(json) => {
+                    let mut r = reply(StatusCode::OK, "application/json", json);
+                    r.headers_mut().insert(
+                        hyper::header::CACHE_CONTROL,
+                        hyper::header::HeaderValue::from_static("no-store"),
+                    );
+                    r
+                }
+                None => reply(
+                    StatusCode::NOT_FOUND,
+                    "text/plain",
+                    b"not found: the status API has catalog, overview, series?metric=NAME, \
+                      summary and health\n"
+                        .to_vec(),
+                ),
+            }
+        }
+        "/" | "/tsmon" | "/tsmon/" => reply(
+            StatusCode::NOT_FOUND,
+            "text/plain",
+            format!(
+                "the status page is not served here (pull_status_page = {}: on loopback \
+                 addresses only, unless set to true); /metrics is\n",
+                endpoint.status_exposure
+            )
+            .into_bytes(),
+        ),
         _ => reply(
             StatusCode::NOT_FOUND,
             "text/plain",
-            b"not found: try /metrics or /metrics/catalog\n".to_vec(),
+            b"not found: try /metrics, /metrics/catalog or /tsmon\n".to_vec(),
         ),
     }
 }

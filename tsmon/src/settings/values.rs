@@ -225,6 +225,8 @@ pub struct PullOptions {
     pub max_connections: usize,
     /// `pull_catalog`.
     pub catalog: CatalogExposure,
+    /// `pull_status_page`.
+    pub status_page: CatalogExposure,
     /// `pull_auth`.
     pub auth: PullAuth,
     /// `pull_tls`.

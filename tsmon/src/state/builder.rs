@@ -243,6 +243,8 @@ impl StateBuilder {
                 flush_lock: tokio::sync::Mutex::new(()),
                 wake: tokio::sync::Notify::new(),
                 callbacks: RwLock::new(Vec::new()),
+                #[cfg(feature = "pull")]
+                history: Mutex::new(None),
             }),
         };
         state.start_settings()?;

@@ -436,7 +436,14 @@ impl State {
                 s.in_scope(f);
             }
         });
-        crate::monitor::PullHooks { scrape, scope }
+        let weak = self.downgrade();
+        let status: crate::monitor::StatusFn =
+            Arc::new(move |what, query| weak.upgrade()?.status_api(what, query));
+        crate::monitor::PullHooks {
+            scrape,
+            scope,
+            status,
+        }
     }
 
     #[cfg(not(feature = "pull"))]

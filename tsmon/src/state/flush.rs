@@ -31,6 +31,7 @@ impl State {
             self.report_runtime_stats();
         }
         self.run_callbacks();
+        self.status_sample_if_due();
         self.encode_into(format, out);
     }
 
@@ -270,6 +271,8 @@ impl State {
         self.run_callbacks();
         let snap = self.snapshot();
         self.inner.schedule.lock().cells = snap.num_cells();
+        #[cfg(feature = "pull")]
+        self.status_sample(&snap);
         self.scope(send_chunks(monitor.as_ref(), &snap, workers))
             .await
     }
