@@ -7,6 +7,8 @@
 //! - `cargo run --example service`: serves on 127.0.0.1:3000 until ctrl-c, metrics at
 //!   `http://127.0.0.1:9464/metrics` (`TSMON_MONITOR=pull:0.0.0.0:9464` to let a Prometheus on
 //!   another host scrape it, `TSMON_MONITOR=pushgateway:http://host:9091` to push instead).
+//! - `cargo run --example service -- --demo --stay`: the demo, then keeps serving (until
+//!   ctrl-c) so its status page, whose address the demo prints, can be opened in a browser.
 //! - `--addr HOST:PORT` changes the service's address; `--bare` serves without the middleware
 //!   (for the overhead benchmark, `benches/load.sh`).
 
@@ -70,6 +72,7 @@ fn app(bare: bool) -> Router {
 
 struct Args {
     demo: bool,
+    stay: bool,
     bare: bool,
     addr: SocketAddr,
 }
@@ -77,6 +80,7 @@ struct Args {
 fn args() -> Args {
     let mut out = Args {
         demo: false,
+        stay: false,
         bare: false,
         addr: SocketAddr::from(([127, 0, 0, 1], 3000)),
     };
@@ -88,6 +92,7 @@ fn args() -> Args {
                 out.addr = SocketAddr::from(([127, 0, 0, 1], 0));
             }
             "--bare" => out.bare = true,
+            "--stay" => out.stay = true,
             "--addr" => {
                 if let Some(addr) = it.next().and_then(|v| v.parse().ok()) {
                     out.addr = addr;
@@ -134,6 +139,7 @@ async fn main() {
         println!("serving on http://{addr}");
         if let Some(m) = metrics {
             println!("metrics on http://{m}/metrics (catalog: http://{m}/metrics/catalog)");
+            println!("status page on http://{m}/tsmon");
         }
         let _ = server.await;
         return;
@@ -144,6 +150,19 @@ async fn main() {
         None => String::new(),
     };
     print_summary(&tsmon::State::global().snapshot(), &scraped, metrics);
+    if let Some(m) = metrics {
+        println!(
+            "\nThe status page (catalog, live charts, health): http://{m}/tsmon{}",
+            if args.stay {
+                "\nserving until ctrl-c"
+            } else {
+                "\n(`-- --demo --stay` keeps it serving after the demo)"
+            }
+        );
+        if args.stay {
+            let _ = server.await;
+        }
+    }
 }
 
 /// Some traffic: items found and not found, checksums, health checks from a robot.

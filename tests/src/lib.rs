@@ -3,6 +3,7 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
+pub mod browser;
 pub mod tls;
 
 /// A State of `target` with task number `task` that serves the pull endpoint on a free
@@ -367,6 +368,14 @@ pub struct Server {
 }
 
 impl Server {
+    fn new(child: std::process::Child, addr: String, scratch: Option<Scratch>) -> Server {
+        Server {
+            child,
+            addr,
+            scratch,
+        }
+    }
+
     /// Its process id.
     #[must_use]
     pub fn pid(&self) -> u32 {
