@@ -345,6 +345,39 @@ pub struct Bucketer {
     inv: f64,
     /// `1 / log2(growth factor)` (geometric).
     inv_log2_growth: f64,
+    /// A geometric bucketer's first finite bound.
+    first: f64,
+    /// The binary exponent (biased) of `first`.
+    exp_lo: u64,
+    /// A geometric bucketer's bucket of `2^e` for each binary exponent `e` from `exp_lo` up to
+    /// the last bound's: a sample's first guess is one load (empty for the other kinds).
+    by_exp: Box<[u16]>,
+}
+
+/// The biased binary exponent of a positive float.
+#[inline]
+fn exponent(x: f64) -> u64 {
+    (x.to_bits() >> 52) & 0x7ff
+}
+
+/// A geometric bucketer's table of first guesses (see `Bucketer::by_exp`); empty when its first
+/// bound is not positive, or it has too many buckets for `u16`.
+fn exponent_table(lower: &[f64]) -> (u64, Box<[u16]>) {
+    let (Some(&first), Some(&last)) = (lower.get(1), lower.last()) else {
+        return (0, Box::new([]));
+    };
+    if !(first > 0.0 && last.is_finite()) || lower.len() > usize::from(u16::MAX) {
+        return (0, Box::new([]));
+    }
+    let lo = exponent(first);
+    let table = (lo..=exponent(last))
+        .map(|e| {
+            let binade = f64::from_bits(e << 52);
+            u16::try_from(lower.partition_point(|&l| l <= binade).saturating_sub(1))
+                .unwrap_or(u16::MAX)
+        })
+        .collect();
+    (lo, table)
 }
 
 impl PartialEq for Bucketer {
@@ -356,8 +389,16 @@ impl PartialEq for Bucketer {
 impl Bucketer {
     fn new(spec: BucketerSpec, lower: Box<[f64]>) -> Self {
         let linear = spec.width != 0.0;
+        let (exp_lo, by_exp) = if linear || !spec.explicit.is_empty() {
+            (0, Box::default())
+        } else {
+            exponent_table(&lower)
+        };
         Bucketer {
             spec,
+            first: lower.get(1).copied().unwrap_or(f64::INFINITY),
+            exp_lo,
+            by_exp,
             lower,
             inv: if linear {
                 1.0 / spec.width
@@ -373,9 +414,10 @@ impl Bucketer {
     }
 
     /// A first guess of `x`'s bucket, computed without a search: from the quotient for a
-    /// linear bucketer, from the binary exponent for a geometric one. It is exact but for
-    /// rounding at the edges (linear, growth factor 2), or a few buckets low (other geometric
-    /// ones); `bucket` settles it against the bounds.
+    /// linear bucketer, from the binary exponent for a geometric one whose table is empty (a
+    /// first bound not above zero). It is exact but for rounding at the edges (linear, growth
+    /// factor 2), or a few buckets low (other geometric ones); `bucket` settles it against the
+    /// bounds.
     #[inline]
     fn guess(&self, x: f64) -> usize {
         let last = self.lower.len() - 1;
@@ -453,6 +495,30 @@ impl Bucketer {
     #[must_use]
     #[inline]
     pub fn bucket(&self, x: f64) -> usize {
+        if !self.by_exp.is_empty() {
+            // A geometric bucketer (the common case, the hot path of every distribution): the
+            // table gives the bucket of the power of two below `x`, so `x` is there or above.
+            // NaN and what is below the first bound go to the underflow bucket (one comparison
+            // for both: NaN compares false).
+            #[allow(clippy::neg_cmp_op_on_partial_ord)]
+            if !(x >= self.first) {
+                return 0;
+            }
+            let k = (exponent(x) - self.exp_lo).min(self.by_exp.len() as u64 - 1);
+            let i = usize::from(self.by_exp[k as usize]);
+            // Most often `x` is in that bucket: one comparison.
+            return match self.lower.get(i + 1) {
+                Some(&next) if x >= next => self.upwards(i + 1, x),
+                _ => i,
+            };
+        }
+        self.bucket_other(x)
+    }
+
+    /// [`bucket`](Self::bucket) for linear and explicit bucketers, and geometric ones without
+    /// a table.
+    #[inline(never)]
+    fn bucket_other(&self, x: f64) -> usize {
         if x.is_nan() || self.lower.len() == 1 {
             return 0;
         }
@@ -460,12 +526,18 @@ impl Bucketer {
             // The first bound is -inf, so the point is at least 1.
             return self.lower.partition_point(|&b| b <= x) - 1;
         }
-        let last = self.lower.len() - 1;
         let mut i = self.guess(x);
         while i > 0 && x < self.lower[i] {
             i -= 1;
         }
-        // Upwards: a step or two for the usual growth factors; a search past that.
+        self.upwards(i, x)
+    }
+
+    /// The bucket of `x`, at `i` or above: a step or two for the usual growth factors; a
+    /// search past that.
+    #[inline(never)]
+    fn upwards(&self, mut i: usize, x: f64) -> usize {
+        let last = self.lower.len() - 1;
         let mut steps = 0;
         while i < last && x >= self.lower[i + 1] {
             i += 1;

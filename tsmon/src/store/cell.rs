@@ -183,27 +183,51 @@ enum DistCells {
     Native(Box<NativeCell>),
 }
 
+/// A classic add on a contended cell: on its stripes, out of line.
+#[cold]
+#[inline(never)]
+fn add_striped(cells: &Striped<DistCore>, i: usize, x: f64) {
+    cells.write(
+        |c| {
+            let bucket = &c.buckets[i];
+            let ok = cas_add_f64(&c.sum, x);
+            if ok {
+                bucket.fetch_add(1, Relaxed);
+            }
+            ok
+        },
+        |c| {
+            add_f64(&c.sum, x);
+            c.buckets[i].fetch_add(1, Relaxed);
+        },
+    );
+}
+
+/// A native histogram's add, out of line: the classic add stays small enough to inline.
+#[inline(never)]
+fn add_native(cell: &NativeCell, x: f64) {
+    cell.add(x);
+}
+
 impl DistCell {
     #[inline]
     pub(crate) fn add(&self, x: f64) {
         match &self.cells {
             DistCells::Classic(cells) => {
                 let i = self.bucketer.bucket(x);
-                cells.write(
-                    |c| {
-                        let ok = cas_add_f64(&c.sum, x);
-                        if ok {
-                            c.buckets[i].fetch_add(1, Relaxed);
-                        }
-                        ok
-                    },
-                    |c| {
-                        add_f64(&c.sum, x);
-                        c.buckets[i].fetch_add(1, Relaxed);
-                    },
-                );
+                // Uncontended (no stripes yet), the common case, without closures: the sum's
+                // CAS, then the bucket, whose address is taken before it (a locked instruction
+                // waits for the loads after it, so none is left between the two).
+                if let Some(base) = cells.unstriped() {
+                    let bucket = &base.buckets[i];
+                    if cas_add_f64(&base.sum, x) {
+                        bucket.fetch_add(1, Relaxed);
+                        return;
+                    }
+                }
+                add_striped(cells, i, x);
             }
-            DistCells::Native(cell) => cell.add(x),
+            DistCells::Native(cell) => add_native(cell, x),
         }
     }
 

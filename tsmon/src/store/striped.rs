@@ -97,6 +97,12 @@ impl<T: Stripe> Striped<T> {
         }
     }
 
+    /// The base, while no write has met contention (no stripes yet).
+    #[inline]
+    pub(crate) fn unstriped(&self) -> Option<&T> {
+        self.stripes.get().is_none().then_some(&self.base)
+    }
+
     #[cold]
     fn inflate(&self) -> &[Pad<T>] {
         self.stripes.get_or_init(|| {
