@@ -33,6 +33,13 @@ fn tsmon_sync(x: u64) -> Result<u64, ()> {
     work(x)
 }
 
+/// Calls by outcome only: no latency histogram (so no clock read) and no in-flight gauge.
+#[inline(never)]
+#[tsmon::instrument(latency = false, in_flight = false)]
+fn tsmon_calls_only(x: u64) -> Result<u64, ()> {
+    work(x)
+}
+
 #[tsmon::instrument]
 async fn tsmon_async(x: u64) -> Result<u64, ()> {
     work(x)
@@ -184,6 +191,9 @@ fn one_thread(c: &mut Criterion) {
     let mut g = c.benchmark_group("call");
     g.bench_function("bare", |b| b.iter(|| bare(black_box(7))));
     g.bench_function("tsmon/sync", |b| b.iter(|| tsmon_sync(black_box(7))));
+    g.bench_function("tsmon/sync, calls only", |b| {
+        b.iter(|| tsmon_calls_only(black_box(7)));
+    });
     g.bench_function("tsmon/async", |b| {
         b.iter(|| poll_once(tsmon_async(black_box(7))));
     });

@@ -210,7 +210,12 @@ impl Call {
             series,
             store,
             _keep: keep,
-            start: ticks::now(),
+            // A site without the latency histogram reads no clock (`latency = false`).
+            start: if site.durations.is_some() {
+                ticks::now()
+            } else {
+                0
+            },
             epoch: s.epoch(),
             early,
         }
@@ -231,13 +236,13 @@ impl Call {
         let Some(series) = self.series.take() else {
             return;
         };
-        let nanos = ticks::nanos(self.start, ticks::now());
         // SAFETY: see `start`.
         let (series, store) = unsafe { (series.as_ref(), self.store.as_ref()) };
         if let Some(c) = &series.calls[outcome as usize] {
             c.cell.add(1);
         }
         if let Some(d) = &series.durations {
+            let nanos = ticks::nanos(self.start, ticks::now());
             d.cell.add(nanos as f64 * 1e-9);
         }
         if let Some(g) = &series.in_flight
