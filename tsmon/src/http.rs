@@ -124,7 +124,9 @@ impl HttpMetricsLayer {
     }
 
     /// Records into `state` instead of the State current where each request is handled (the
-    /// global one, in a service).
+    /// global one, in a service). Only the layer's own metrics: what the handler writes (its
+    /// `#[tsmon::instrument]`ed calls) goes to the State current where it runs; wrap its future
+    /// in [`WithState::with_state`](crate::state::WithState::with_state) to send it there too.
     #[must_use]
     pub fn with_state(mut self, state: crate::State) -> Self {
         self.state = Some(state);
