@@ -89,6 +89,15 @@ fn next_sample(pull: &str) {
     });
 }
 
+/// Applies `num_flush_workers = 0` through the API, which is refused (the range is 1 to 64).
+fn refuse_a_setting(state: &State) {
+    let refused = state.apply_settings(Settings {
+        flush_workers: 0,
+        ..state.settings()
+    });
+    assert!(refused.is_err());
+}
+
 /// Σ rate × interval over a rate chart's points: the counter's increase over the window.
 fn integral(points: &[(f64, f64)], times: &[f64]) -> f64 {
     points
@@ -181,14 +190,7 @@ fn the_json_api_gives_the_catalog_series_rates_summary_and_health() {
     assert_eq!(f["ok"], json!(65.0));
 
     // Health: a refused setting, with its reason, and the catalog as /metrics/catalog has it.
-    assert!(
-        state
-            .apply_settings(Settings {
-                flush_workers: 0,
-                ..state.settings()
-            })
-            .is_err()
-    );
+    refuse_a_setting(&state);
     let h = get_json(&pull, "/tsmon/api/health");
     let refusal = &h["refusals"][0];
     assert_eq!(refusal["key"], "num_flush_workers");
@@ -336,14 +338,7 @@ fn in_chromium_the_page_lists_searches_charts_rates_and_shows_refusals() {
     );
 
     // The health panel shows a refused setting once the page refreshes.
-    assert!(
-        state
-            .apply_settings(Settings {
-                flush_workers: 0,
-                ..state.settings()
-            })
-            .is_err()
-    );
+    refuse_a_setting(&state);
     let reason = poll_until(30, "the refusal on the page", || {
         let v = browser.execute(
             "const t = document.querySelector('table.refused'); return t ? t.innerText : ''",
