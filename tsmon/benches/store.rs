@@ -671,6 +671,23 @@ fn encoding(c: &mut Criterion) {
                 client_text.len(),
             );
         }
+        // The same output as the peers' (the target's labels once, in `target_info`), on the
+        // path the pull endpoint serves.
+        let info_state = crate::state();
+        info_state
+            .apply_settings(tsmon::settings::Settings {
+                pull_target_info: true,
+                ..info_state.settings()
+            })
+            .expect("settings");
+        info_state.in_scope(|| (0..n).for_each(|i| WIDE.inc(buf.format(i))));
+        g.bench_function("tsmon text, target_info (pull path)", |b| {
+            b.iter(|| {
+                out.clear();
+                info_state.encode_into(Format::Text, &mut out);
+                black_box(&out);
+            })
+        });
         g.bench_function("tsmon text, target_info", |b| {
             let snapshot_options = tsmon::exposition::Options::default().with_target_info(true);
             b.iter(|| {
