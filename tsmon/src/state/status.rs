@@ -1,7 +1,7 @@
 //! A State's side of the [status page](crate::status): the ring of samples it keeps while the
 //! page is served, and the answers to `/tsmon/api/…`.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value as Json, json};
 
@@ -14,27 +14,27 @@ use crate::store::Snapshot;
 const DEFAULT_SERIES_LIMIT: usize = 100;
 
 impl State {
-    /// Whether the pull endpoint serves the status page with charts, so the ring is kept.
-    fn ring_wanted(&self) -> bool {
+    /// The ring's span and series cap while the pull endpoint serves the status page with
+    /// charts (then the ring is kept); `None` otherwise.
+    fn ring_bounds(&self) -> Option<(Duration, usize)> {
         let c = self.inner.control.lock();
         let s = &c.settings;
-        matches!(s.monitor, MonitorSpec::Pull { .. })
-            && !s.status_history.is_zero()
+        let served = matches!(s.monitor, MonitorSpec::Pull { .. })
             && c.pull_addr
-                .is_some_and(|addr| s.pull_status_page.serves_on(&addr))
+                .is_some_and(|addr| s.pull_status_page.serves_on(&addr));
+        (served && !s.status_history.is_zero()).then_some((s.status_history, s.status_max_series))
     }
 
-    /// Keeps a sample of `snap` in the ring, if the page is served and one is due.
+    /// Keeps a sample of `snap` in the ring, if the page is served and one is due; drops the
+    /// ring when the page is not served.
     pub(crate) fn status_sample(&self, snap: &Snapshot) {
-        if !self.ring_wanted() {
-            *self.inner.history.lock() = None;
-            return;
-        }
-        let (span, max) = {
-            let s = &self.inner.control.lock().settings;
-            (s.status_history, s.status_max_series)
-        };
+        // The settings first: no lock is held inside another.
+        let bounds = self.ring_bounds();
         let mut h = self.inner.history.lock();
+        let Some((span, max)) = bounds else {
+            *h = None;
+            return;
+        };
         h.get_or_insert_with(|| History::new(span, max))
             .configure(span, max);
         if let Some(h) = h.as_mut() {
@@ -51,7 +51,7 @@ impl State {
             .lock()
             .as_ref()
             .is_none_or(|h| h.is_due(now));
-        if due && self.ring_wanted() {
+        if due && self.ring_bounds().is_some() {
             self.status_sample(&self.snapshot());
         }
     }
@@ -79,15 +79,8 @@ impl State {
                 let h = match h.as_ref() {
                     Some(h) => h,
                     None => {
-                        let s = self.settings();
-                        empty = History::new(
-                            if self.ring_wanted() {
-                                s.status_history
-                            } else {
-                                std::time::Duration::ZERO
-                            },
-                            s.status_max_series,
-                        );
+                        let (span, max) = self.ring_bounds().unwrap_or_default();
+                        empty = History::new(span, max);
                         &empty
                     }
                 };
