@@ -405,14 +405,17 @@ impl<'a> Encoder<'a> {
             }
             h
         });
+        // No target labels (`target_info`): the first field goes without its comma (skipped
+        // as it is written, not removed after: that would move the line's bytes).
         let bare = head.ends_with(b"{");
         self.out.extend_from_slice(head);
-        let at = self.out.len();
-        put_fields(self.out, desc.fields, &self.field_prefixes, fields);
-        // No target labels (`target_info`): the first field has no comma before it.
-        if bare && self.out.get(at) == Some(&b',') {
-            self.out.remove(at);
-        }
+        put_fields_from(
+            self.out,
+            desc.fields,
+            &self.field_prefixes,
+            fields,
+            usize::from(bare),
+        );
         put(self.out, b"} ");
         value(self.out);
         put(self.out, b"\n");
@@ -501,8 +504,21 @@ impl<'a> Encoder<'a> {
 /// Renders encoded field values as labels (`,name="value"` each), straight from the key bytes.
 /// A key cut short (which tsmon never writes) ends the labels rather than panicking.
 fn put_fields(out: &mut Vec<u8>, fields: &[FieldDesc], prefixes: &[Vec<u8>], key: &[u8]) {
-    for (value, prefix) in raw_values(fields, key).zip(prefixes) {
-        put(out, prefix);
+    put_fields_from(out, fields, prefixes, key, 0);
+}
+
+/// [`put_fields`], the first field's prefix written from byte `skip` on (1: without its
+/// comma).
+#[inline]
+fn put_fields_from(
+    out: &mut Vec<u8>,
+    fields: &[FieldDesc],
+    prefixes: &[Vec<u8>],
+    key: &[u8],
+    skip: usize,
+) {
+    for (i, (value, prefix)) in raw_values(fields, key).zip(prefixes).enumerate() {
+        put(out, if i == 0 { &prefix[skip..] } else { prefix });
         match value {
             RawValue::Str(bytes) => escape_bytes(out, bytes, true),
             RawValue::Int(i) => push_int(out, i),
