@@ -23,6 +23,20 @@ pub trait CellType: Send + Sync + Sized + 'static {
     fn reset(&self);
     #[doc(hidden)]
     fn value(&self) -> Option<Value>;
+    /// Writes the value into `out`, in place; false when the cell holds none. A scrape reads
+    /// every series this way: a value returned and then moved is copied with wider loads than
+    /// the stores that wrote it, a store-forwarding stall a series.
+    #[doc(hidden)]
+    #[inline]
+    fn write_value(&self, out: &mut Value) -> bool {
+        match self.value() {
+            Some(v) => {
+                *out = v;
+                true
+            }
+            None => false,
+        }
+    }
 }
 
 /// Integers: counters and int gauges.
@@ -66,6 +80,11 @@ impl CellType for IntCell {
     }
     fn value(&self) -> Option<Value> {
         Some(Value::Int(self.get()))
+    }
+    #[inline]
+    fn write_value(&self, out: &mut Value) -> bool {
+        *out = Value::Int(self.get());
+        true
     }
 }
 
@@ -112,6 +131,11 @@ impl CellType for FloatCell {
     }
     fn value(&self) -> Option<Value> {
         Some(Value::Float(self.get()))
+    }
+    #[inline]
+    fn write_value(&self, out: &mut Value) -> bool {
+        *out = Value::Float(self.get());
+        true
     }
 }
 

@@ -446,7 +446,14 @@ impl<C: CellType> MetricStore<C> {
         if !s.is_set() {
             return None;
         }
-        let value = s.cell.value()?;
+        let mut cell = CellSnapshot::blank(s.cell.value()?);
+        let fields = self.fill(s, &mut cell);
+        Some((cell, fields))
+    }
+
+    /// Sets all but the value of `cell` from series `s`; its field values as encoded.
+    #[inline(always)]
+    fn fill<'s>(&self, s: &'s Series<C>, cell: &mut CellSnapshot) -> &'s [u8] {
         let overflow = &*s.key == OVERFLOW_KEY;
         let (target, fields) = if overflow {
             (0, &[][..])
@@ -454,21 +461,17 @@ impl<C: CellType> MetricStore<C> {
             split_key(&s.key)
         };
         let start_micros = s.start.load(Relaxed);
-        let exemplars = if s.flags.load(Relaxed) & HAS_EXEMPLAR != 0 {
+        cell.exemplars = if s.flags.load(Relaxed) & HAS_EXEMPLAR != 0 {
             self.exemplars
                 .get(std::ptr::from_ref(s) as usize, start_micros)
         } else {
             None
         };
-        let cell = CellSnapshot {
-            fields: (0, fields.len()),
-            target,
-            start_micros,
-            value,
-            overflow,
-            exemplars,
-        };
-        Some((cell, fields))
+        cell.fields = (0, fields.len());
+        cell.target = target;
+        cell.start_micros = start_micros;
+        cell.overflow = overflow;
+        fields
     }
 
     pub(super) fn snapshot(&self) -> MetricSnapshot {
@@ -492,8 +495,11 @@ impl<C: CellType> MetricStore<C> {
     /// it, without copying.
     #[inline]
     pub(super) fn visit(&self, f: &mut impl FnMut(&'static MetricDesc, &CellSnapshot, &[u8])) {
+        // One cell, refilled in place for each series: see `CellType::write_value`.
+        let mut cell = CellSnapshot::blank(Value::Int(0));
         self.for_each(|s| {
-            if let Some((cell, fields)) = self.read_cell(s) {
+            if s.is_set() && s.cell.write_value(&mut cell.value) {
+                let fields = self.fill(s, &mut cell);
                 f(self.desc, &cell, fields);
             }
         });

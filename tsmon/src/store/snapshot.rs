@@ -217,6 +217,18 @@ pub struct CellSnapshot {
 }
 
 impl CellSnapshot {
+    /// A cell of `value` and nothing else yet.
+    pub(crate) fn blank(value: Value) -> CellSnapshot {
+        CellSnapshot {
+            fields: (0, 0),
+            target: 0,
+            start_micros: 0,
+            value,
+            overflow: false,
+            exemplars: None,
+        }
+    }
+
     /// The value.
     #[must_use]
     pub fn value(&self) -> &Value {
