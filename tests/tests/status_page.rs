@@ -98,6 +98,16 @@ fn refuse_a_setting(state: &State) {
     assert!(refused.is_err());
 }
 
+/// The sample times of a `/tsmon/api/series` answer.
+fn sample_times(series: &Value) -> Vec<f64> {
+    series["times"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_f64().unwrap())
+        .collect()
+}
+
 /// Σ rate × interval over a rate chart's points: the counter's increase over the window.
 fn integral(points: &[(f64, f64)], times: &[f64]) -> f64 {
     points
@@ -130,12 +140,7 @@ fn the_json_api_gives_the_catalog_series_rates_summary_and_health() {
     );
     assert_eq!(v["kind"], "Counter");
     assert_eq!(v["cumulative"], true);
-    let times: Vec<f64> = v["times"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t.as_f64().unwrap())
-        .collect();
+    let times = sample_times(&v);
     let series = v["series"]
         .as_array()
         .unwrap()
@@ -321,12 +326,7 @@ fn in_chromium_the_page_lists_searches_charts_rates_and_shows_refusals() {
         &pull,
         "/tsmon/api/series?metric=http/server_response_status",
     );
-    let times: Vec<f64> = series["times"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t.as_f64().unwrap())
-        .collect();
+    let times = sample_times(&series);
     let points: Vec<(f64, f64)> = chart
         .iter()
         .map(|p| (p[0].as_f64().unwrap(), p[1].as_f64().unwrap()))
