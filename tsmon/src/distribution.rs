@@ -345,39 +345,54 @@ pub struct Bucketer {
     inv: f64,
     /// `1 / log2(growth factor)` (geometric).
     inv_log2_growth: f64,
-    /// A geometric bucketer's first finite bound.
+    /// The first finite bound (geometric and explicit bucketers).
     first: f64,
-    /// The binary exponent (biased) of `first`.
-    exp_lo: u64,
-    /// A geometric bucketer's bucket of `2^e` for each binary exponent `e` from `exp_lo` up to
-    /// the last bound's: a sample's first guess is one load (empty for the other kinds).
-    by_exp: Box<[u16]>,
+    /// The bucket of each cell of the positive floats from `first`'s binade to the last
+    /// bound's, a cell being the floats that share their exponent and top `52 - shift`
+    /// mantissa bits; cells are made fine enough that none holds more than one bound inside
+    /// it, so a sample's bucket is one load and one comparison. Empty when the first bound is
+    /// not positive (linear bucketers, explicit ones from zero or below), or the bounds are so
+    /// close that the table would pass [`MAX_CELLS`].
+    table: Box<[u16]>,
+    /// The cell number (`bits >> shift`) of the table's first entry.
+    cell_lo: u64,
+    /// `52 -` the mantissa bits a cell is split by.
+    shift: u32,
 }
 
-/// The biased binary exponent of a positive float.
-#[inline]
-fn exponent(x: f64) -> u64 {
-    (x.to_bits() >> 52) & 0x7ff
-}
+/// The most entries of a bucketer's cell table (8 KiB); past it a bucketer searches its bounds.
+const MAX_CELLS: u64 = 4096;
 
-/// A geometric bucketer's table of first guesses (see `Bucketer::by_exp`); empty when its first
-/// bound is not positive, or it has too many buckets for `u16`.
-fn exponent_table(lower: &[f64]) -> (u64, Box<[u16]>) {
-    let (Some(&first), Some(&last)) = (lower.get(1), lower.last()) else {
-        return (0, Box::new([]));
-    };
+/// A bucketer's cell table (see `Bucketer::table`): its first cell and shift, and the bucket
+/// of each cell's lowest float, for the fewest mantissa bits with at most one bound inside any
+/// cell; `None` when there is no such table within [`MAX_CELLS`].
+fn cell_table(lower: &[f64]) -> Option<(u64, u32, Box<[u16]>)> {
+    let (&first, &last) = (lower.get(1)?, lower.last()?);
     if !(first > 0.0 && last.is_finite()) || lower.len() > usize::from(u16::MAX) {
-        return (0, Box::new([]));
+        return None;
     }
-    let lo = exponent(first);
-    let table = (lo..=exponent(last))
-        .map(|e| {
-            let binade = f64::from_bits(e << 52);
-            u16::try_from(lower.partition_point(|&l| l <= binade).saturating_sub(1))
-                .unwrap_or(u16::MAX)
-        })
-        .collect();
-    (lo, table)
+    'bits: for bits in 0..=12u32 {
+        let shift = 52 - bits;
+        // The first cell is the start of `first`'s binade, so every sample at or above `first`
+        // has a cell at or after it.
+        let lo = (first.to_bits() >> 52) << bits;
+        let hi = last.to_bits() >> shift;
+        if hi - lo + 1 > MAX_CELLS {
+            return None;
+        }
+        let mut table = Vec::with_capacity((hi - lo + 1) as usize);
+        for cell in lo..=hi {
+            let start = f64::from_bits(cell << shift);
+            let end = f64::from_bits((cell + 1) << shift);
+            let at_or_below = lower.partition_point(|&l| l <= start);
+            if lower.partition_point(|&l| l < end) - at_or_below > 1 {
+                continue 'bits;
+            }
+            table.push(u16::try_from(at_or_below - 1).ok()?);
+        }
+        return Some((lo, shift, table.into_boxed_slice()));
+    }
+    None
 }
 
 impl PartialEq for Bucketer {
@@ -389,16 +404,14 @@ impl PartialEq for Bucketer {
 impl Bucketer {
     fn new(spec: BucketerSpec, lower: Box<[f64]>) -> Self {
         let linear = spec.width != 0.0;
-        let (exp_lo, by_exp) = if linear || !spec.explicit.is_empty() {
-            (0, Box::default())
-        } else {
-            exponent_table(&lower)
-        };
+        let (cell_lo, shift, table) =
+            if linear { None } else { cell_table(&lower) }.unwrap_or((0, 52, Box::default()));
         Bucketer {
             spec,
             first: lower.get(1).copied().unwrap_or(f64::INFINITY),
-            exp_lo,
-            by_exp,
+            table,
+            cell_lo,
+            shift,
             lower,
             inv: if linear {
                 1.0 / spec.width
@@ -495,28 +508,28 @@ impl Bucketer {
     #[must_use]
     #[inline]
     pub fn bucket(&self, x: f64) -> usize {
-        if !self.by_exp.is_empty() {
-            // A geometric bucketer (the common case, the hot path of every distribution): the
-            // table gives the bucket of the power of two below `x`, so `x` is there or above.
-            // NaN and what is below the first bound go to the underflow bucket (one comparison
-            // for both: NaN compares false).
+        if !self.table.is_empty() {
+            // Geometric and explicit bucketers from a positive bound (the common case, the hot
+            // path of every distribution): the table gives the bucket of the start of `x`'s
+            // cell, and at most one bound lies inside the cell. NaN and what is below the first
+            // bound go to the underflow bucket (one comparison for both: NaN compares false);
+            // what is above the table's last cell takes its entry, which the last bound settles.
             #[allow(clippy::neg_cmp_op_on_partial_ord)]
             if !(x >= self.first) {
                 return 0;
             }
-            let k = (exponent(x) - self.exp_lo).min(self.by_exp.len() as u64 - 1);
-            let i = usize::from(self.by_exp[k as usize]);
-            // Most often `x` is in that bucket: one comparison.
+            let k = ((x.to_bits() >> self.shift) - self.cell_lo).min(self.table.len() as u64 - 1);
+            let i = usize::from(self.table[k as usize]);
             return match self.lower.get(i + 1) {
-                Some(&next) if x >= next => self.upwards(i + 1, x),
+                Some(&next) if x >= next => i + 1,
                 _ => i,
             };
         }
         self.bucket_other(x)
     }
 
-    /// [`bucket`](Self::bucket) for linear and explicit bucketers, and geometric ones without
-    /// a table.
+    /// [`bucket`](Self::bucket) for the bucketers without a cell table: linear ones, and those
+    /// from a bound at or below zero or with bounds too close for a table.
     #[inline(never)]
     fn bucket_other(&self, x: f64) -> usize {
         if x.is_nan() || self.lower.len() == 1 {
@@ -586,6 +599,9 @@ mod tests {
             ]),
             BucketerSpec::explicit(&[-3.0, 0.0, 7.5]),
             BucketerSpec::explicit(&[42.0]),
+            // Bounds too close for a cell table: the search.
+            BucketerSpec::explicit(&[1.0, 1.000_000_000_1, 2.0]),
+            BucketerSpec::geometric(1.001, 3000),
         ];
         // A deterministic spread of magnitudes and signs (xorshift), plus every bound and its
         // neighbours in the last place, plus the special values.
@@ -620,6 +636,23 @@ mod tests {
                 assert_eq!(b.bucket(x), naive(b, x), "{spec:?} x={x:e}");
             }
         }
+    }
+
+    #[test]
+    fn geometric_and_positive_explicit_bucketers_find_buckets_by_table() {
+        let cells = |spec: BucketerSpec| spec.bucketer().unwrap().table.len();
+        // 10^0.2 growth over 10^20: 67 binades split in halves, to the last bound's half.
+        assert_eq!(cells(BucketerSpec::DEFAULT), 133);
+        // Prometheus' default buckets: no binade holds two of them.
+        const PROM: [f64; 11] = [
+            0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+        ];
+        assert!((1..=64).contains(&cells(BucketerSpec::explicit(&PROM))));
+        assert!(cells(BucketerSpec::geometric(1.01, 2000)) <= MAX_CELLS as usize);
+        // No table: linear, from zero or below, bounds too close.
+        assert_eq!(cells(BucketerSpec::fixed_width(10.0, 20)), 0);
+        assert_eq!(cells(BucketerSpec::explicit(&[-3.0, 0.0, 7.5])), 0);
+        assert_eq!(cells(BucketerSpec::geometric(1.001, 3000)), 0);
     }
 
     #[test]
