@@ -508,24 +508,35 @@ impl Bucketer {
     #[must_use]
     #[inline]
     pub fn bucket(&self, x: f64) -> usize {
-        if !self.table.is_empty() {
-            // Geometric and explicit bucketers from a positive bound (the common case, the hot
-            // path of every distribution): the table gives the bucket of the start of `x`'s
-            // cell, and at most one bound lies inside the cell. NaN and what is below the first
-            // bound go to the underflow bucket (one comparison for both: NaN compares false);
-            // what is above the table's last cell takes its entry, which the last bound settles.
-            #[allow(clippy::neg_cmp_op_on_partial_ord)]
-            if !(x >= self.first) {
-                return 0;
-            }
-            let k = ((x.to_bits() >> self.shift) - self.cell_lo).min(self.table.len() as u64 - 1);
-            let i = usize::from(self.table[k as usize]);
-            return match self.lower.get(i + 1) {
-                Some(&next) if x >= next => i + 1,
-                _ => i,
-            };
+        match self.bucket_by_table(x) {
+            Some(i) => i,
+            None => self.bucket_other(x),
         }
-        self.bucket_other(x)
+    }
+
+    /// [`bucket`](Self::bucket) by the cell table; `None` without one. Geometric and explicit
+    /// bucketers from a positive bound (the common case, the hot path of every distribution)
+    /// have one: it gives the bucket of the start of `x`'s cell, and at most one bound lies
+    /// inside the cell. A cell's add calls the search out of line, so its own path needs no
+    /// stack frame.
+    #[inline]
+    pub(crate) fn bucket_by_table(&self, x: f64) -> Option<usize> {
+        if self.table.is_empty() {
+            return None;
+        }
+        // NaN and what is below the first bound go to the underflow bucket (one comparison for
+        // both: NaN compares false); what is above the table's last cell takes its entry,
+        // which the last bound settles.
+        #[allow(clippy::neg_cmp_op_on_partial_ord)]
+        if !(x >= self.first) {
+            return Some(0);
+        }
+        let k = ((x.to_bits() >> self.shift) - self.cell_lo).min(self.table.len() as u64 - 1);
+        let i = usize::from(self.table[k as usize]);
+        Some(match self.lower.get(i + 1) {
+            Some(&next) if x >= next => i + 1,
+            _ => i,
+        })
     }
 
     /// [`bucket`](Self::bucket) for the bucketers without a cell table: linear ones, and those

@@ -227,6 +227,19 @@ fn add_striped(cells: &Striped<DistCore>, i: usize, x: f64) {
     );
 }
 
+/// A classic add whose bucketer has no cell table (linear, or bounds from zero or below):
+/// the bucket's search and the add, out of line.
+#[inline(never)]
+fn add_searched(bucketer: &Bucketer, cells: &Striped<DistCore>, x: f64) {
+    let i = bucketer.bucket(x);
+    match cells.unstriped() {
+        Some(base) if cas_add_f64(&base.sum, x) => {
+            base.buckets[i].fetch_add(1, Relaxed);
+        }
+        _ => add_striped(cells, i, x),
+    }
+}
+
 /// A native histogram's add, out of line: the classic add stays small enough to inline.
 #[inline(never)]
 fn add_native(cell: &NativeCell, x: f64) {
@@ -238,7 +251,9 @@ impl DistCell {
     pub(crate) fn add(&self, x: f64) {
         match &self.cells {
             DistCells::Classic(cells) => {
-                let i = self.bucketer.bucket(x);
+                let Some(i) = self.bucketer.bucket_by_table(x) else {
+                    return add_searched(self.bucketer, cells, x);
+                };
                 // Uncontended (no stripes yet), the common case, without closures: the sum's
                 // CAS, then the bucket, whose address is taken before it (a locked instruction
                 // waits for the loads after it, so none is left between the two).
