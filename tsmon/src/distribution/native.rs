@@ -219,12 +219,20 @@ fn pow2(e: i32) -> f64 {
 
 /// For one positive schema: the mantissas of the powers `2^(j/2^s - 1)`, `j` in `0..=2^s` (the
 /// last one past every mantissa), and for each value of a mantissa's top `s + 1` bits the first
-/// `j` whose bound is not below it. Bounds are at least `ln 2 / 2^s` of a mantissa apart, more
-/// than one such step, so the first guess is at most one short.
+/// `j` whose bound is not below it, with that bound. Bounds are at least `ln 2 / 2^s` of a
+/// mantissa apart, more than one such step, so the first guess is at most one short: a
+/// mantissa's `j` is `first + (bound < m)`, one load and no branch.
 #[derive(Debug)]
 pub(crate) struct Tables {
     bounds: Box<[u64]>,
-    first: Box<[u16]>,
+    first: Box<[First]>,
+}
+
+/// An entry of [`Tables::first`].
+#[derive(Debug, Clone, Copy)]
+struct First {
+    bound: u64,
+    j: u64,
 }
 
 const MANTISSA: u64 = (1 << 52) - 1;
@@ -242,7 +250,13 @@ fn tables(schema: i8) -> &'static Tables {
         bounds.push(1 << 52);
         let shift = 52 - (schema as u32 + 1);
         let first = (0..2 * n as u64)
-            .map(|t| bounds.partition_point(|&b| b < t << shift) as u16)
+            .map(|t| {
+                let j = bounds.partition_point(|&b| b < t << shift);
+                First {
+                    bound: bounds[j],
+                    j: j as u64,
+                }
+            })
             .collect();
         Tables {
             bounds: bounds.into_boxed_slice(),
@@ -273,17 +287,29 @@ pub(crate) fn index_with(x: f64, schema: i8, tables: Option<&Tables>) -> i32 {
         bits = (x * 2f64.powi(64)).to_bits();
         biased = ((bits >> 52) & 0x7ff) as i32 - 64;
     }
+    index_of(bits, biased, schema, tables) + past
+}
+
+/// [`index_with`] for a positive normal float (the hot path): `None` for any other.
+#[inline]
+pub(crate) fn index_normal(x: f64, schema: i8, tables: Option<&Tables>) -> Option<i32> {
+    let bits = x.to_bits();
+    let biased = (bits >> 52) as i32;
+    // Sign clear, exponent neither 0 (zero, subnormal) nor all ones (infinity, NaN).
+    ((1..0x7ff).contains(&biased)).then(|| index_of(bits, biased, schema, tables))
+}
+
+/// The bucket of the positive normal float of these bits and biased exponent.
+#[inline]
+fn index_of(bits: u64, biased: i32, schema: i8, tables: Option<&Tables>) -> i32 {
     // x = frac × 2^exp with frac in [0.5, 1), as Go's `math.Frexp`.
     let exp = biased - 1022;
     let m = bits & MANTISSA;
-    let key = match tables {
+    match tables {
         Some(t) => {
             let shift = 52 - (schema as u32 + 1);
-            let mut j = usize::from(t.first[(m >> shift) as usize]);
-            while t.bounds[j] < m {
-                j += 1;
-            }
-            j as i32 + ((exp - 1) << schema)
+            let first = t.first[(m >> shift) as usize];
+            (first.j + u64::from(first.bound < m)) as i32 + ((exp - 1) << schema)
         }
         None => {
             // An exact power of two is the top of its bucket.
@@ -291,8 +317,7 @@ pub(crate) fn index_with(x: f64, schema: i8, tables: Option<&Tables>) -> i32 {
             let down = (-schema) as u32;
             (key + (1 << down) - 1) >> down
         }
-    };
-    key + past
+    }
 }
 
 /// The bucket of `|x|` at `schema` (clamped to -4..=8): the `i` with

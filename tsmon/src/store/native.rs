@@ -41,6 +41,13 @@ struct Chunk {
     counts: [AtomicU64; CHUNK],
 }
 
+/// The first slot to probe for a chunk: its key modulo the slots, so neighbouring chunks (the
+/// usual spread of a series) take neighbouring slots and do not collide.
+#[inline]
+fn slot_of(key: i32) -> usize {
+    key as usize & (SLOTS - 1)
+}
+
 /// The buckets at one schema.
 #[derive(Debug)]
 struct Generation {
@@ -71,7 +78,7 @@ impl Generation {
         let slots = self
             .slots
             .get_or_init(|| Box::new(std::array::from_fn(|_| OnceBox::new())));
-        let mut at = ((key as u32).wrapping_mul(0x9e37_79b9) >> (32 - SLOT_BITS)) as usize;
+        let mut at = slot_of(key);
         for _ in 0..SLOTS {
             let slot = &slots[at];
             let found = match slot.get() {
@@ -96,6 +103,31 @@ impl Generation {
             at = (at + 1) & (SLOTS - 1);
         }
         None
+    }
+
+    /// The chunk for `key` if it is made; no write.
+    #[inline]
+    fn find_chunk(&self, key: i32) -> Option<&Chunk> {
+        let slots = self.slots.get()?;
+        let mut at = slot_of(key);
+        for _ in 0..SLOTS {
+            let found = slots[at].get()?;
+            if found.key == key {
+                return Some(found);
+            }
+            at = (at + 1) & (SLOTS - 1);
+        }
+        None
+    }
+
+    /// A bucket of this generation got its first sample: past the bucket limit, the writers
+    /// move to a lower schema.
+    #[inline]
+    fn first_in_bucket(&self, spec: &NativeSpec) {
+        if self.buckets.fetch_add(1, Relaxed) + 1 >= spec.max_buckets() && self.schema > MIN_SCHEMA
+        {
+            self.lower();
+        }
     }
 
     /// The next, lower, generation, appended by whichever writer gets there first.
@@ -165,11 +197,8 @@ impl NativeCore {
             let i = native::index_with(a, g.schema, g.tables);
             let key = ((i >> CHUNK_BITS) << 1) | i32::from(x < 0.0);
             if let Some(chunk) = g.chunk(key) {
-                if chunk.counts[(i & (CHUNK as i32 - 1)) as usize].fetch_add(1, Relaxed) == 0
-                    && g.buckets.fetch_add(1, Relaxed) + 1 >= spec.max_buckets()
-                    && g.schema > MIN_SCHEMA
-                {
-                    g.lower();
+                if chunk.counts[(i & (CHUNK as i32 - 1)) as usize].fetch_add(1, Relaxed) == 0 {
+                    g.first_in_bucket(spec);
                 }
                 return;
             }
@@ -180,6 +209,25 @@ impl NativeCore {
             }
             g = g.lower();
         }
+    }
+
+    /// The count of `x`'s bucket in the newest generation, with that generation, when nothing
+    /// has to be made for it: a normal sample above the zero threshold whose chunk exists
+    /// (every sample but a bucket's first few). `None` leaves the write to `record`.
+    #[inline]
+    fn find(&self, x: f64, spec: &NativeSpec) -> Option<(&Generation, &AtomicU64)> {
+        let a = x.abs();
+        // NaN compares false.
+        if !(a > spec.zero_threshold()) {
+            return None;
+        }
+        let mut g = &self.first;
+        while let Some(next) = g.next.get() {
+            g = next;
+        }
+        let i = native::index_normal(a, g.schema, g.tables)?;
+        let chunk = g.find_chunk(((i >> CHUNK_BITS) << 1) | i32::from(x < 0.0))?;
+        Some((g, &chunk.counts[(i & (CHUNK as i32 - 1)) as usize]))
     }
 
     fn reset(&self) {
@@ -210,8 +258,26 @@ impl NativeCell {
         }
     }
 
+    /// Adds a sample. Uncontended, into a bucket that exists (the common case): the sum's CAS
+    /// and the bucket's increment, without closures; anything else out of line.
     #[inline]
     pub(crate) fn add(&self, x: f64) {
+        if let Some(core) = self.cores.unstriped() {
+            if let Some((g, count)) = core.find(x, &self.spec) {
+                if cas_add_f64(&core.sum, x) {
+                    if count.fetch_add(1, Relaxed) == 0 {
+                        g.first_in_bucket(&self.spec);
+                    }
+                    return;
+                }
+            }
+        }
+        self.add_slow(x);
+    }
+
+    /// [`add`](Self::add) on stripes, or making what the sample needs.
+    #[inline(never)]
+    fn add_slow(&self, x: f64) {
         self.cores.write(
             |c| {
                 let ok = cas_add_f64(&c.sum, x);
