@@ -228,9 +228,10 @@ pub(crate) struct Tables {
     first: Box<[First]>,
 }
 
-/// An entry of [`Tables::first`].
+/// An entry of [`Tables::first`]: a cell keeps the slice of them inline, so a sample's bucket
+/// is one load away.
 #[derive(Debug, Clone, Copy)]
-struct First {
+pub(crate) struct First {
     bound: u64,
     j: u64,
 }
@@ -265,15 +266,15 @@ fn tables(schema: i8) -> &'static Tables {
     })
 }
 
-/// The tables a cell at `schema` reads, or `None` at a schema of 0 or less (no table).
-pub(crate) fn tables_for(schema: i8) -> Option<&'static Tables> {
-    (schema > 0).then(|| tables(schema))
+/// The first-guess table a cell at `schema` reads, empty at a schema of 0 or less (no table).
+pub(crate) fn tables_for(schema: i8) -> &'static [First] {
+    if schema > 0 { &tables(schema).first } else { &[] }
 }
 
 /// The bucket of `x` (positive, not NaN, possibly infinite or subnormal) at `schema`, with
 /// `tables` from [`tables_for`]`(schema)`.
 #[inline]
-pub(crate) fn index_with(x: f64, schema: i8, tables: Option<&Tables>) -> i32 {
+pub(crate) fn index_with(x: f64, schema: i8, tables: &[First]) -> i32 {
     let mut bits = x.to_bits();
     let mut biased = ((bits >> 52) & 0x7ff) as i32;
     let mut past = 0;
@@ -290,34 +291,27 @@ pub(crate) fn index_with(x: f64, schema: i8, tables: Option<&Tables>) -> i32 {
     index_of(bits, biased, schema, tables) + past
 }
 
-/// [`index_with`] for a positive normal float (the hot path): `None` for any other.
+/// [`index_with`] for the bits of a positive normal float (the hot path; the caller checks).
 #[inline]
-pub(crate) fn index_normal(x: f64, schema: i8, tables: Option<&Tables>) -> Option<i32> {
-    let bits = x.to_bits();
-    let biased = (bits >> 52) as i32;
-    // Sign clear, exponent neither 0 (zero, subnormal) nor all ones (infinity, NaN).
-    ((1..0x7ff).contains(&biased)).then(|| index_of(bits, biased, schema, tables))
+pub(crate) fn index_normal(bits: u64, schema: i8, tables: &[First]) -> i32 {
+    index_of(bits, (bits >> 52) as i32, schema, tables)
 }
 
 /// The bucket of the positive normal float of these bits and biased exponent.
 #[inline]
-fn index_of(bits: u64, biased: i32, schema: i8, tables: Option<&Tables>) -> i32 {
+fn index_of(bits: u64, biased: i32, schema: i8, tables: &[First]) -> i32 {
     // x = frac × 2^exp with frac in [0.5, 1), as Go's `math.Frexp`.
     let exp = biased - 1022;
     let m = bits & MANTISSA;
-    match tables {
-        Some(t) => {
-            let shift = 52 - (schema as u32 + 1);
-            let first = t.first[(m >> shift) as usize];
-            (first.j + u64::from(first.bound < m)) as i32 + ((exp - 1) << schema)
-        }
-        None => {
-            // An exact power of two is the top of its bucket.
-            let key = exp - i32::from(m == 0);
-            let down = (-schema) as u32;
-            (key + (1 << down) - 1) >> down
-        }
+    if tables.is_empty() {
+        // An exact power of two is the top of its bucket.
+        let key = exp - i32::from(m == 0);
+        let down = (-schema) as u32;
+        return (key + (1 << down) - 1) >> down;
     }
+    let shift = 52 - (schema as u32 + 1);
+    let first = tables[(m >> shift) as usize];
+    (first.j + u64::from(first.bound < m)) as i32 + ((exp - 1) << schema)
 }
 
 /// The bucket of `|x|` at `schema` (clamped to -4..=8): the `i` with

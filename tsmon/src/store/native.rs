@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::*};
 use once_cell::race::OnceBox;
 
 use super::striped::{Stripe, Striped, add_f64, cas_add_f64};
-use crate::distribution::native::{self, MIN_SCHEMA, NativeBuckets, NativeSpec, Tables};
+use crate::distribution::native::{self, First, MIN_SCHEMA, NativeBuckets, NativeSpec};
 
 /// log2 of the buckets per chunk.
 const CHUNK_BITS: u32 = 4;
@@ -52,11 +52,13 @@ fn slot_of(key: i32) -> usize {
 #[derive(Debug)]
 struct Generation {
     schema: i8,
-    tables: Option<&'static Tables>,
+    /// The schema's first-guess table, inline (one load from a sample's bucket).
+    tables: &'static [First],
     /// Buckets with a sample (counted as they go from 0 to 1).
     buckets: AtomicU32,
     chunks: AtomicU32,
-    slots: OnceBox<[OnceBox<Chunk>; SLOTS]>,
+    /// The chunk table, inline: a sample's chunk is one load away.
+    slots: [OnceBox<Chunk>; SLOTS],
     next: OnceBox<Generation>,
 }
 
@@ -67,7 +69,7 @@ impl Generation {
             tables: native::tables_for(schema),
             buckets: AtomicU32::new(0),
             chunks: AtomicU32::new(0),
-            slots: OnceBox::new(),
+            slots: std::array::from_fn(|_| OnceBox::new()),
             next: OnceBox::new(),
         }
     }
@@ -75,9 +77,7 @@ impl Generation {
     /// The chunk for `key`, made if need be; `None` when this generation has no room for it.
     #[inline]
     fn chunk(&self, key: i32) -> Option<&Chunk> {
-        let slots = self
-            .slots
-            .get_or_init(|| Box::new(std::array::from_fn(|_| OnceBox::new())));
+        let slots = &self.slots;
         let mut at = slot_of(key);
         for _ in 0..SLOTS {
             let slot = &slots[at];
@@ -108,7 +108,7 @@ impl Generation {
     /// The chunk for `key` if it is made; no write.
     #[inline]
     fn find_chunk(&self, key: i32) -> Option<&Chunk> {
-        let slots = self.slots.get()?;
+        let slots = &self.slots;
         let mut at = slot_of(key);
         for _ in 0..SLOTS {
             let found = slots[at].get()?;
@@ -138,10 +138,7 @@ impl Generation {
     }
 
     fn chunks(&self) -> impl Iterator<Item = &Chunk> {
-        self.slots
-            .get()
-            .into_iter()
-            .flat_map(|s| s.iter().filter_map(OnceBox::get))
+        self.slots.iter().filter_map(OnceBox::get)
     }
 }
 
@@ -212,20 +209,21 @@ impl NativeCore {
     }
 
     /// The count of `x`'s bucket in the newest generation, with that generation, when nothing
-    /// has to be made for it: a normal sample above the zero threshold whose chunk exists
-    /// (every sample but a bucket's first few). `None` leaves the write to `record`.
+    /// has to be made for it: a normal sample above the zero threshold (`|x|`'s bits at or
+    /// above `fast_lo`, below infinity's) whose chunk exists (every sample but a bucket's
+    /// first few). `None` leaves the write to `record`.
     #[inline]
-    fn find(&self, x: f64, spec: &NativeSpec) -> Option<(&Generation, &AtomicU64)> {
-        let a = x.abs();
-        // NaN compares false.
-        if !(a > spec.zero_threshold()) {
+    fn find(&self, x: f64, fast_lo: u64) -> Option<(&Generation, &AtomicU64)> {
+        let bits = x.abs().to_bits();
+        // One comparison for the zero bucket, subnormals, infinity and NaN.
+        if bits.wrapping_sub(fast_lo) >= f64::INFINITY.to_bits().wrapping_sub(fast_lo) {
             return None;
         }
         let mut g = &self.first;
         while let Some(next) = g.next.get() {
             g = next;
         }
-        let i = native::index_normal(a, g.schema, g.tables)?;
+        let i = native::index_normal(bits, g.schema, g.tables);
         let chunk = g.find_chunk(((i >> CHUNK_BITS) << 1) | i32::from(x < 0.0))?;
         Some((g, &chunk.counts[(i & (CHUNK as i32 - 1)) as usize]))
     }
@@ -247,6 +245,9 @@ impl NativeCore {
 #[derive(Debug)]
 pub(crate) struct NativeCell {
     spec: NativeSpec,
+    /// The bits of the least `|x|` that takes the fast path: the least normal float above the
+    /// zero threshold.
+    fast_lo: u64,
     cores: Striped<NativeCore>,
 }
 
@@ -254,6 +255,11 @@ impl NativeCell {
     pub(crate) fn new(spec: NativeSpec) -> Self {
         NativeCell {
             spec,
+            fast_lo: spec
+                .zero_threshold()
+                .next_up()
+                .max(f64::MIN_POSITIVE)
+                .to_bits(),
             cores: Striped::new(NativeCore::new(spec.schema())),
         }
     }
@@ -263,7 +269,7 @@ impl NativeCell {
     #[inline]
     pub(crate) fn add(&self, x: f64) {
         if let Some(core) = self.cores.unstriped() {
-            if let Some((g, count)) = core.find(x, &self.spec) {
+            if let Some((g, count)) = core.find(x, self.fast_lo) {
                 if cas_add_f64(&core.sum, x) {
                     if count.fetch_add(1, Relaxed) == 0 {
                         g.first_in_bucket(&self.spec);
