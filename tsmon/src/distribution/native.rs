@@ -268,7 +268,11 @@ fn tables(schema: i8) -> &'static Tables {
 
 /// The first-guess table a cell at `schema` reads, empty at a schema of 0 or less (no table).
 pub(crate) fn tables_for(schema: i8) -> &'static [First] {
-    if schema > 0 { &tables(schema).first } else { &[] }
+    if schema > 0 {
+        &tables(schema).first
+    } else {
+        &[]
+    }
 }
 
 /// The bucket of `x` (positive, not NaN, possibly infinite or subnormal) at `schema`, with

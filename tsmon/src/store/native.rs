@@ -388,6 +388,54 @@ mod tests {
     }
 
     #[test]
+    fn samples_into_made_chunks_go_to_their_buckets() {
+        // Each sample three times: the first makes its chunk (the slow path), the others find
+        // it (the fast path); both must agree with the index, at every kind of schema. The
+        // threshold comes after its neighbour above has made their chunk.
+        let threshold = 1e-3_f64;
+        let samples = [
+            threshold.next_up(),
+            -threshold.next_up(),
+            threshold,
+            -threshold,
+            5e-324,
+            f64::MIN_POSITIVE,
+            1.0,
+            1.0f64.next_up(),
+            -3.7,
+            0.0123,
+            1e300,
+            f64::MAX,
+            -f64::MAX,
+        ];
+        for schema in [-3, 0, 1, 3, 8] {
+            let spec = NativeSpec::new(schema)
+                .with_max_buckets(1000)
+                .with_zero_threshold(threshold);
+            let cell = NativeCell::new(spec);
+            for x in samples {
+                (0..3).for_each(|_| cell.add(x));
+            }
+            let (b, count, _) = cell.get();
+            assert_eq!(count, 3 * samples.len() as i64);
+            let (mut pos, mut neg, mut zero) = (Vec::new(), Vec::new(), 0);
+            for x in samples {
+                if x.abs() <= threshold {
+                    zero += 3;
+                } else {
+                    let i = native::index(x, schema);
+                    if x > 0.0 { &mut pos } else { &mut neg }.push((i, 3));
+                }
+            }
+            let exact = NativeBuckets::from_raw(spec, schema, zero, pos, neg);
+            assert_eq!(b.schema(), schema);
+            assert_eq!(b.zero_count(), zero, "schema {schema}");
+            assert_eq!(b.positive(), exact.positive(), "schema {schema}");
+            assert_eq!(b.negative(), exact.negative(), "schema {schema}");
+        }
+    }
+
+    #[test]
     fn zero_nan_and_infinity() {
         let cell = NativeCell::new(NativeSpec::new(3).with_zero_threshold(0.5));
         for x in [
