@@ -39,8 +39,16 @@ echo "building A (the working tree) and B ($base = ${rev:0:12})" >&2
 # B builds in a target directory of its own (kept for the next run): cargo names a workspace
 # member's artifacts relative to its workspace, so two checkouts in one directory would
 # overwrite each other's.
+# Every base shares that directory, and cargo judges a checkout's sources fresh by their times:
+# a worktree made before the last build (another base's) would get that base's binary. So when
+# the base changes, its sources are touched first, and the directory records the base it holds.
 a=$(build "$root")
+mkdir -p "$work/target"
+if [ "$(cat "$work/target/ab-base" 2>/dev/null)" != "$rev" ]; then
+  find "$tree" -path "$tree/target" -prune -o -name '*.rs' -exec touch {} +
+fi
 b=$(CARGO_TARGET_DIR="$work/target" build "$tree")
+echo "$rev" > "$work/target/ab-base"
 [ -x "$a" ] && [ -x "$b" ] || { echo "a bench binary did not build" >&2; exit 1; }
 [ "$a" != "$b" ] || { echo "A and B built to the same binary: $a" >&2; exit 1; }
 

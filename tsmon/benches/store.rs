@@ -766,6 +766,11 @@ fn memory() {
 /// over three decades as a service's latencies are.
 fn native_memory() {
     let state = state();
+    // A first series makes what the metric and its schema share once (the bucketers' and the
+    // schema's tables); the figures are those of the next one.
+    let before_first = ALLOCATED.load(Relaxed);
+    state.in_scope(|| NATIVE.handle("memory, first").add(1.0));
+    let once = ALLOCATED.load(Relaxed) - before_first;
     let start = ALLOCATED.load(Relaxed);
     let (empty, full) = state.in_scope(|| {
         let h = NATIVE.handle("memory");
@@ -784,7 +789,7 @@ fn native_memory() {
             .unwrap_or(0)
     });
     println!(
-        "memory, native histogram: a new series {series} bytes (its key and empty cell), then 1000 samples {buckets_bytes} bytes more ({buckets} buckets at schema 3)"
+        "memory, native histogram: a new series {series} bytes (its key and empty cell), then 1000 samples {buckets_bytes} bytes more ({buckets} buckets at schema 3); the metric's first series and sample {once} bytes (with what is made once)"
     );
 }
 
