@@ -16,7 +16,7 @@
 //! has one generation: 128 bytes of table and 136 per chunk in use (1,000 samples over three
 //! decades at schema 3: 80 buckets in 6 chunks, 944 bytes).
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::*};
+use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering::*};
 
 use once_cell::race::OnceBox;
 
@@ -48,6 +48,9 @@ fn slot_of(key: i32) -> usize {
     key as usize & (SLOTS - 1)
 }
 
+/// No chunk's key (keys are `(index >> 4) << 1 | sign`, far from it).
+const NO_KEY: i32 = i32::MIN;
+
 /// The buckets at one schema.
 #[derive(Debug)]
 struct Generation {
@@ -59,6 +62,9 @@ struct Generation {
     chunks: AtomicU32,
     /// The chunk table, inline: a sample's chunk is one load away.
     slots: [OnceBox<Chunk>; SLOTS],
+    /// The key of each slot's chunk, stored after the chunk is published (`NO_KEY` before):
+    /// a write finds its slot by these, so the chunk's own key is not a load on its path.
+    keys: [AtomicI32; SLOTS],
     next: OnceBox<Generation>,
 }
 
@@ -70,6 +76,7 @@ impl Generation {
             buckets: AtomicU32::new(0),
             chunks: AtomicU32::new(0),
             slots: std::array::from_fn(|_| OnceBox::new()),
+            keys: std::array::from_fn(|_| AtomicI32::new(NO_KEY)),
             next: OnceBox::new(),
         }
     }
@@ -92,6 +99,7 @@ impl Generation {
                         counts: Default::default(),
                     };
                     if slot.set(Box::new(chunk)).is_ok() {
+                        self.keys[at].store(key, Release);
                         self.chunks.fetch_add(1, Relaxed);
                     }
                     slot.get()?
@@ -105,17 +113,17 @@ impl Generation {
         None
     }
 
-    /// The chunk for `key` if it is made; no write.
+    /// The chunk for `key` if it is made and its key published; no write. `None` sends the
+    /// write to [`chunk`](Self::chunk), which finds it all the same.
     #[inline]
     fn find_chunk(&self, key: i32) -> Option<&Chunk> {
-        let slots = &self.slots;
         let mut at = slot_of(key);
         for _ in 0..SLOTS {
-            let found = slots[at].get()?;
-            if found.key == key {
-                return Some(found);
+            match self.keys[at].load(Acquire) {
+                k if k == key => return self.slots[at].get(),
+                NO_KEY => return None,
+                _ => at = (at + 1) & (SLOTS - 1),
             }
-            at = (at + 1) & (SLOTS - 1);
         }
         None
     }
