@@ -276,15 +276,14 @@ impl NativeCell {
     /// and the bucket's increment, without closures; anything else out of line.
     #[inline]
     pub(crate) fn add(&self, x: f64) {
-        if let Some(core) = self.cores.unstriped() {
-            if let Some((g, count)) = core.find(x, self.fast_lo) {
-                if cas_add_f64(&core.sum, x) {
-                    if count.fetch_add(1, Relaxed) == 0 {
-                        g.first_in_bucket(&self.spec);
-                    }
-                    return;
-                }
+        if let Some(core) = self.cores.unstriped()
+            && let Some((g, count)) = core.find(x, self.fast_lo)
+            && cas_add_f64(&core.sum, x)
+        {
+            if count.fetch_add(1, Relaxed) == 0 {
+                g.first_in_bucket(&self.spec);
             }
+            return;
         }
         self.add_slow(x);
     }
