@@ -301,6 +301,17 @@ pub(crate) fn index_normal(bits: u64, schema: i8, tables: &[First]) -> i32 {
     index_of(bits, (bits >> 52) as i32, schema, tables)
 }
 
+/// [`index_normal`] at the schema of `tables` (a positive one: `tables` is not empty), which
+/// its length tells: `2^(schema + 1)` entries. The schema is not a load after the table's.
+#[inline]
+pub(crate) fn index_by_table(bits: u64, tables: &[First]) -> i32 {
+    let schema_bits = tables.len().trailing_zeros();
+    let m = bits & MANTISSA;
+    let first = tables[(m >> (52 - schema_bits)) as usize];
+    let exp = (bits >> 52) as i32 - 1022;
+    (first.j + u64::from(first.bound < m)) as i32 + ((exp - 1) << (schema_bits - 1))
+}
+
 /// The bucket of the positive normal float of these bits and biased exponent.
 #[inline]
 fn index_of(bits: u64, biased: i32, schema: i8, tables: &[First]) -> i32 {
@@ -393,12 +404,18 @@ mod tests {
                 let b = upper_bound(i, schema);
                 all.extend([b, b.next_up(), b.next_down()]);
             }
+            let tables = tables_for(schema);
             for &x in &all {
                 assert_eq!(
                     index(x, schema),
                     naive(x, schema),
                     "x={x:e} schema={schema}"
                 );
+                // The write path's form, which reads the schema off its table.
+                if schema > 0 && x.is_normal() {
+                    let by_table = index_by_table(x.to_bits(), tables);
+                    assert_eq!(by_table, naive(x, schema), "x={x:e} schema={schema}");
+                }
             }
             assert_eq!(index(f64::INFINITY, schema), index(f64::MAX, schema) + 1);
         }

@@ -10,7 +10,7 @@ use super::native::NativeCell;
 use super::striped::{Stripe, Striped, add_f64, cas_add_f64};
 
 use crate::desc::MetricDesc;
-use crate::distribution::native::NativeSpec;
+use crate::distribution::native::{self, First, NativeSpec};
 use crate::distribution::{Bucketer, Distribution};
 use crate::store::Value;
 
@@ -204,7 +204,18 @@ pub struct DistCell {
 #[derive(Debug)]
 enum DistCells {
     Classic(Striped<DistCore>),
-    Native(Box<NativeCell>),
+    /// The cell, and its schema's table (empty at a schema of 0 or less), here beside it so a
+    /// write's bucket is found while the cell's address loads.
+    Native(Box<NativeCell>, &'static [First]),
+}
+
+impl DistCells {
+    fn native(spec: NativeSpec) -> Self {
+        DistCells::Native(
+            Box::new(NativeCell::new(spec)),
+            native::tables_for(spec.schema()),
+        )
+    }
 }
 
 /// A classic add on a contended cell: on its stripes, out of line.
@@ -242,8 +253,8 @@ fn add_searched(bucketer: &Bucketer, cells: &Striped<DistCore>, x: f64) {
 
 /// A native histogram's add, out of line: the classic add stays small enough to inline.
 #[inline(never)]
-fn add_native(cell: &NativeCell, x: f64) {
-    cell.add(x);
+fn add_native(cell: &NativeCell, tables: &'static [First], x: f64) {
+    cell.add(x, tables);
 }
 
 impl DistCell {
@@ -266,14 +277,14 @@ impl DistCell {
                 }
                 add_striped(cells, i, x);
             }
-            DistCells::Native(cell) => add_native(cell, x),
+            DistCells::Native(cell, tables) => add_native(cell, tables, x),
         }
     }
 
     pub(crate) fn get(&self) -> Distribution {
         let cells = match &self.cells {
             DistCells::Classic(cells) => cells,
-            DistCells::Native(cell) => {
+            DistCells::Native(cell, _) => {
                 let (native, count, sum) = cell.get();
                 return Distribution::from_native(self.bucketer, native, count, sum);
             }
@@ -328,7 +339,7 @@ impl DistCell {
     pub(crate) fn exemplar_slot(&self, x: f64) -> (usize, usize) {
         match &self.cells {
             DistCells::Classic(_) => (self.bucketer.bucket(x), self.bucketer.num_buckets()),
-            DistCells::Native(_) => (0, 1),
+            DistCells::Native(..) => (0, 1),
         }
     }
 }
@@ -341,8 +352,8 @@ impl CellType for DistCell {
     fn new(desc: &'static MetricDesc, native: bool) -> Self {
         let bucketer = bucketer_of(desc);
         let cells = match bucketer.spec().native_spec() {
-            Some(spec) => DistCells::Native(Box::new(NativeCell::new(spec))),
-            None if native => DistCells::Native(Box::new(NativeCell::new(NativeSpec::new(3)))),
+            Some(spec) => DistCells::native(spec),
+            None if native => DistCells::native(NativeSpec::new(3)),
             None => DistCells::Classic(Striped::new(DistCore::new(bucketer.num_buckets()))),
         };
         DistCell { bucketer, cells }
@@ -355,7 +366,7 @@ impl CellType for DistCell {
                     part.buckets.iter().for_each(|b| b.store(0, Relaxed));
                 }
             }
-            DistCells::Native(cell) => cell.reset(),
+            DistCells::Native(cell, _) => cell.reset(),
         }
     }
     fn value(&self) -> Option<Value> {

@@ -217,22 +217,35 @@ impl NativeCore {
     }
 
     /// The count of `x`'s bucket in the newest generation, with that generation, when nothing
-    /// has to be made for it: a normal sample above the zero threshold (`|x|`'s bits at or
-    /// above `fast_lo`, below infinity's) whose chunk exists (every sample but a bucket's
-    /// first few). `None` leaves the write to `record`.
+    /// has to be made for it: a positive normal sample above the zero threshold (its bits at
+    /// or above `fast_lo`, below infinity's) whose chunk exists (every sample but a bucket's
+    /// first few). `tables` are the first generation's, which the caller keeps beside the
+    /// cell's address, so the bucket's index does not wait for the cell. `None` (negative
+    /// samples too: rare in what histograms time and size) leaves the write to `record`.
     #[inline]
-    fn find(&self, x: f64, fast_lo: u64) -> Option<(&Generation, &AtomicU64)> {
-        let bits = x.abs().to_bits();
-        // One comparison for the zero bucket, subnormals, infinity and NaN.
+    fn find(
+        &self,
+        x: f64,
+        fast_lo: u64,
+        tables: &'static [First],
+    ) -> Option<(&Generation, &AtomicU64)> {
+        let bits = x.to_bits();
+        // One comparison for negative samples, the zero bucket, subnormals, infinity and NaN.
         if bits.wrapping_sub(fast_lo) >= f64::INFINITY.to_bits().wrapping_sub(fast_lo) {
             return None;
         }
         let mut g = &self.first;
-        while let Some(next) = g.next.get() {
-            g = next;
-        }
-        let i = native::index_normal(bits, g.schema, g.tables);
-        let chunk = g.find_chunk(((i >> CHUNK_BITS) << 1) | i32::from(x < 0.0))?;
+        let i = match g.next.get() {
+            // The first generation, at a positive schema: its table came with the call.
+            None if !tables.is_empty() => native::index_by_table(bits, tables),
+            _ => {
+                while let Some(next) = g.next.get() {
+                    g = next;
+                }
+                native::index_normal(bits, g.schema, g.tables)
+            }
+        };
+        let chunk = g.find_chunk((i >> CHUNK_BITS) << 1)?;
         Some((g, &chunk.counts[(i & (CHUNK as i32 - 1)) as usize]))
     }
 
@@ -272,12 +285,13 @@ impl NativeCell {
         }
     }
 
-    /// Adds a sample. Uncontended, into a bucket that exists (the common case): the sum's CAS
-    /// and the bucket's increment, without closures; anything else out of line.
+    /// Adds a sample, with the first generation's `tables` ([`native::tables_for`] its schema).
+    /// Uncontended, a positive sample into a bucket that exists (the common case): the sum's
+    /// CAS and the bucket's increment, without closures; anything else out of line.
     #[inline]
-    pub(crate) fn add(&self, x: f64) {
+    pub(crate) fn add(&self, x: f64, tables: &'static [First]) {
         if let Some(core) = self.cores.unstriped()
-            && let Some((g, count)) = core.find(x, self.fast_lo)
+            && let Some((g, count)) = core.find(x, self.fast_lo, tables)
             && cas_add_f64(&core.sum, x)
         {
             if count.fetch_add(1, Relaxed) == 0 {
@@ -354,44 +368,55 @@ mod tests {
     use super::*;
     use std::sync::Arc;
 
+    impl NativeCell {
+        /// An add with the table its owner passes.
+        fn put(&self, x: f64) {
+            self.add(x, native::tables_for(self.spec.schema()));
+        }
+    }
+
     #[test]
     fn counts_are_exact_under_contention_and_across_reductions() {
-        // A small limit and a wide spread: the writers race through several reductions.
-        let spec = NativeSpec::new(6).with_max_buckets(20);
-        let cell = Arc::new(NativeCell::new(spec));
-        let threads: Vec<_> = (0..4)
-            .map(|t| {
-                let c = cell.clone();
-                std::thread::spawn(move || {
-                    for i in 0..20_000u32 {
-                        let x = f64::from(1 + (i * 7 + t) % 5000) * 0.01;
-                        c.add(if i % 10 == 0 { -x } else { x });
-                    }
+        // A small limit and a wide spread: the writers race through several reductions. One
+        // writer alone takes the fast path into the lowered generations.
+        for writers in [1, 4] {
+            let spec = NativeSpec::new(6).with_max_buckets(20);
+            let cell = Arc::new(NativeCell::new(spec));
+            let threads: Vec<_> = (0..writers)
+                .map(|t| {
+                    let c = cell.clone();
+                    std::thread::spawn(move || {
+                        for i in 0..20_000u32 {
+                            let x = f64::from(1 + (i * 7 + t) % 5000) * 0.01;
+                            c.put(if i % 10 == 0 { -x } else { x });
+                        }
+                    })
                 })
-            })
-            .collect();
-        threads.into_iter().for_each(|t| t.join().unwrap());
-        let (b, count, _) = cell.get();
-        assert_eq!(count, 80_000);
-        assert_eq!(b.bucketed(), 80_000);
-        assert!(b.bucket_count() <= 20, "{} buckets", b.bucket_count());
-        assert!(b.schema() < 6);
-        // Every sample is in the bucket the final schema gives it.
-        let mut expect = Vec::new();
-        for t in 0..4 {
-            for i in 0..20_000u32 {
-                let x = f64::from(1 + (i * 7 + t) % 5000) * 0.01;
-                expect.push(if i % 10 == 0 { -x } else { x });
+                .collect();
+            threads.into_iter().for_each(|t| t.join().unwrap());
+            let (b, count, _) = cell.get();
+            let total = 20_000 * i64::from(writers);
+            assert_eq!(count, total);
+            assert_eq!(b.bucketed(), total as u64);
+            assert!(b.bucket_count() <= 20, "{} buckets", b.bucket_count());
+            assert!(b.schema() < 6);
+            // Every sample is in the bucket the final schema gives it.
+            let mut expect = Vec::new();
+            for t in 0..writers {
+                for i in 0..20_000u32 {
+                    let x = f64::from(1 + (i * 7 + t) % 5000) * 0.01;
+                    expect.push(if i % 10 == 0 { -x } else { x });
+                }
             }
+            let (mut pos, mut neg) = (Vec::new(), Vec::new());
+            for x in expect {
+                let i = native::index(x, b.schema());
+                if x > 0.0 { &mut pos } else { &mut neg }.push((i, 1));
+            }
+            let exact = NativeBuckets::from_raw(spec, b.schema(), 0, pos, neg);
+            assert_eq!(b.positive(), exact.positive(), "{writers} writers");
+            assert_eq!(b.negative(), exact.negative(), "{writers} writers");
         }
-        let (mut pos, mut neg) = (Vec::new(), Vec::new());
-        for x in expect {
-            let i = native::index(x, b.schema());
-            if x > 0.0 { &mut pos } else { &mut neg }.push((i, 1));
-        }
-        let exact = NativeBuckets::from_raw(spec, b.schema(), 0, pos, neg);
-        assert_eq!(b.positive(), exact.positive());
-        assert_eq!(b.negative(), exact.negative());
     }
 
     #[test]
@@ -421,7 +446,7 @@ mod tests {
                 .with_zero_threshold(threshold);
             let cell = NativeCell::new(spec);
             for x in samples {
-                (0..3).for_each(|_| cell.add(x));
+                (0..3).for_each(|_| cell.put(x));
             }
             let (b, count, _) = cell.get();
             assert_eq!(count, 3 * samples.len() as i64);
@@ -454,7 +479,7 @@ mod tests {
             f64::NEG_INFINITY,
             1.0,
         ] {
-            cell.add(x);
+            cell.put(x);
         }
         let (b, count, sum) = cell.get();
         assert_eq!(count, 7);
