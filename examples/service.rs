@@ -66,7 +66,7 @@ fn app(bare: bool) -> Router {
     if bare {
         router
     } else {
-        router.layer(tsmon::http::HttpMetricsLayer::new())
+        router.layer(tsmon::http::AxumMetricsLayer::new())
     }
 }
 

@@ -1,8 +1,8 @@
 //! What the HTTP server layer costs a request, in process: an axum router like the example
 //! service's (`GET /items/{id}`), called through `oneshot` with the response body read to its
 //! end, in the same run: bare; with an identity layer (what `Router::layer` itself costs);
-//! with `HttpMetricsLayer` through `Router::layer` on a disabled State and on an enabled one;
-//! and with the layer around the whole router. No network, so the layers' own nanoseconds
+//! with `HttpMetricsLayer` and with `AxumMetricsLayer` through `Router::layer`, each on a
+//! disabled State and on an enabled one; and with `HttpMetricsLayer` around the whole router. No network, so the layers' own nanoseconds
 //! show; `benches/load.sh` measures the same service under wrk, where they are a share of the
 //! whole request's cost.
 
@@ -92,6 +92,21 @@ fn bench(c: &mut Criterion) {
         router().layer(layer(&off)),
     );
     calls(&mut g, &rt, "layer, tsmon on", router().layer(layer(&on)));
+    // The layer for axum: axum's own bodies in and out, so axum boxes nothing more.
+    let axum_layer =
+        |state: &tsmon::State| tsmon::http::AxumMetricsLayer::new().with_state(state.clone());
+    calls(
+        &mut g,
+        &rt,
+        "axum layer, tsmon disabled",
+        router().layer(axum_layer(&off)),
+    );
+    calls(
+        &mut g,
+        &rt,
+        "axum layer, tsmon on",
+        router().layer(axum_layer(&on)),
+    );
     // The layer around the whole router (no `Router::layer`): none of axum's boxing, but no
     // route template either (every request is `(unmatched)` without `with_route`).
     calls(

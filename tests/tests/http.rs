@@ -1,5 +1,7 @@
 //! The HTTP middleware on a real axum server on loopback, driven by a real HTTP client (and, for
-//! the malformed requests a real client will not send, by hand over TCP).
+//! the malformed requests a real client will not send, by hand over TCP). Every test runs
+//! against both server layers: the generic `HttpMetricsLayer` and `AxumMetricsLayer`, which
+//! keeps axum's own bodies.
 
 use std::time::Duration;
 
@@ -13,7 +15,7 @@ use hyper_util::rt::TokioExecutor;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tsmon::State;
 use tsmon::field::FieldValue::{Bool, Int, Str};
-use tsmon::http::{HttpMetricsLayer, UNMATCHED};
+use tsmon::http::{AxumMetricsLayer, HttpMetricsLayer, UNMATCHED};
 use tsmon::store::Value;
 
 async fn handler_bug() -> &'static str {
@@ -21,7 +23,16 @@ async fn handler_bug() -> &'static str {
     items[std::hint::black_box(0)] // out of bounds: a handler bug
 }
 
-async fn serve(state: &State) -> String {
+/// Which server layer a test's service uses.
+#[derive(Debug, Clone, Copy)]
+enum Layer {
+    Generic,
+    Axum,
+}
+
+const LAYERS: [Layer; 2] = [Layer::Generic, Layer::Axum];
+
+async fn serve(state: &State, layer: Layer) -> String {
     let app = Router::new()
         .route("/items/{id}", get(|| async { "an item" }))
         .route("/echo", post(|body: Bytes| async move { body }))
@@ -41,8 +52,11 @@ async fn serve(state: &State) -> String {
                 });
                 Body::from_stream(chunks)
             }),
-        )
-        .layer(HttpMetricsLayer::new().with_state(state.clone()));
+        );
+    let app = match layer {
+        Layer::Generic => app.layer(HttpMetricsLayer::new().with_state(state.clone())),
+        Layer::Axum => app.layer(AxumMetricsLayer::new().with_state(state.clone())),
+    };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     tokio::spawn(async move {
@@ -84,8 +98,15 @@ fn status_count(state: &State, status: i64, name: &str, robot: bool) -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_routes_statuses_bytes_and_robots() {
+    for layer in LAYERS {
+        records_routes_statuses_bytes_and_robots_with(layer).await;
+    }
+}
+
+async fn records_routes_statuses_bytes_and_robots_with(layer: Layer) {
+    eprintln!("the {layer:?} layer");
     let state = State::builder().build().unwrap();
-    let addr = serve(&state).await;
+    let addr = serve(&state, layer).await;
     let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
     let get = |path: &str, ua: &str| {
         hyper::Request::get(format!("http://{addr}{path}"))
@@ -155,8 +176,15 @@ async fn records_routes_statuses_bytes_and_robots() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panicking_handler_is_a_500() {
+    for layer in LAYERS {
+        a_panicking_handler_is_a_500_with(layer).await;
+    }
+}
+
+async fn a_panicking_handler_is_a_500_with(layer: Layer) {
+    eprintln!("the {layer:?} layer");
     let state = State::builder().build().unwrap();
-    let addr = serve(&state).await;
+    let addr = serve(&state, layer).await;
     let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
     let r = client
         .request(
@@ -176,8 +204,15 @@ async fn a_panicking_handler_is_a_500() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lying_content_length_does_not_inflate_the_bytes() {
+    for layer in LAYERS {
+        a_lying_content_length_does_not_inflate_the_bytes_with(layer).await;
+    }
+}
+
+async fn a_lying_content_length_does_not_inflate_the_bytes_with(layer: Layer) {
+    eprintln!("the {layer:?} layer");
     let state = State::builder().build().unwrap();
-    let addr = serve(&state).await;
+    let addr = serve(&state, layer).await;
     let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
     s.write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n0123456789")
         .await
@@ -213,8 +248,15 @@ async fn a_lying_content_length_does_not_inflate_the_bytes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_leaving_mid_response_counts_what_was_sent() {
+    for layer in LAYERS {
+        a_client_leaving_mid_response_counts_what_was_sent_with(layer).await;
+    }
+}
+
+async fn a_client_leaving_mid_response_counts_what_was_sent_with(layer: Layer) {
+    eprintln!("the {layer:?} layer");
     let state = State::builder().build().unwrap();
-    let addr = serve(&state).await;
+    let addr = serve(&state, layer).await;
     let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
     s.write_all(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
         .await
@@ -230,4 +272,44 @@ async fn a_client_leaving_mid_response_counts_what_was_sent() {
     let (count, sent) = dist(&state, "http/server_response_bytes", 200, "/stream", false).await;
     assert_eq!(count, 1);
     assert!(sent < 1_024_000.0, "not the full body: {sent}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disabled_state_serves_bodies_unchanged() {
+    for layer in LAYERS {
+        let settings = tsmon::settings::Settings {
+            enabled: false,
+            ..tsmon::settings::Settings::default()
+        };
+        let state = State::builder().with_settings(settings).build().unwrap();
+        let addr = serve(&state, layer).await;
+        let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+        let r = client
+            .request(
+                hyper::Request::get(format!("http://{addr}/items/1"))
+                    .body(Full::new(Bytes::new()))
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{layer:?}");
+        let body = r.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(&body[..], b"an item", "{layer:?}");
+        let payload = vec![b'p'; 1000];
+        let r = client
+            .request(
+                hyper::Request::post(format!("http://{addr}/echo"))
+                    .body(Full::new(Bytes::from(payload.clone())))
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        let echoed = r.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(&echoed[..], &payload[..], "{layer:?}");
+        let snap = state.snapshot();
+        for metric in ["http/server_response_status", "http/server_durations"] {
+            let cells = snap.metric(metric).map_or(0, |m| m.cells().len());
+            assert_eq!(cells, 0, "{layer:?}: {metric} recorded while disabled");
+        }
+    }
 }

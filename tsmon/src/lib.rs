@@ -77,14 +77,14 @@
 //! | `macros` | yes | [`metric!`], [`#[instrument]`](macro@instrument), [`#[main]`](macro@main) |
 //! | `prometheus` | yes | [`exposition::Collector`]: the store as a `prometheus::core::Collector`; `attach::prometheus_registry`: a `prometheus::Registry` served next to tsmon's metrics |
 //! | `prometheus-client` | no | `attach::prometheus_client_registry`: a `prometheus-client` registry served next to tsmon's metrics |
-//! | `tower` | yes | the HTTP middleware: `http::HttpMetricsLayer` for servers (hyper, axum) and `http::HttpClientMetricsLayer` for tower clients (hyper-util's) |
+//! | `tower` | yes | the HTTP middleware: `http::HttpMetricsLayer` for servers (hyper, any tower stack; `http::AxumMetricsLayer` for axum routers, with the `axum` feature) and `http::HttpClientMetricsLayer` for tower clients (hyper-util's) |
 //! | `pull` | yes | the pull endpoint (`monitor = "pull"`, `monitor::PullMonitor`), on hyper, with the [status page](status) (`/tsmon`: catalog, live charts, health) |
 //! | `pushgateway` | yes | the Pushgateway monitor (`monitor::PushgatewayMonitor`) |
 //! | `remote-write` | yes | the remote-write monitor (`monitor::RemoteWriteMonitor`), protobuf and snappy |
 //! | `settings-file` | yes | settings files (TOML or JSON, watched) and the table-valued keys (`push`, `pull_tls`), through serde |
 //! | `process-stats` | yes | the `process/*` figures from `/proc` on Linux |
 //! | `signals` | yes | `#[tsmon::main]` flushes on ctrl-c and SIGTERM before the process exits |
-//! | `axum` | no | route templates from axum's `MatchedPath` in the middleware |
+//! | `axum` | no | route templates from axum's `MatchedPath` in the middleware, and `http::AxumMetricsLayer` |
 //! | `grpc` | no | `grpc::GrpcServerMetricsLayer` and `grpc::GrpcClientMetricsLayer`: grpcmon's metrics for tonic servers and channels, the status read from the trailers |
 //! | `reqwest` | no | `http::reqwest::ReqwestMetrics`: the HTTP client metrics as a `reqwest-middleware` middleware |
 //! | `tracing-opentelemetry` | no | `exemplars::ExemplarLayer`: counter and distribution writes inside a traced `tracing` span keep its trace and span ids as their exemplar |

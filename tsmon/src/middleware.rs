@@ -23,6 +23,8 @@ impl StateRef {
     /// clock and no allocation then.
     pub(crate) fn resolve(given: Option<&crate::State>) -> Option<StateRef> {
         let state = match given {
+            // Off: not even a reference count.
+            Some(s) if !s.store().is_enabled() => return None,
             Some(s) => StateRef::Owned(s.clone()),
             None => match crate::state::current_if_entered() {
                 Some(s) => StateRef::Owned(s),
