@@ -323,7 +323,9 @@ where
             };
         };
         let (parts, body) = req.into_parts();
-        let (exchange, request_bytes) = begin(state, &self.config, &parts, !body.is_end_stream());
+        let name = route_name(&parts, self.config.route.as_ref());
+        let has_body = !body.is_end_stream();
+        let (exchange, request_bytes) = begin(state, &self.config, &parts.headers, name, has_body);
         let body = CountedBody::new(body, request_bytes.map(Side::Request));
         ResponseFuture {
             inner: self.inner.call(Request::from_parts(parts, body)),
@@ -337,16 +339,15 @@ where
 fn begin(
     state: StateRef,
     config: &Config,
-    parts: &http::request::Parts,
+    headers: &http::HeaderMap,
+    name: Name,
     has_body: bool,
 ) -> (Exchange, Option<Arc<AtomicU64>>) {
     let cache = config.cache.for_state(state.get(), || ());
-    let robot = parts
-        .headers
+    let robot = headers
         .get(http::header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(is_robot);
-    let name = route_name(parts, config.route.as_ref());
     let request_bytes = has_body.then(|| Arc::new(AtomicU64::new(0)));
     let exchange = Exchange {
         state,
@@ -376,13 +377,20 @@ fn failed(mut exchange: Exchange) {
 }
 
 fn route_name(parts: &http::request::Parts, route: Option<&RouteFn>) -> Name {
+    matched_path(&parts.extensions).unwrap_or_else(|| {
+        route
+            .and_then(|f| f(parts))
+            .map_or(Name::Unmatched, Name::Owned)
+    })
+}
+
+/// The route template axum's router matched, if any.
+fn matched_path(_extensions: &http::Extensions) -> Option<Name> {
     #[cfg(feature = "axum")]
-    if let Some(m) = parts.extensions.get::<::axum::extract::MatchedPath>() {
-        return Name::Matched(m.clone());
+    if let Some(m) = _extensions.get::<::axum::extract::MatchedPath>() {
+        return Some(Name::Matched(m.clone()));
     }
-    route
-        .and_then(|f| f(parts))
-        .map_or(Name::Unmatched, Name::Owned)
+    None
 }
 
 pin_project_lite::pin_project! {

@@ -20,7 +20,10 @@ use http_body::Body as _;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::{Config, CountedBody, Exchange, HttpMetricsLayer, Side, begin, failed, responded};
+use super::{
+    Config, CountedBody, Exchange, HttpMetricsLayer, Side, begin, failed, matched_path, responded,
+    route_name,
+};
 use crate::middleware::{OnPanic, StateRef};
 
 /// [`HttpMetricsLayer`] for an axum `Router`: the same four metrics, with the same route
@@ -135,14 +138,23 @@ where
                 exchange: None,
             };
         };
-        let (parts, body) = req.into_parts();
-        let (exchange, request_bytes) = begin(state, &self.config, &parts, !body.is_end_stream());
-        let body = match request_bytes {
-            Some(n) => Body::new(CountedBody::new(body, Some(Side::Request(n)))),
-            None => body,
+        // The request is taken apart (a move of its parts, twice) only for a route function.
+        let (name, req) = match matched_path(req.extensions()) {
+            Some(name) => (name, req),
+            None => {
+                let (parts, body) = req.into_parts();
+                let name = route_name(&parts, self.config.route.as_ref());
+                (name, Request::from_parts(parts, body))
+            }
+        };
+        let has_body = !req.body().is_end_stream();
+        let (exchange, request_bytes) = begin(state, &self.config, req.headers(), name, has_body);
+        let req = match request_bytes {
+            Some(n) => req.map(|b| Body::new(CountedBody::new(b, Some(Side::Request(n))))),
+            None => req,
         };
         AxumResponseFuture {
-            inner: self.inner.call(Request::from_parts(parts, body)),
+            inner: self.inner.call(req),
             exchange: Some(exchange),
         }
     }
