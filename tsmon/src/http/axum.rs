@@ -21,8 +21,8 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use super::{
-    Config, CountedBody, Exchange, HttpMetricsLayer, Side, begin, failed, matched_path, responded,
-    route_name,
+    Config, CountedBody, Exchange, HttpMetricsLayer, Name, Side, begin, failed, matched_path,
+    responded, route_name,
 };
 use crate::middleware::{OnPanic, StateRef};
 
@@ -141,6 +141,7 @@ where
         // The request is taken apart (a move of its parts, twice) only for a route function.
         let (name, req) = match matched_path(req.extensions()) {
             Some(name) => (name, req),
+            None if self.config.route.is_none() => (Name::Unmatched, req),
             None => {
                 let (parts, body) = req.into_parts();
                 let name = route_name(&parts, self.config.route.as_ref());
