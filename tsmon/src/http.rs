@@ -27,7 +27,7 @@
 //! - A request whose response never started (the client went away while the handler ran) is
 //!   recorded with status 499, as nginx does.
 //!
-//! With axum, use [`AxumMetricsLayer`] (feature `axum`): the same metrics, with axum's own body
+//! With axum, use `AxumMetricsLayer` (feature `axum`): the same metrics, with axum's own body
 //! type in and out, so axum does not box the bodies again (`HttpMetricsLayer` works with axum
 //! too, and costs about 140 ns more a request). `HttpMetricsLayer` is for any other tower
 //! stack (hyper, tonic's HTTP side, your own):
