@@ -8,9 +8,12 @@
 # Needs wrk (Debian package `wrk`).
 #
 # With two cores or more (and `taskset`), the service runs on CPU 0 and wrk on CPU 1, so the
-# load generator does not take the service's core from it at random moments: the rounds of a
-# variant then agree within a few per cent instead of ±10 %. `LOAD_PIN=0` shares the cores.
-# The service's runtime sizes itself to its one core.
+# load generator does not take the service's core from it at random moments (`LOAD_PIN=0`
+# shares the cores); the service's runtime sizes itself to its one core. On the 2-core VM
+# this was written on, a variant's rounds still spread by about ±10 % (the VM's, not wrk's:
+# the service's CPU time per request moves with its throughput), so a difference of 1-2 %
+# needs the in-process bench (`cd benches && cargo bench --bench http`); this run checks that
+# nothing is grossly off under real connections.
 # Usage: benches/load.sh [seconds per round, default 10] [rounds, default 3]
 set -euo pipefail
 cd "$(dirname "$0")/.."
