@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The unit tests of tsmon's unsafe code under Miri: the key codec (field/key.rs), the cells
-# (store/cell.rs) and the current-store slot (store/current.rs); and of the native
+# (store/cell.rs), the current-store slot (store/current.rs) and the encoder's copies into a
+# line's reserved bytes (exposition/bytes.rs); and of the native
 # histogram's lock-free cell (store/native.rs). Miri cannot read linkme's
 # link sections, so under Miri the catalog is empty and the one test that needs the global
 # store's hook is ignored there. Needs a nightly toolchain with the miri component
@@ -20,4 +21,4 @@ fi
 # makes libm's results imprecise on purpose by default; the native bucket tables come from
 # `exp2`, so floats are kept deterministic here, as on the hardware the tests assert against.
 MIRIFLAGS="${MIRIFLAGS:-} -Zmiri-deterministic-floats" \
-  cargo +nightly miri test -p tsmon --lib -- field:: store::cell:: store::current:: store::native::
+  cargo +nightly miri test -p tsmon --lib -- field:: store::cell:: store::current:: store::native:: exposition::bytes::tests::

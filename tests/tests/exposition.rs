@@ -36,6 +36,12 @@ tsmon::metric! {
     /// Logins by user, capped at one series.
     #[tsmon(max_series = 1)]
     static LOGINS: Counter(user: String) = "e2e/auth/logins";
+    /// Orders by region: one string field, the pull path's shortest way.
+    static ORDERS: Counter(region: String) = "shape/orders";
+    /// Load by pool, a float gauge with one string field.
+    static LOAD: FloatGauge(pool: String) = "shape/load";
+    /// Shards up, by shard number.
+    static SHARDS_UP: BoolMetric(shard: i64) = "shape/shards_up";
 }
 
 fn state_with_every_kind() -> State {
@@ -86,6 +92,60 @@ fn the_pull_path_gives_what_a_snapshot_gives() {
         assert!(live.contains("job_name=\"batch\""), "{live}");
         assert!(live.contains("tsmon_overflow=\"true\""), "{live}");
         assert!(live.contains("e2e_queue_sizes"), "{live}");
+    }
+}
+
+/// The pull path writes a plain number's line straight from the series' key: every shape of
+/// key and value it decides on gives the snapshot's text, with the target's labels on every
+/// line and in `target_info`, with and without `_created`.
+#[test]
+fn the_pull_path_gives_what_a_snapshot_gives_for_every_line_shape() {
+    let state = state_with_every_kind();
+    let long = "x".repeat(200);
+    state.in_scope(|| {
+        ORDERS.add(1, "north");
+        ORDERS.add(2, "quote \" backslash \\ newline \n");
+        ORDERS.add(3, &long);
+        ORDERS.add(4, "");
+        ORDERS.add_with_exemplar(5, "traced", &[("trace_id", "abc")]);
+        ORDERS.add(i64::MAX as u64, "max");
+        LOAD.set(f64::NAN, "nan");
+        LOAD.set(f64::INFINITY, "inf");
+        LOAD.set(f64::NEG_INFINITY, "-inf");
+        LOAD.set(-0.0, "zero");
+        LOAD.set(1e-300, "tiny");
+        SHARDS_UP.set(true, 7);
+        SHARDS_UP.set(false, -1);
+        // Past 127 targets a target id takes two bytes of the key.
+        for task in 0..140 {
+            ORDERS
+                .handle_with_target(&Target::new("shop", "worker").with_task_num(task), "east")
+                .add(task as u64 + 1);
+        }
+    });
+    for (target_info, created) in [(false, false), (true, false), (false, true), (true, true)] {
+        state
+            .apply_settings(tsmon::settings::Settings {
+                pull_target_info: target_info,
+                openmetrics_created: created,
+                ..state.settings()
+            })
+            .unwrap();
+        let options = tsmon::exposition::Options::default()
+            .with_target_info(target_info)
+            .with_created(created);
+        for format in [Format::Text, Format::OpenMetrics] {
+            let live = state.encode(format);
+            let mut copied = Vec::new();
+            tsmon::exposition::encode_with(&state.snapshot(), format, options, &mut copied);
+            let copied = String::from_utf8(copied).unwrap();
+            let what = format!("{format:?}, target_info {target_info}, created {created}");
+            assert_eq!(live, copied, "{what}");
+            assert!(live.contains(&format!("region=\"{long}\"")), "{what}");
+            assert!(live.contains("task_num=\"139\""), "{what}");
+            assert!(live.contains("shard=\"-1\"} 0"), "{what}");
+            assert!(live.contains("pool=\"nan\"} NaN"), "{what}");
+        }
     }
 }
 

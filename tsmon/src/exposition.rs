@@ -24,8 +24,10 @@
 //! [`encode`] writes a [`Snapshot`] (what push monitors send). The pull endpoint and
 //! [`State::encode_into`](crate::State::encode_into) write straight from the store instead,
 //! reading each series once as they go, with no copy of the snapshot: the same text a snapshot
-//! taken at that moment would give (a test compares the two for every kind), at a fraction of
-//! the cost for large stores. Families come in name order, series in creation order.
+//! taken at that moment would give (a test compares the two for every kind and every shape of
+//! line), at a fraction of the cost for large stores. A counter's or gauge's line is written
+//! from its cell and its key's bytes, after a start (`name{target labels,field="`) rendered
+//! once per family and target. Families come in name order, series in creation order.
 //!
 //! ```
 //! use tsmon::exposition::{Format, encode_to_string};
@@ -47,9 +49,7 @@
 //! );
 //! ```
 
-// Unsafe code here: a short copy into a vector's spare capacity on the encoder's hot path (see the SAFETY note).
-#![allow(unsafe_code)]
-
+mod bytes;
 #[cfg(feature = "prometheus")]
 mod collector;
 mod format;
@@ -65,10 +65,12 @@ use std::sync::Arc;
 
 use crate::desc::MetricDesc;
 pub use crate::desc::prometheus_name;
-use crate::field::{FieldDesc, RawValue, raw_values};
-use crate::store::{CellSnapshot, Snapshot, Store};
+use crate::field::FieldType;
+use crate::store::{CellSnapshot, Plain, Snapshot, Store, Visit};
 use crate::target::Target;
-use model::{Dialect, Extra, FamilyType, Number};
+pub(crate) use bytes::push_f64;
+use bytes::*;
+use model::{Dialect, Extra, FamilyType};
 
 /// Encodes a snapshot into a string.
 ///
@@ -115,7 +117,7 @@ pub(crate) fn encode_store(store: &Store, format: Format, options: Options, out:
     );
     let targets = store.snapshot_targets();
     let mut enc = Encoder::new(format, options, out, &targets, store.num_series());
-    store.visit_cells(|desc, cell, fields| enc.cell(desc, cell, fields));
+    store.visit(&mut enc);
     enc.finish();
 }
 
@@ -136,6 +138,11 @@ struct Encoder<'a> {
     heads: Vec<Option<Vec<u8>>>,
     /// For the family being written, by field: `,name="`.
     field_prefixes: Vec<Vec<u8>>,
+    /// Their lengths together.
+    prefixes_len: usize,
+    /// For the family being written, by target id: the start of a plain number's line, the
+    /// head with the first field's prefix (`name{target labels,field="`).
+    starts: Vec<Option<Vec<u8>>>,
 }
 
 /// The `target_info` family (OpenMetrics: the info family `target`) with the default target's
@@ -154,93 +161,6 @@ fn write_target_info(format: Format, labels: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(b"target_info{");
     out.extend_from_slice(labels);
     out.extend_from_slice(b"} 1\n");
-}
-
-fn push_label(out: &mut Vec<u8>, name: &str, value: &str) {
-    out.extend_from_slice(name.as_bytes());
-    out.extend_from_slice(b"=\"");
-    escape_into(out, value, true);
-    out.push(b'"');
-}
-
-fn escape_into(out: &mut Vec<u8>, value: &str, quote: bool) {
-    escape_bytes(out, value.as_bytes(), quote);
-}
-
-/// Escapes `\\`, a newline and (in label values) `"`. Field values come straight from series
-/// keys, which hold UTF-8 written from `&str`s, so no validation is needed to copy them.
-#[inline]
-fn escape_bytes(out: &mut Vec<u8>, bytes: &[u8], quote: bool) {
-    // One table lookup per byte: does it need a look at all (`\\`, newline, `"`)?
-    const SPECIAL: [bool; 256] = {
-        let mut t = [false; 256];
-        t[b'\\' as usize] = true;
-        t[b'\n' as usize] = true;
-        t[b'"' as usize] = true;
-        t
-    };
-    if !bytes.iter().any(|&b| SPECIAL[usize::from(b)]) {
-        put(out, bytes);
-        return;
-    }
-    let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let esc: &[u8] = match b {
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'"' if quote => b"\\\"",
-            _ => continue,
-        };
-        out.extend_from_slice(&bytes[start..i]);
-        out.extend_from_slice(esc);
-        start = i + 1;
-    }
-    out.extend_from_slice(&bytes[start..]);
-}
-
-/// A float as every exporter writes it: the shortest round-trip digits, `NaN`, `+Inf`, `-Inf`
-/// (a bucket bound's `le` label too).
-pub(crate) fn push_f64(out: &mut Vec<u8>, v: f64) {
-    if v.is_nan() {
-        out.extend_from_slice(b"NaN");
-    } else if v.is_infinite() {
-        out.extend_from_slice(if v > 0.0 { b"+Inf" } else { b"-Inf" });
-    } else {
-        out.extend_from_slice(ryu::Buffer::new().format_finite(v).as_bytes());
-    }
-}
-
-/// Appends bytes; pieces of up to 16 bytes (most of a line's) are copied inline instead of
-/// through a call to `memcpy`.
-#[inline(always)]
-fn put(out: &mut Vec<u8>, bytes: &[u8]) {
-    let len = out.len();
-    if bytes.len() <= 16 && out.capacity() - len >= 16 {
-        // SAFETY: at least 16 bytes of spare capacity follow `len`, `bytes` is at most 16 bytes
-        // and cannot overlap the vector's spare capacity; the new length covers only bytes
-        // just written.
-        unsafe {
-            crate::field::small_copy(bytes.as_ptr(), out.as_mut_ptr().add(len), bytes.len());
-            out.set_len(len + bytes.len());
-        }
-    } else {
-        out.extend_from_slice(bytes);
-    }
-}
-
-#[inline]
-fn push_int(out: &mut Vec<u8>, v: impl itoa::Integer) {
-    put(out, itoa::Buffer::new().format(v).as_bytes());
-}
-
-fn push_seconds(out: &mut Vec<u8>, micros: u64) {
-    push_int(out, micros / 1_000_000);
-    let frac = micros % 1_000_000;
-    out.push(b'.');
-    let mut digits = itoa::Buffer::new();
-    let s = digits.format(frac);
-    out.extend(std::iter::repeat_n(b'0', 6 - s.len()));
-    out.extend_from_slice(s.as_bytes());
 }
 
 impl<'a> Encoder<'a> {
@@ -298,6 +218,8 @@ impl<'a> Encoder<'a> {
             name: String::new(),
             heads: Vec::new(),
             field_prefixes: Vec::new(),
+            prefixes_len: 0,
+            starts: Vec::new(),
         }
     }
 
@@ -312,6 +234,7 @@ impl<'a> Encoder<'a> {
         self.family = Some(desc);
         self.name = desc.prometheus_name();
         self.heads.clear();
+        self.starts.clear();
         self.field_prefixes.clear();
         for f in desc.fields {
             let mut p = Vec::with_capacity(f.name.len() + 3);
@@ -320,6 +243,7 @@ impl<'a> Encoder<'a> {
             p.extend_from_slice(b"=\"");
             self.field_prefixes.push(p);
         }
+        self.prefixes_len = self.field_prefixes.iter().map(Vec::len).sum();
         self.ty = desc.family_type();
         // OpenMetrics names the family; the text format names it after its samples.
         let (suffix, ty) = match self.format {
@@ -389,22 +313,13 @@ impl<'a> Encoder<'a> {
             self.line(suffix, None, value);
             return;
         }
-        let t = cell.target_id() as usize;
-        if self.heads.len() <= t {
-            self.heads.resize(t + 1, None);
-        }
-        let head = self.heads[t].get_or_insert_with(|| {
-            let target = self.targets.get(t).or(self.targets.first());
-            let mut h =
-                Vec::with_capacity(self.name.len() + suffix.len() + 1 + target.map_or(0, Vec::len));
-            h.extend_from_slice(self.name.as_bytes());
-            h.extend_from_slice(suffix.as_bytes());
-            h.push(b'{');
-            if let Some(target) = target {
-                h.extend_from_slice(target);
-            }
-            h
-        });
+        let head = head(
+            &mut self.heads,
+            &self.targets,
+            &self.name,
+            suffix,
+            cell.target_id(),
+        );
         // No target labels (`target_info`): the first field goes without its comma (skipped
         // as it is written, not removed after: that would move the line's bytes).
         let bare = head.ends_with(b"{");
@@ -419,6 +334,26 @@ impl<'a> Encoder<'a> {
         put(self.out, b"} ");
         value(self.out);
         put(self.out, b"\n");
+    }
+
+    /// Makes the start of a plain number's line for target `t` (see `starts`).
+    #[cold]
+    fn make_start(&mut self, t: usize) {
+        let suffix = if self.ty == FamilyType::Counter {
+            "_total"
+        } else {
+            ""
+        };
+        let mut start = head(&mut self.heads, &self.targets, &self.name, suffix, t as u32).to_vec();
+        if let Some(prefix) = self.field_prefixes.first() {
+            // No target labels (`target_info`): the first field has no comma before it.
+            let bare = start.ends_with(b"{");
+            start.extend_from_slice(&prefix[usize::from(bare)..]);
+        }
+        if self.starts.len() <= t {
+            self.starts.resize(t + 1, None);
+        }
+        self.starts[t] = Some(start);
     }
 
     /// One sample line from the rendered labels: `name+suffix{labels[,extra]} value`.
@@ -501,72 +436,79 @@ impl<'a> Encoder<'a> {
     }
 }
 
-/// Renders encoded field values as labels (`,name="value"` each), straight from the key bytes.
-/// A key cut short (which tsmon never writes) ends the labels rather than panicking.
-fn put_fields(out: &mut Vec<u8>, fields: &[FieldDesc], prefixes: &[Vec<u8>], key: &[u8]) {
-    put_fields_from(out, fields, prefixes, key, 0);
+/// The cached start of a single-line kind's line for target `t`: `name+suffix{target labels`
+/// (an unknown target id gets the default target's labels).
+#[inline]
+fn head<'h>(
+    heads: &'h mut Vec<Option<Vec<u8>>>,
+    targets: &[Vec<u8>],
+    name: &str,
+    suffix: &str,
+    t: u32,
+) -> &'h [u8] {
+    let t = t as usize;
+    if heads.len() <= t {
+        heads.resize(t + 1, None);
+    }
+    heads[t].get_or_insert_with(|| {
+        let target = targets.get(t).or(targets.first());
+        let mut h = Vec::with_capacity(name.len() + suffix.len() + 1 + target.map_or(0, Vec::len));
+        h.extend_from_slice(name.as_bytes());
+        h.extend_from_slice(suffix.as_bytes());
+        h.push(b'{');
+        if let Some(target) = target {
+            h.extend_from_slice(target);
+        }
+        h
+    })
 }
 
-/// [`put_fields`], the first field's prefix written from byte `skip` on (1: without its
-/// comma).
-#[inline]
-fn put_fields_from(
-    out: &mut Vec<u8>,
-    fields: &[FieldDesc],
-    prefixes: &[Vec<u8>],
-    key: &[u8],
-    skip: usize,
-) {
-    for (i, (value, prefix)) in raw_values(fields, key).zip(prefixes).enumerate() {
-        put(out, if i == 0 { &prefix[skip..] } else { prefix });
+/// The store's walk, straight into the text: plain numbers of single-sample families are
+/// written from their cell and key with no snapshot cell between.
+impl Visit for Encoder<'_> {
+    fn numbers(&mut self, desc: &'static MetricDesc) -> bool {
+        let ty = desc.family_type();
+        matches!(ty, FamilyType::Counter | FamilyType::Gauge)
+            && model::is_single_sample(ty, self.dialect)
+    }
+
+    #[inline]
+    fn number(&mut self, desc: &'static MetricDesc, target: u32, fields: &[u8], value: Plain) {
+        if !self.family.is_some_and(|f| std::ptr::eq(f, desc)) {
+            self.begin(desc);
+        }
+        let t = target as usize;
+        if !matches!(self.starts.get(t), Some(Some(_))) {
+            self.make_start(t);
+        }
+        let Some(Some(start)) = self.starts.get(t) else {
+            return;
+        };
+        let out = &mut *self.out;
+        // Room for the whole line at once: escaping at most doubles a string, an integer
+        // field's 8 key bytes make at most 20 digits, a bool's one byte `false`.
+        out.reserve(start.len() + self.prefixes_len + 5 * fields.len() + 40);
+        put_medium(out, start);
+        match (desc.fields, fields.split_first()) {
+            // One string field shorter than 128 bytes (a one-byte length): the common case.
+            ([f], Some((&n, rest))) if f.ty == FieldType::String && n < 0x80 => {
+                escape_bytes(out, rest.get(..usize::from(n)).unwrap_or(rest), true);
+                put(out, b"\"} ");
+            }
+            ([], _) => put(out, b"} "),
+            _ => {
+                put_fields_after_first_prefix(out, desc.fields, &self.field_prefixes, fields);
+                put(out, b"} ");
+            }
+        }
         match value {
-            RawValue::Str(bytes) => escape_bytes(out, bytes, true),
-            RawValue::Int(i) => push_int(out, i),
-            RawValue::Bool(b) => put(out, if b { b"true" } else { b"false" }),
+            Plain::Int(i) => push_int(out, i),
+            Plain::Float(f) => push_f64(out, f),
         }
-        put(out, b"\"");
-    }
-}
-
-#[inline]
-/// An OpenMetrics exemplar after a sample's value: ` # {labels} value timestamp`.
-fn push_exemplar(out: &mut Vec<u8>, ex: &crate::store::Exemplar) {
-    out.extend_from_slice(b" # {");
-    for (i, (k, v)) in ex.labels().iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        push_label(out, k, v);
-    }
-    out.extend_from_slice(b"} ");
-    push_f64(out, ex.value());
-    out.push(b' ');
-    push_seconds(out, ex.micros());
-}
-
-fn push_number(out: &mut Vec<u8>, n: Number) {
-    match n {
-        Number::Int(i) => push_int(out, i),
-        Number::Float(f) => push_f64(out, f),
-        Number::Micros(m) => push_seconds(out, m),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn escaping() {
-        let mut out = Vec::new();
-        escape_into(&mut out, "a\\b\"c\nd é", true);
-        assert_eq!(out, b"a\\\\b\\\"c\\nd \xc3\xa9");
+        put(out, b"\n");
     }
 
-    #[test]
-    fn seconds() {
-        let mut out = Vec::new();
-        push_seconds(&mut out, 1_700_000_000_000_042);
-        assert_eq!(out, b"1700000000.000042");
+    fn cell(&mut self, desc: &'static MetricDesc, cell: &CellSnapshot, fields: &[u8]) {
+        Encoder::cell(self, desc, cell, fields);
     }
 }

@@ -35,12 +35,14 @@ mod slot;
 mod snapshot;
 mod striped;
 
+pub(crate) use cell::Plain;
 pub(crate) use exemplar::ExemplarTable;
 pub use exemplar::{Exemplar, MAX_EXEMPLAR_LABEL_CHARS};
 pub(crate) use fns::FnSeries;
 use series::*;
 pub(crate) use series::{MetricStore, Series};
 pub(crate) use slot::{AnyStore, StoreSlot};
+pub(crate) use snapshot::Visit;
 pub use snapshot::{CellSnapshot, MetricSnapshot, Snapshot};
 
 /// The self-metric the store fills with each metric's overflow writes at a snapshot (declared
@@ -463,7 +465,7 @@ impl Store {
         targets
     }
 
-    /// The targets a visit of the cells now refers to (see [`visit_cells`](Self::visit_cells));
+    /// The targets a visit of the cells now refers to (see [`visit`](Self::visit));
     /// it reports the overflow counts first, as a snapshot does.
     pub(crate) fn snapshot_targets(&self) -> Vec<Arc<Target>> {
         if self.is_enabled() {
@@ -481,13 +483,13 @@ impl Store {
 
     /// Visits every series a snapshot would hold, in the snapshot's order (metrics by name),
     /// without copying them: the pull endpoint encodes straight from here.
-    pub(crate) fn visit_cells(&self, mut f: impl FnMut(&'static MetricDesc, &CellSnapshot, &[u8])) {
+    pub(crate) fn visit(&self, v: &mut impl Visit) {
         let _ = self.fns();
         if !self.is_enabled() {
             return;
         }
         self.run_collectors();
-        self.each_by_name(|m| any_store!(m, s => s.visit(&mut f), alias => ()));
+        self.each_by_name(|m| any_store!(m, s => s.visit(v), alias => ()));
     }
 
     /// The store of the metric named `name` (found by name: the store does not know the

@@ -39,6 +39,52 @@ pub trait CellType: Send + Sync + Sized + 'static {
     }
 }
 
+/// A plain number a cell holds: what a scrape writes as a series' one sample.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Plain {
+    Int(i64),
+    Float(f64),
+}
+
+/// The cells whose value may be a [`Plain`] number (integers, floats, bools); a walk of the
+/// store hands those straight to a visitor that takes numbers ([`super::Visit`]).
+pub(crate) trait PlainCell {
+    /// Whether the cell type holds plain numbers at all (the walk's loop is chosen once).
+    const PLAIN: bool = false;
+    #[inline]
+    fn plain(&self) -> Plain {
+        Plain::Int(0)
+    }
+}
+
+impl PlainCell for IntCell {
+    const PLAIN: bool = true;
+    #[inline]
+    fn plain(&self) -> Plain {
+        Plain::Int(self.get())
+    }
+}
+
+impl PlainCell for FloatCell {
+    const PLAIN: bool = true;
+    #[inline]
+    fn plain(&self) -> Plain {
+        Plain::Float(self.get())
+    }
+}
+
+impl PlainCell for BoolCell {
+    const PLAIN: bool = true;
+    #[inline]
+    fn plain(&self) -> Plain {
+        Plain::Int(i64::from(self.0.load(Relaxed)))
+    }
+}
+
+impl PlainCell for StrCell {}
+impl PlainCell for DistCell {}
+impl PlainCell for NcDistCell {}
+
 /// Integers: counters and int gauges.
 #[derive(Debug)]
 pub struct IntCell(Striped<AtomicI64>);

@@ -8,7 +8,7 @@ use std::sync::{Arc, OnceLock};
 use hashbrown::HashTable;
 use parking_lot::{Mutex, RwLock};
 
-use super::cell::CellType;
+use super::cell::{CellType, PlainCell};
 use super::exemplar::{Exemplar, ExemplarTable};
 use super::*;
 
@@ -491,16 +491,35 @@ impl<C: CellType> MetricStore<C> {
         snap
     }
 
-    /// Runs `f` on every series that holds a value, as [`snapshot`](Self::snapshot) would copy
-    /// it, without copying.
+    /// Gives every series that holds a value to `v`, as [`snapshot`](Self::snapshot) would copy
+    /// it, without copying: a plain number straight from its cell and key where the visitor takes
+    /// numbers, any other series as one [`CellSnapshot`] refilled in place.
     #[inline]
-    pub(super) fn visit(&self, f: &mut impl FnMut(&'static MetricDesc, &CellSnapshot, &[u8])) {
+    pub(super) fn visit(&self, v: &mut impl Visit)
+    where
+        C: PlainCell,
+    {
+        let numbers = C::PLAIN && v.numbers(self.desc);
         // One cell, refilled in place for each series: see `CellType::write_value`.
         let mut cell = CellSnapshot::blank(Value::Int(0));
         self.for_each(|s| {
-            if s.is_set() && s.cell.write_value(&mut cell.value) {
+            let flags = s.flags.load(Relaxed);
+            if flags & HAS_VALUE == 0 {
+                return;
+            }
+            if numbers && flags & HAS_EXEMPLAR == 0 {
+                // A one-byte target id (below 128) is the key's first byte; the overflow
+                // series' key starts with 0xff and takes the long way.
+                if let Some((&target, fields)) = s.key.split_first()
+                    && target < 0x80
+                {
+                    v.number(self.desc, u32::from(target), fields, s.cell.plain());
+                    return;
+                }
+            }
+            if s.cell.write_value(&mut cell.value) {
                 let fields = self.fill(s, &mut cell);
-                f(self.desc, &cell, fields);
+                v.cell(self.desc, &cell, fields);
             }
         });
     }

@@ -4,9 +4,23 @@
 use std::sync::Arc;
 
 use super::Value;
+use super::cell::Plain;
 use crate::desc::MetricDesc;
 use crate::field::{FieldValue, decode};
 use crate::target::Target;
+
+/// What a walk of the store ([`Store::visit`](super::Store::visit)) hands its visitor: every
+/// series a snapshot would hold, in the snapshot's order, without copying it.
+pub(crate) trait Visit {
+    /// Whether the series of `desc` that hold a plain number (integer, float and bool
+    /// metrics), carry no exemplar and are not the overflow series may come to
+    /// [`number`](Self::number) instead of [`cell`](Self::cell). Asked once per metric.
+    fn numbers(&mut self, desc: &'static MetricDesc) -> bool;
+    /// A series holding a plain number: its target id and its encoded field values.
+    fn number(&mut self, desc: &'static MetricDesc, target: u32, fields: &[u8], value: Plain);
+    /// Any other series, as a snapshot would copy it; `fields` are its encoded field values.
+    fn cell(&mut self, desc: &'static MetricDesc, cell: &CellSnapshot, fields: &[u8]);
+}
 
 /// A point-in-time copy of a store (also at the crate root, `tsmon::Snapshot`).
 ///
