@@ -141,12 +141,86 @@ fn the_pull_path_gives_what_a_snapshot_gives_for_every_line_shape() {
             let copied = String::from_utf8(copied).unwrap();
             let what = format!("{format:?}, target_info {target_info}, created {created}");
             assert_eq!(live, copied, "{what}");
+            // A chunk at a time (what the endpoint streams), down to a series a chunk.
+            for chunk in [1, 333, 1 << 20] {
+                let chunks: Vec<Vec<u8>> = state.encode_chunks(format, chunk).collect();
+                assert!(chunks.iter().all(|c| !c.is_empty()), "{what}");
+                if chunk == 1 {
+                    assert!(chunks.len() > 150, "{what}: {} chunks", chunks.len());
+                }
+                assert_eq!(
+                    String::from_utf8(chunks.concat()).unwrap(),
+                    live,
+                    "{what}, chunks of {chunk}"
+                );
+            }
             assert!(live.contains(&format!("region=\"{long}\"")), "{what}");
             assert!(live.contains("task_num=\"139\""), "{what}");
             assert!(live.contains("shard=\"-1\"} 0"), "{what}");
             assert!(live.contains("pool=\"nan\"} NaN"), "{what}");
         }
     }
+}
+
+tsmon::metric! {
+    /// Sessions by user, made and deleted while a scrape walks them.
+    #[tsmon(max_series = 100000)]
+    static SESSIONS: Counter(user: String) = "churn/sessions";
+}
+
+/// A walk a chunk at a time holds no lock between chunks, so series are made and deleted
+/// meanwhile: none is written twice, the family's header comes once, and every series that
+/// was neither deleted nor the last of the list when one was (a delete moves the last into
+/// its place) is written.
+#[test]
+fn a_walk_in_chunks_under_churn_writes_no_series_twice() {
+    let state = State::builder().build().unwrap();
+    let user = |i: usize| format!("user-{i:05}");
+    state.in_scope(|| (0..3000).for_each(|i| SESSIONS.inc(&user(i))));
+    let chunks = state.encode_chunks(Format::Text, 2000);
+    let mut text = Vec::new();
+    let mut made = 3000;
+    let mut deleted = std::collections::BTreeSet::new();
+    let mut step = 0;
+    for chunk in chunks {
+        text.extend_from_slice(&chunk);
+        step += 1;
+        state.in_scope(|| {
+            // Delete series behind the walk, ahead of it and at the list's end; make new ones.
+            for i in [step * 7 % 3000, (step * 131 + 1500) % 3000, made - 1] {
+                if SESSIONS.delete(&user(i)) {
+                    deleted.insert(i);
+                }
+            }
+            for _ in 0..5 {
+                SESSIONS.inc(&user(made));
+                made += 1;
+            }
+        });
+    }
+    assert!(step > 10, "{step} chunks");
+    let text = String::from_utf8(text).unwrap();
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("churn_sessions_total{"))
+        .collect();
+    let unique: std::collections::BTreeSet<&str> = lines.iter().copied().collect();
+    assert_eq!(unique.len(), lines.len(), "a series written twice");
+    assert_eq!(
+        text.matches("# TYPE churn_sessions_total counter").count(),
+        1
+    );
+    // Each delete can move one unwritten series behind the walk: at most that many missing.
+    let written = |i: usize| text.contains(&format!("user=\"{}\"", user(i)));
+    let missing = (0..3000)
+        .filter(|i| !deleted.contains(i) && !written(*i))
+        .count();
+    assert!(
+        missing <= deleted.len(),
+        "{missing} series missing, {} deleted",
+        deleted.len()
+    );
+    assert!(deleted.iter().any(|&i| i < 3000), "deletes happened");
 }
 
 #[test]

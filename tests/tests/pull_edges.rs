@@ -392,6 +392,93 @@ fn memory_after_a_burst_of_two_thousand_connections_returns_near_its_baseline() 
     );
 }
 
+tsmon::metric! {
+    /// Orders by customer: a store large enough to scrape in chunks.
+    #[tsmon(max_series = 100000)]
+    static ORDERS: Counter(customer: String) = "edges/orders";
+}
+
+/// A response read to its end: the status line and headers (lower-cased), and the body (a
+/// chunked one decoded), with the sizes of its chunks.
+fn get_whole(addr: &str) -> (String, Vec<u8>, Vec<usize>) {
+    let s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    (&s).write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut r = BufReader::new(s);
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        r.read_line(&mut line).unwrap();
+        if line == "\r\n" || line.is_empty() {
+            break;
+        }
+        head.push_str(&line.to_ascii_lowercase());
+    }
+    let mut body = Vec::new();
+    let mut sizes = Vec::new();
+    if head.contains("transfer-encoding: chunked") {
+        loop {
+            let mut size = String::new();
+            r.read_line(&mut size).unwrap();
+            let n = usize::from_str_radix(size.trim(), 16).unwrap();
+            let mut chunk = vec![0; n + 2];
+            r.read_exact(&mut chunk).unwrap();
+            if n == 0 {
+                break;
+            }
+            body.extend_from_slice(&chunk[..n]);
+            sizes.push(n);
+        }
+    } else {
+        r.read_to_end(&mut body).unwrap();
+    }
+    (head, body, sizes)
+}
+
+/// A large scrape goes out a chunk at a time as the connection takes it (the endpoint holds
+/// one chunk of the text, not all of it); a small one goes whole, with its length. Either way
+/// the body is the State's exposition.
+#[test]
+fn a_large_scrape_is_streamed_in_chunks_and_a_small_one_sent_with_its_length() {
+    let state = state_with(Duration::from_secs(30), Duration::from_secs(10), 16);
+    let addr = state.pull_address().unwrap().to_string();
+    let family = |text: &[u8]| -> Vec<String> {
+        String::from_utf8_lossy(text)
+            .lines()
+            .filter(|l| l.contains("edges_orders"))
+            .map(str::to_owned)
+            .collect()
+    };
+
+    state.in_scope(|| ORDERS.inc("one"));
+    let (head, body, sizes) = get_whole(&addr);
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(head.contains("content-length: "), "{head}");
+    assert!(sizes.is_empty());
+    assert_eq!(
+        family(&body),
+        family(state.encode(tsmon::exposition::Format::Text).as_bytes())
+    );
+
+    state.in_scope(|| (0..20_000).for_each(|i| ORDERS.inc(&format!("customer-{i:06}"))));
+    let (head, body, sizes) = get_whole(&addr);
+    assert!(head.contains("transfer-encoding: chunked"), "{head}");
+    assert!(!head.contains("content-length"), "{head}");
+    // Hyper may join the chunks it is given, never split one: each is at least the
+    // endpoint's chunk but the last.
+    assert!(sizes.len() > 5, "{} chunks", sizes.len());
+    let (last, whole) = sizes.split_last().unwrap();
+    assert!(whole.iter().all(|&n| n >= 64 * 1024), "{sizes:?}");
+    assert!(*last > 0);
+    let lines = family(&body);
+    assert_eq!(lines.len(), 20_001 + 2, "every series once, and the header");
+    assert_eq!(
+        lines,
+        family(state.encode(tsmon::exposition::Format::Text).as_bytes())
+    );
+}
+
 fn with_auth(auth: &str) -> State {
     State::builder()
         .with_settings(Settings {

@@ -766,6 +766,103 @@ fn memory() {
     );
 }
 
+/// Memory during a scrape of a million series, against the store's own: the bytes allocated
+/// beyond those before the scrape, at their peak. The pull endpoint streams its text a chunk at
+/// a time (`State::encode_chunks`); `encode_into` writes the whole text into one buffer; a
+/// real scrape over loopback counts hyper's buffers too. `measured` for comparison, which
+/// writes its whole text into its encoder's buffer.
+fn scrape_memory() {
+    use std::io::{Read, Write};
+    const N: usize = 1_000_000;
+    let mut buf = itoa::Buffer::new();
+    let names: Vec<String> = (0..N)
+        .map(|i| format!("series-{}", buf.format(i)))
+        .collect();
+    for target_info in [false, true] {
+        let state = State::builder()
+            .with_target(
+                Target::new("bench", "bench")
+                    .with_data_center("dc")
+                    .with_host("host"),
+            )
+            .with_settings(tsmon::settings::Settings {
+                monitor: tsmon::settings::MonitorSpec::parse("pull:127.0.0.1:0").expect("spec"),
+                report_runtime_stats: false,
+                pull_target_info: target_info,
+                ..tsmon::settings::Settings::default()
+            })
+            .build()
+            .expect("state");
+        let before = ALLOCATED.load(Relaxed);
+        state.in_scope(|| names.iter().for_each(|k| WIDE.inc(k)));
+        let store = (ALLOCATED.load(Relaxed) - before) as f64;
+        let peak_of = |f: &mut dyn FnMut() -> usize| {
+            let start = counting::reset_peak();
+            let bytes = f();
+            ((counting::PEAK.load(Relaxed) - start) as f64, bytes)
+        };
+        let (chunked, text) = peak_of(&mut || {
+            state
+                .encode_chunks(Format::Text, 64 * 1024)
+                .map(|c| black_box(c).len())
+                .sum()
+        });
+        let (whole, _) = peak_of(&mut || {
+            let mut out = Vec::new();
+            state.encode_into(Format::Text, &mut out);
+            black_box(out).len()
+        });
+        let addr = state.pull_address().expect("pull endpoint");
+        let (served, body) = peak_of(&mut || {
+            let mut s = std::net::TcpStream::connect(addr).expect("connect");
+            s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                .expect("send");
+            let mut chunk = [0u8; 64 * 1024];
+            let mut n = 0;
+            loop {
+                match s.read(&mut chunk) {
+                    Ok(0) | Err(_) => break n,
+                    Ok(k) => n += k,
+                }
+            }
+        });
+        println!(
+            "memory, a scrape of {N} series (target_info {target_info}): the store {:.1} MB; \
+             the text {:.1} MB; during the scrape, chunked {:.2} MB ({:.3}x the store with it), \
+             served over loopback {:.2} MB ({:.3}x; {:.1} MB read), whole text {:.1} MB ({:.2}x)",
+            store / 1e6,
+            text as f64 / 1e6,
+            chunked / 1e6,
+            (store + chunked) / store,
+            served / 1e6,
+            (store + served) / store,
+            body as f64 / 1e6,
+            whole / 1e6,
+            (store + whole) / store,
+        );
+    }
+    let m = MeasuredMetrics {
+        counters: CounterVec::with_label_set(measured_set()),
+    };
+    let before = ALLOCATED.load(Relaxed);
+    names
+        .iter()
+        .for_each(|k| m.counters.inc(MeasuredLabels { kind: k }));
+    let store = (ALLOCATED.load(Relaxed) - before) as f64;
+    let start = counting::reset_peak();
+    let mut enc = measured::text::BufferedTextEncoder::new();
+    m.collect_group_into(&mut enc).expect("encode");
+    let text = black_box(enc.finish()).len();
+    let during = (counting::PEAK.load(Relaxed) - start) as f64;
+    println!(
+        "memory, measured with {N} series: the store {:.1} MB, the text {:.1} MB, during the encode {:.1} MB ({:.2}x the store with it)",
+        store / 1e6,
+        text as f64 / 1e6,
+        during / 1e6,
+        (store + during) / store
+    );
+}
+
 /// Bytes allocated by one native histogram series (schema 3) and 1,000 samples in it, spread
 /// over three decades as a service's latencies are.
 fn native_memory() {
@@ -843,6 +940,7 @@ criterion_group!(benches, counters, distributions, encoding, exemplar_source);
 fn main() {
     native_memory();
     memory();
+    scrape_memory();
     benches();
     Criterion::default().configure_from_args().final_summary();
 }

@@ -55,6 +55,7 @@ mod collector;
 mod format;
 pub mod model;
 mod protobuf;
+mod walk;
 
 pub use format::{Format, Options};
 
@@ -66,11 +67,12 @@ use std::sync::Arc;
 use crate::desc::MetricDesc;
 pub use crate::desc::prometheus_name;
 use crate::field::FieldType;
-use crate::store::{CellSnapshot, Plain, Snapshot, Store, Visit};
+use crate::store::{CellSnapshot, Plain, Snapshot, Visit};
 use crate::target::Target;
 pub(crate) use bytes::push_f64;
 use bytes::*;
 use model::{Dialect, Extra, FamilyType};
+pub(crate) use walk::{StoreChunks, encode_store};
 
 /// Encodes a snapshot into a string.
 ///
@@ -97,34 +99,20 @@ pub fn encode_with(snapshot: &Snapshot, format: Format, options: Options, out: &
         protobuf::encode(snapshot, options, out);
         return;
     }
-    let mut enc = Encoder::new(format, options, out, snapshot.targets(), snapshot.len());
+    let mut enc = Encoder::new(format, options, std::mem::take(out), snapshot.targets());
+    enc.reserve_lines(snapshot.len());
     for m in snapshot.metrics() {
         for cell in m.cells() {
             enc.cell(m.desc(), cell, m.field_bytes(cell));
         }
     }
-    enc.finish();
-}
-
-/// Encodes the store as it is now, appending to `out`: the same text a snapshot taken now would
-/// give, without copying the snapshot first (the pull endpoint's path).
-/// The protobuf format is written from a snapshot: the caller takes one
-/// ([`State::encode_into`](crate::State::encode_into) does).
-pub(crate) fn encode_store(store: &Store, format: Format, options: Options, out: &mut Vec<u8>) {
-    debug_assert!(
-        format != Format::Protobuf,
-        "protobuf is encoded from a snapshot"
-    );
-    let targets = store.snapshot_targets();
-    let mut enc = Encoder::new(format, options, out, &targets, store.num_series());
-    store.visit(&mut enc);
-    enc.finish();
+    *out = enc.finish();
 }
 
 /// Writes families cell by cell: a family's header comes with its first cell.
-struct Encoder<'a> {
+struct Encoder {
     format: Format,
-    out: &'a mut Vec<u8>,
+    out: Vec<u8>,
     labels: Vec<u8>,
     /// Each target's labels, rendered once: `service_name="…",…,task_num="…"`.
     targets: Vec<Vec<u8>>,
@@ -145,6 +133,18 @@ struct Encoder<'a> {
     starts: Vec<Option<Vec<u8>>>,
 }
 
+/// A target's labels, rendered: `service_name="…",…,task_num="…"`.
+fn render_target(t: &Target) -> Vec<u8> {
+    let mut b = Vec::with_capacity(96);
+    for (i, (name, value)) in t.labels().iter().enumerate() {
+        if i > 0 {
+            b.push(b',');
+        }
+        push_label(&mut b, name, value);
+    }
+    b
+}
+
 /// The `target_info` family (OpenMetrics: the info family `target`) with the default target's
 /// labels, as the OpenTelemetry-to-Prometheus convention writes it.
 fn write_target_info(format: Format, labels: &[u8], out: &mut Vec<u8>) {
@@ -163,27 +163,9 @@ fn write_target_info(format: Format, labels: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(b"} 1\n");
 }
 
-impl<'a> Encoder<'a> {
-    fn new(
-        format: Format,
-        options: Options,
-        out: &'a mut Vec<u8>,
-        targets: &[Arc<Target>],
-        cells: usize,
-    ) -> Self {
-        let mut targets: Vec<Vec<u8>> = targets
-            .iter()
-            .map(|t| {
-                let mut b = Vec::with_capacity(96);
-                for (i, (name, value)) in t.labels().iter().enumerate() {
-                    if i > 0 {
-                        b.push(b',');
-                    }
-                    push_label(&mut b, name, value);
-                }
-                b
-            })
-            .collect();
+impl Encoder {
+    fn new(format: Format, options: Options, mut out: Vec<u8>, targets: &[Arc<Target>]) -> Self {
+        let mut targets: Vec<Vec<u8>> = targets.iter().map(|t| render_target(t)).collect();
         // `target_info`: the default target's labels go once into their own family, and its
         // series carry none of them.
         let info = if options.target_info && !targets.is_empty() {
@@ -191,11 +173,8 @@ impl<'a> Encoder<'a> {
         } else {
             None
         };
-        // Lines run about 60 bytes plus the target's labels; one reservation up front.
-        let per_line = 64 + targets.first().map_or(0, Vec::len);
-        out.reserve(cells.saturating_mul(per_line).saturating_add(256));
         if let Some(labels) = info {
-            write_target_info(format, &labels, out);
+            write_target_info(format, &labels, &mut out);
         }
         Encoder {
             format,
@@ -223,10 +202,27 @@ impl<'a> Encoder<'a> {
         }
     }
 
-    fn finish(self) {
+    /// Room for `lines` lines at once (a whole text in one buffer): lines run about 60 bytes
+    /// plus the target's labels.
+    fn reserve_lines(&mut self, lines: usize) {
+        let per_line = 64 + self.targets.first().map_or(0, Vec::len);
+        self.out
+            .reserve(lines.saturating_mul(per_line).saturating_add(256));
+    }
+
+    /// The labels of targets made after the encoder was (ids from the ones it has on).
+    #[cold]
+    fn add_targets(&mut self, targets: &[Arc<Target>]) {
+        let known = self.targets.len();
+        self.targets
+            .extend(targets.iter().skip(known).map(|t| render_target(t)));
+    }
+
+    fn finish(mut self) -> Vec<u8> {
         if self.format == Format::OpenMetrics {
             self.out.extend_from_slice(b"# EOF\n");
         }
+        self.out
     }
 
     /// Starts a family: its header and its per-family tables.
@@ -261,7 +257,7 @@ impl<'a> Encoder<'a> {
         self.out.extend_from_slice(name.as_bytes());
         self.out.extend_from_slice(suffix.as_bytes());
         self.out.push(b' ');
-        escape_into(self.out, desc.description, om);
+        escape_into(&mut self.out, desc.description, om);
         self.out.extend_from_slice(b"\n# TYPE ");
         self.out.extend_from_slice(name.as_bytes());
         self.out.extend_from_slice(suffix.as_bytes());
@@ -325,15 +321,15 @@ impl<'a> Encoder<'a> {
         let bare = head.ends_with(b"{");
         self.out.extend_from_slice(head);
         put_fields_from(
-            self.out,
+            &mut self.out,
             desc.fields,
             &self.field_prefixes,
             fields,
             usize::from(bare),
         );
-        put(self.out, b"} ");
-        value(self.out);
-        put(self.out, b"\n");
+        put(&mut self.out, b"} ");
+        value(&mut self.out);
+        put(&mut self.out, b"\n");
     }
 
     /// Makes the start of a plain number's line for target `t` (see `starts`).
@@ -377,7 +373,7 @@ impl<'a> Encoder<'a> {
             self.out.push(b'"');
         }
         self.out.extend_from_slice(b"} ");
-        value(self.out);
+        value(&mut self.out);
         self.out.push(b'\n');
     }
 
@@ -465,7 +461,7 @@ fn head<'h>(
 
 /// The store's walk, straight into the text: plain numbers of single-sample families are
 /// written from their cell and key with no snapshot cell between.
-impl Visit for Encoder<'_> {
+impl Visit for Encoder {
     fn numbers(&mut self, desc: &'static MetricDesc) -> bool {
         let ty = desc.family_type();
         matches!(ty, FamilyType::Counter | FamilyType::Gauge)
@@ -484,7 +480,7 @@ impl Visit for Encoder<'_> {
         let Some(Some(start)) = self.starts.get(t) else {
             return;
         };
-        let out = &mut *self.out;
+        let out = &mut self.out;
         // Room for the whole line at once: escaping at most doubles a string, an integer
         // field's 8 key bytes make at most 20 digits, a bool's one byte `false`.
         out.reserve(start.len() + self.prefixes_len + 5 * fields.len() + 40);

@@ -67,7 +67,7 @@ pub use otlp::OtlpMonitor;
 #[cfg(feature = "pull")]
 pub use pull::PullMonitor;
 #[cfg(feature = "pull")]
-pub(crate) use pull::{ScopeFn, ScrapeFn, StatusFn};
+pub(crate) use pull::{SCRAPE_CHUNK, ScopeFn, ScrapeFn, StatusFn};
 #[cfg(feature = "pushgateway")]
 pub use pushgateway::PushgatewayMonitor;
 #[cfg(feature = "remote-write")]

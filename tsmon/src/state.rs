@@ -32,6 +32,7 @@ use crate::store::{Snapshot, Store, current};
 
 mod background;
 mod builder;
+mod chunks;
 mod control;
 mod flush;
 mod health;
@@ -42,6 +43,7 @@ mod status;
 
 pub use background::Background;
 pub use builder::StateBuilder;
+pub use chunks::EncodeChunks;
 pub use flush::{DROPPED_CELLS, FLUSHES};
 
 use control::Control;
@@ -295,6 +297,35 @@ impl State {
         } else {
             exposition::encode_store(&self.inner.store, format, options, out);
         }
+    }
+}
+
+impl State {
+    /// The exposition of the store as it is now, a chunk at a time: each item is at least
+    /// `chunk` bytes but the last, and together they are the text
+    /// [`encode_into`](Self::encode_into) writes. The store is walked as the chunks are asked
+    /// for (no lock is held between two), so a large store's scrape never holds more than a
+    /// chunk of its text: this is how the pull endpoint answers. A series made during the walk
+    /// may or may not be in it, one deleted during it may leave another out, but no series is
+    /// written twice. The protobuf format is written from a snapshot, in one chunk.
+    ///
+    /// ```
+    /// tsmon::metric! {
+    ///     /// Bytes sent, by peer.
+    ///     static SENT: Counter(peer: String) = "example/state/sent";
+    /// }
+    /// let state = tsmon::State::builder().build().unwrap();
+    /// state.in_scope(|| (0..100).for_each(|i| SENT.add(10, &format!("peer-{i}"))));
+    /// let mut body = Vec::new();
+    /// for chunk in state.encode_chunks(tsmon::exposition::Format::Text, 1024) {
+    ///     assert!(!chunk.is_empty());
+    ///     body.extend_from_slice(&chunk); // or send it on
+    /// }
+    /// assert_eq!(body, state.encode(tsmon::exposition::Format::Text).into_bytes());
+    /// ```
+    #[must_use]
+    pub fn encode_chunks(&self, format: Format, chunk: usize) -> EncodeChunks {
+        EncodeChunks::new(self, format, chunk)
     }
 }
 

@@ -459,7 +459,7 @@ impl Store {
     }
 
     /// The default target as it is now, then the explicit ones by id.
-    fn targets_now(&self) -> Vec<Arc<Target>> {
+    pub(crate) fn targets_now(&self) -> Vec<Arc<Target>> {
         let mut targets = vec![self.default_target()];
         targets.extend(self.targets.read().iter().cloned());
         targets
@@ -482,14 +482,45 @@ impl Store {
     }
 
     /// Visits every series a snapshot would hold, in the snapshot's order (metrics by name),
-    /// without copying them: the pull endpoint encodes straight from here.
-    pub(crate) fn visit(&self, v: &mut impl Visit) {
-        let _ = self.fns();
-        if !self.is_enabled() {
-            return;
+    /// without copying them, on from `cursor` (the pull endpoint encodes straight from here,
+    /// a chunk at a time), until the visitor is [`full`](Visit::full) (false; the cursor
+    /// then marks the next series) or every series has been visited (true). The first call
+    /// runs the collectors. A series made meanwhile may or may not be visited; one deleted
+    /// meanwhile may take an unvisited one's place and so leave it out of this walk, but no
+    /// series is ever visited twice (see [`Cursor`]).
+    pub(crate) fn visit_from(&self, cursor: &mut Cursor, v: &mut impl Visit) -> bool {
+        if !cursor.started {
+            cursor.started = true;
+            let _ = self.fns();
+            if self.is_enabled() {
+                self.run_collectors();
+            }
         }
-        self.run_collectors();
-        self.each_by_name(|m| any_store!(m, s => s.visit(v), alias => ()));
+        if !self.is_enabled() {
+            return true;
+        }
+        let mut done = true;
+        self.each_by_name_while(|m| {
+            let name = any_store!(m, s => s.desc.name, alias => return true);
+            let from = match cursor.metric {
+                Some(at) if name < at => return true,
+                Some(at) if name == at => cursor.series,
+                _ => 0,
+            };
+            match any_store!(m, s => s.visit_from(from, v), alias => None) {
+                Some(next) => {
+                    (cursor.metric, cursor.series) = (Some(name), next);
+                    done = false;
+                    false
+                }
+                None => {
+                    // Past this metric: the next call starts after it.
+                    (cursor.metric, cursor.series) = (Some(name), usize::MAX);
+                    true
+                }
+            }
+        });
+        done
     }
 
     /// The store of the metric named `name` (found by name: the store does not know the
@@ -522,6 +553,18 @@ impl Store {
             }
         });
     }
+}
+
+/// Where a walk of the store stopped ([`Store::visit_from`]): the metric, by name (a walk's
+/// order, which a runtime metric made meanwhile does not shift), and the place of the next
+/// series in it: 0 the fieldless series, `1 + i` the `i`th of the creation order, `usize::MAX`
+/// past it (the overflow series, then the next metric). A delete moves the order's last series
+/// into the hole, so a series is never moved behind the cursor unvisited and then met again.
+#[derive(Debug, Default)]
+pub(crate) struct Cursor {
+    started: bool,
+    metric: Option<&'static str>,
+    series: usize,
 }
 
 /// Runs `f` on the key of a series: the target id, then the field values. The key is built in

@@ -8,13 +8,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http_body_util::Full;
 use hyper::{Request, Response, StatusCode};
 use parking_lot::Mutex;
 
+mod body;
 mod connection;
 
+use body::Body;
 use connection::{Activity, serve_connection};
 
 use super::secret_file::{SecretFile, basic_auth};
@@ -54,9 +54,12 @@ pub(crate) type ScopeFn = Arc<dyn Fn(&mut dyn FnMut()) + Send + Sync>;
 /// The largest request the endpoint reads: a scrape is a GET with a few headers.
 const MAX_REQUEST_BYTES: usize = 16 * 1024;
 
-/// What the endpoint serves at each scrape.
-/// Writes a scrape's body in a format.
-pub(crate) type ScrapeFn = Arc<dyn Fn(Format, &mut Vec<u8>) + Send + Sync>;
+/// What the endpoint serves at each scrape: the body in a format, a chunk at a time (see
+/// [`State::encode_chunks`](crate::State::encode_chunks)).
+pub(crate) type ScrapeFn = Arc<dyn Fn(Format) -> body::Chunks + Send + Sync>;
+
+/// The size of a scrape's chunks: a scrape holds about this much of its text at a time.
+pub(crate) const SCRAPE_CHUNK: usize = 64 * 1024;
 
 /// The status page's data: the JSON of `/tsmon/api/<what>?<query>`, `None` for an unknown one
 /// (see [`crate::status`]).
@@ -68,6 +71,11 @@ pub(crate) type StatusFn = Arc<dyn Fn(&str, &str) -> Option<Vec<u8>> + Send + Sy
 /// and `/tsmon` the [status page](crate::status) with its data under `/tsmon/api/` (likewise,
 /// unless `pull_status_page` says otherwise). It listens on loopback unless told otherwise.
 /// Flushes send nothing to it: Prometheus pulls.
+///
+/// A scrape's text is written a chunk (64 KiB) at a time as the connection takes it
+/// ([`State::encode_chunks`](crate::State::encode_chunks)), sent chunked; a text of one chunk
+/// goes whole, with its `Content-Length`. So a scrape of a million series holds one chunk of
+/// its text, not the whole of it, and no lock of the store between two chunks.
 ///
 /// No client can knock it over (the `pull_*` [settings](crate::settings)):
 ///
@@ -423,14 +431,19 @@ fn admit(
     ))
 }
 
-fn respond(req: &Request<hyper::body::Incoming>, endpoint: &Endpoint) -> Response<Full<Bytes>> {
+/// A response of this status and content type.
+fn with_type(body: Body, status: StatusCode, content_type: &str) -> Response<Body> {
+    let mut r = Response::new(body);
+    *r.status_mut() = status;
+    if let Ok(v) = content_type.parse() {
+        r.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
+    }
+    r
+}
+
+fn respond(req: &Request<hyper::body::Incoming>, endpoint: &Endpoint) -> Response<Body> {
     let reply = |status: StatusCode, content_type: &str, body: Vec<u8>| {
-        let mut r = Response::new(Full::new(Bytes::from(body)));
-        *r.status_mut() = status;
-        if let Ok(v) = content_type.parse() {
-            r.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
-        }
-        r
+        with_type(Body::whole(body), status, content_type)
     };
     let given = req
         .headers()
@@ -464,9 +477,8 @@ fn respond(req: &Request<hyper::body::Incoming>, endpoint: &Endpoint) -> Respons
                 .unwrap_or("");
             let format = Format::from_accept(accept);
             endpoint.record(|| SCRAPES.inc(format.name()));
-            let mut body = Vec::new();
-            (endpoint.scrape)(format, &mut body);
-            reply(StatusCode::OK, format.content_type(), body)
+            let body = Body::chunks((endpoint.scrape)(format));
+            with_type(body, StatusCode::OK, format.content_type())
         }
         "/metrics/catalog" if endpoint.catalog => reply(
             StatusCode::OK,

@@ -423,11 +423,14 @@ impl State {
     #[cfg(feature = "pull")]
     fn pull_hooks(&self) -> crate::monitor::PullHooks {
         let weak = self.downgrade();
-        let scrape: crate::monitor::ScrapeFn = Arc::new(move |format, out| {
-            if let Some(s) = weak.upgrade() {
-                s.scrape_into(format, out);
-            } else if format == crate::exposition::Format::OpenMetrics {
-                out.extend_from_slice(b"# EOF\n");
+        let scrape: crate::monitor::ScrapeFn = Arc::new(move |format| match weak.upgrade() {
+            Some(s) => {
+                s.before_scrape();
+                Box::new(s.encode_chunks(format, crate::monitor::SCRAPE_CHUNK))
+            }
+            None => {
+                let end = format == crate::exposition::Format::OpenMetrics;
+                Box::new(end.then(|| b"# EOF\n".to_vec()).into_iter())
             }
         });
         let weak = self.downgrade();

@@ -24,15 +24,15 @@ crate::metric! {
 }
 
 impl State {
-    /// A scrape: the runtime stats and callbacks, then the exposition of the store.
+    /// What a scrape does before the exposition of the store: the runtime stats, the
+    /// callbacks, the status page's sample when one is due.
     #[cfg(feature = "pull")]
-    pub(crate) fn scrape_into(&self, format: crate::exposition::Format, out: &mut Vec<u8>) {
+    pub(crate) fn before_scrape(&self) {
         if self.settings().report_runtime_stats {
             self.report_runtime_stats();
         }
         self.run_callbacks();
         self.status_sample_if_due();
-        self.encode_into(format, out);
     }
 
     /// Registers a callback run before each flush and scrape, in registration order (Go's

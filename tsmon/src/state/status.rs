@@ -51,8 +51,20 @@ impl State {
             .lock()
             .as_ref()
             .is_none_or(|h| h.is_due(now));
-        if due && self.ring_bounds().is_some() {
-            self.status_sample(&self.snapshot());
+        if !due {
+            return;
+        }
+        // As `status_sample`, but walking the store instead of copying it: a scrape of a large
+        // store then holds no snapshot of it.
+        let Some((span, max)) = self.ring_bounds() else {
+            *self.inner.history.lock() = None;
+            return;
+        };
+        let mut h = self.inner.history.lock();
+        h.get_or_insert_with(|| History::new(span, max))
+            .configure(span, max);
+        if let Some(h) = h.as_mut() {
+            h.record_store(&self.inner.store, now);
         }
     }
 

@@ -1,5 +1,6 @@
 //! The status page's ring: for each series, what its charts draw over the last
-//! `status_history_sec`, sampled from the snapshots that flushes, scrapes and page reads take.
+//! `status_history_sec`, sampled from the snapshots that flushes and page reads take, and at a
+//! scrape straight from the store (walked as the scrape walks it, not copied).
 //!
 //! A sample is kept at most every `status_history_sec / 120`, so a series holds at most
 //! [`MAX_POINTS`] points: a counter's rate or a gauge's value (8 bytes), or a distribution's
@@ -9,11 +10,13 @@
 //! as `untracked` and shown with their current values only.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::desc::{MetricDesc, MetricKind};
 use crate::distribution::Distribution;
-use crate::store::{CellSnapshot, MetricSnapshot, Snapshot, Value};
+use crate::store::{CellSnapshot, Cursor, MetricSnapshot, Plain, Snapshot, Store, Value, Visit};
+use crate::target::Target;
 
 /// The most samples a series keeps: 120 intervals.
 pub(crate) const MAX_POINTS: usize = 121;
@@ -158,37 +161,78 @@ impl History {
 
     /// Takes a sample from `snap` if one is due; whether it did.
     pub(crate) fn record(&mut self, snap: &Snapshot) -> bool {
-        let now = snap.now_micros();
-        if !self.is_due(now) {
+        let Some((seq, previous)) = self.begin(snap.now_micros()) else {
             return false;
-        }
-        let previous = self.times.back().copied();
-        let seq = self.first + self.times.len() as u64;
-        self.times.push_back(now);
-        self.untracked = 0;
+        };
+        let now = snap.now_micros();
         for m in snap.metrics() {
             if m.desc().kind == MetricKind::String {
                 continue;
             }
             for c in m.cells() {
-                let key = TrackKey::of(snap, m, c);
-                let full = self.tracks.len() >= self.max_series;
-                let track = match self.tracks.get_mut(&key) {
-                    Some(t) => t,
-                    None if full => {
-                        self.untracked += 1;
-                        continue;
-                    }
-                    None => self
-                        .tracks
-                        .entry(key)
-                        .or_insert_with(|| Track::new(m.desc(), seq)),
-                };
-                track.push(m.desc(), c, seq, now, previous);
+                self.take(m.desc(), TrackKey::of(snap, m, c), c, seq, now, previous);
             }
         }
         self.trim(now);
         true
+    }
+
+    /// Takes a sample straight from `store` at `now` if one is due, walking its series as a
+    /// scrape does instead of copying them: a scrape of a large store then costs no snapshot.
+    /// Whether it did.
+    pub(crate) fn record_store(&mut self, store: &Store, now: u64) -> bool {
+        let Some((seq, previous)) = self.begin(now) else {
+            return false;
+        };
+        let mut walk = StoreSample {
+            history: self,
+            // (Reporting the overflow counts first, as a snapshot does.)
+            targets: store.snapshot_targets(),
+            store,
+            seq,
+            now,
+            previous,
+        };
+        store.visit_from(&mut Cursor::default(), &mut walk);
+        self.trim(now);
+        true
+    }
+
+    /// Starts a sample at `now` if one is due: its number and the previous sample's time.
+    fn begin(&mut self, now: u64) -> Option<(u64, Option<u64>)> {
+        if !self.is_due(now) {
+            return None;
+        }
+        let previous = self.times.back().copied();
+        let seq = self.first + self.times.len() as u64;
+        self.times.push_back(now);
+        self.untracked = 0;
+        Some((seq, previous))
+    }
+
+    /// One series of a sample: its point, if the ring follows it or has room to.
+    fn take(
+        &mut self,
+        desc: &'static MetricDesc,
+        key: TrackKey,
+        c: &CellSnapshot,
+        seq: u64,
+        now: u64,
+        previous: Option<u64>,
+    ) {
+        let full = self.tracks.len() >= self.max_series;
+        let track = match self.tracks.get_mut(&key) {
+            Some(t) => t,
+            None if full => {
+                self.untracked += 1;
+                return;
+            }
+            None => self
+                .tracks
+                .entry(key)
+                .or_insert_with(|| Track::new(desc, seq)),
+        };
+        track.push(desc, c, seq, now, previous);
     }
 
     /// Drops the samples older than the span (and beyond [`MAX_POINTS`]), and the series left
@@ -227,6 +271,48 @@ impl History {
                         }
                 })
                 .sum::<usize>()
+    }
+}
+
+/// A sample taken by walking the store (see [`History::record_store`]).
+struct StoreSample<'h, 's> {
+    history: &'h mut History,
+    /// The store's targets at the start, read again for a target made during the walk.
+    targets: Vec<Arc<Target>>,
+    store: &'s Store,
+    seq: u64,
+    now: u64,
+    previous: Option<u64>,
+}
+
+impl Visit for StoreSample<'_, '_> {
+    fn numbers(&mut self, _: &'static MetricDesc) -> bool {
+        false
+    }
+
+    fn number(&mut self, _: &'static MetricDesc, _: u32, _: &[u8], _: Plain) {}
+
+    fn cell(&mut self, desc: &'static MetricDesc, c: &CellSnapshot, fields: &[u8]) {
+        if desc.kind == MetricKind::String {
+            return;
+        }
+        let t = c.target_id() as usize;
+        if t >= self.targets.len() {
+            self.targets = self.store.targets_now();
+        }
+        let key = TrackKey {
+            metric: desc.name,
+            target: c.has_explicit_target().then(|| {
+                let target = self.targets.get(t).or(self.targets.first());
+                target
+                    .map_or_else(String::new, ToString::to_string)
+                    .into_boxed_str()
+            }),
+            fields: fields.into(),
+            overflow: c.is_overflow(),
+        };
+        self.history
+            .take(desc, key, c, self.seq, self.now, self.previous);
     }
 }
 
@@ -415,6 +501,78 @@ pub(crate) fn quantile(q: f64, buckets: &[(f64, f64)]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // Each static allows `unsafe_code`: linkme enters it in the catalog with a
+    // `#[link_section]` static, which the lint sees inside this crate.
+    crate::metric! {
+        /// Jobs by queue (a test of the ring).
+        #[allow(unsafe_code)]
+        static JOBS: Counter(queue: String) = "test/history/jobs";
+        /// Depth by queue.
+        #[allow(unsafe_code)]
+        static DEPTH: FloatGauge(queue: String) = "test/history/depth";
+        /// Wait times.
+        #[tsmon(units = seconds)]
+        #[allow(unsafe_code)]
+        static WAIT: CumulativeDistribution = "test/history/wait";
+        /// Logins, capped.
+        #[tsmon(max_series = 1)]
+        #[allow(unsafe_code)]
+        static LOGINS: Counter(user: String) = "test/history/logins";
+        /// The build.
+        #[allow(unsafe_code)]
+        static BUILD: StringMetric = "test/history/build";
+    }
+
+    /// The tracks of a ring, comparable: by key, as text.
+    fn tracks(h: &History) -> Vec<String> {
+        let mut t: Vec<String> = h
+            .tracks
+            .iter()
+            .map(|(k, t)| format!("{k:?} {t:?}"))
+            .collect();
+        t.sort();
+        t
+    }
+
+    /// A sample taken by walking the store (what a scrape does) keeps what one taken from a
+    /// snapshot of it keeps: the same series (an explicit target's, the overflow series;
+    /// strings left out), the same points, the same count of series it does not follow.
+    #[test]
+    fn a_sample_from_the_store_is_a_sample_from_its_snapshot() {
+        let state = crate::State::builder().build().unwrap();
+        let worker = Target::new("svc", "worker").with_task_num(4);
+        let (mut copied, mut walked) = (
+            History::new(Duration::from_secs(120), 5),
+            History::new(Duration::from_secs(120), 5),
+        );
+        let mut now = 1_800_000_000_000_000u64;
+        for round in 0..4u32 {
+            state.in_scope(|| {
+                JOBS.add(u64::from(round) + 1, "a");
+                JOBS.add(2, &format!("q{round}"));
+                JOBS.handle_with_target(&worker, "a").add(3);
+                DEPTH.set(f64::from(round) * 1.5, "a");
+                WAIT.add(0.01 * f64::from(round + 1), ());
+                LOGINS.inc("ann");
+                LOGINS.inc("bob");
+                BUILD.set("1.0", ());
+            });
+            let mut snap = state.snapshot();
+            snap.now_micros = now;
+            assert!(copied.record(&snap));
+            assert!(walked.record_store(state.store(), now));
+            assert!(
+                !walked.record_store(state.store(), now),
+                "not due twice at once"
+            );
+            now += 5_000_000;
+        }
+        assert_eq!(walked.times, copied.times);
+        assert_eq!(walked.untracked, copied.untracked);
+        assert!(walked.untracked > 0, "more series than the ring follows");
+        assert_eq!(tracks(&walked), tracks(&copied));
+    }
 
     #[test]
     fn quantiles_interpolate_as_histogram_quantile_does() {

@@ -92,12 +92,22 @@ impl Store {
 
     /// Runs `f` on every slot but aliases, in metric name order (a snapshot's order).
     pub(super) fn each_by_name(&self, mut f: impl FnMut(&AnyStore)) {
+        self.each_by_name_while(|m| {
+            f(m);
+            true
+        });
+    }
+
+    /// [`each_by_name`](Self::each_by_name) until `f` returns false.
+    pub(super) fn each_by_name_while(&self, mut f: impl FnMut(&AnyStore) -> bool) {
         let dynamic = self.dynamic.read();
         let catalog = crate::registry::catalog();
         if dynamic.is_empty() {
             for &i in &self.by_name {
-                if let Some(m) = self.metrics.get(i) {
-                    f(m);
+                if let Some(m) = self.metrics.get(i)
+                    && !f(m)
+                {
+                    return;
                 }
             }
             return;
@@ -112,13 +122,21 @@ impl Store {
         for &i in &self.by_name {
             let name = catalog[i].name;
             while let Some((_, m)) = extra.next_if(|&(n, _)| n < name) {
-                f(m);
+                if !f(m) {
+                    return;
+                }
             }
-            if let Some(m) = self.metrics.get(i) {
-                f(m);
+            if let Some(m) = self.metrics.get(i)
+                && !f(m)
+            {
+                return;
             }
         }
-        extra.for_each(|(_, m)| f(m));
+        for (_, m) in extra {
+            if !f(m) {
+                return;
+            }
+        }
     }
 
     /// The series of the runtime metric `id` (described by `desc`) with this key (the target

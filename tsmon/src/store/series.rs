@@ -493,34 +493,67 @@ impl<C: CellType> MetricStore<C> {
 
     /// Gives every series that holds a value to `v`, as [`snapshot`](Self::snapshot) would copy
     /// it, without copying: a plain number straight from its cell and key where the visitor takes
-    /// numbers, any other series as one [`CellSnapshot`] refilled in place.
+    /// numbers, any other series as one [`CellSnapshot`] refilled in place. It starts at place
+    /// `from` (see [`Cursor`](super::Cursor)) and stops where `v` is full: the place to go on
+    /// from, or `None` past the last series.
     #[inline]
-    pub(super) fn visit(&self, v: &mut impl Visit)
+    pub(super) fn visit_from(&self, from: usize, v: &mut impl Visit) -> Option<usize>
     where
         C: PlainCell,
     {
         let numbers = C::PLAIN && v.numbers(self.desc);
         // One cell, refilled in place for each series: see `CellType::write_value`.
         let mut cell = CellSnapshot::blank(Value::Int(0));
-        self.for_each(|s| {
-            let flags = s.flags.load(Relaxed);
-            if flags & HAS_VALUE == 0 {
+        if from == 0
+            && let Some(s) = self.fieldless.get()
+        {
+            if v.full() {
+                return Some(0);
+            }
+            self.visit_one(s, numbers, &mut cell, v);
+        }
+        if from != usize::MAX {
+            let order = self.order.lock();
+            let mut at = from.max(1);
+            while let Some(s) = order.get(at - 1) {
+                if v.full() {
+                    return Some(at);
+                }
+                self.visit_one(s, numbers, &mut cell, v);
+                at += 1;
+            }
+        }
+        if let Some(s) = self.overflow.get() {
+            if v.full() {
+                return Some(usize::MAX);
+            }
+            self.visit_one(s, numbers, &mut cell, v);
+        }
+        None
+    }
+
+    #[inline(always)]
+    fn visit_one(&self, s: &Series<C>, numbers: bool, cell: &mut CellSnapshot, v: &mut impl Visit)
+    where
+        C: PlainCell,
+    {
+        let flags = s.flags.load(Relaxed);
+        if flags & HAS_VALUE == 0 {
+            return;
+        }
+        if numbers && flags & HAS_EXEMPLAR == 0 {
+            // A one-byte target id (below 128) is the key's first byte; the overflow
+            // series' key starts with 0xff and takes the long way.
+            if let Some((&target, fields)) = s.key.split_first()
+                && target < 0x80
+            {
+                v.number(self.desc, u32::from(target), fields, s.cell.plain());
                 return;
             }
-            if numbers && flags & HAS_EXEMPLAR == 0 {
-                // A one-byte target id (below 128) is the key's first byte; the overflow
-                // series' key starts with 0xff and takes the long way.
-                if let Some((&target, fields)) = s.key.split_first()
-                    && target < 0x80
-                {
-                    v.number(self.desc, u32::from(target), fields, s.cell.plain());
-                    return;
-                }
-            }
-            if s.cell.write_value(&mut cell.value) {
-                let fields = self.fill(s, &mut cell);
-                v.cell(self.desc, &cell, fields);
-            }
-        });
+        }
+        if s.cell.write_value(&mut cell.value) {
+            let fields = self.fill(s, cell);
+            v.cell(self.desc, cell, fields);
+        }
     }
 }

@@ -20,6 +20,12 @@ pub(crate) trait Visit {
     fn number(&mut self, desc: &'static MetricDesc, target: u32, fields: &[u8], value: Plain);
     /// Any other series, as a snapshot would copy it; `fields` are its encoded field values.
     fn cell(&mut self, desc: &'static MetricDesc, cell: &CellSnapshot, fields: &[u8]);
+    /// Whether the walk should stop here, to go on later from a
+    /// [`Cursor`](super::Cursor) (asked before each series).
+    #[inline]
+    fn full(&self) -> bool {
+        false
+    }
 }
 
 /// A point-in-time copy of a store (also at the crate root, `tsmon::Snapshot`).
