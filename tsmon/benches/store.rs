@@ -637,6 +637,46 @@ fn encoding(c: &mut Criterion) {
             })
         });
 
+        let mut fast_registry = fastmetrics::registry::Registry::default();
+        let fast_family = fastmetrics::metrics::family::Family::<
+            FastLabels,
+            fastmetrics::metrics::counter::Counter,
+        >::default();
+        fast_registry
+            // As measured's and prometheus' are named: the same series as the others write.
+            .register("counters_total", "help text", fast_family.clone())
+            .expect("register");
+        (0..n).for_each(|i| {
+            fast_family.with_or_new(
+                &FastLabels {
+                    kind: buf.format(i).to_owned(),
+                },
+                |c| c.inc(),
+            );
+        });
+        g.bench_function("fastmetrics text", |b| {
+            b.iter(|| {
+                text.clear();
+                fastmetrics::format::text::encode(
+                    &mut text,
+                    &fast_registry,
+                    fastmetrics::format::text::TextProfile::PrometheusV0_0_4,
+                )
+                .expect("encode");
+                black_box(&text);
+            })
+        });
+        if n == 1_000 {
+            text.clear();
+            fastmetrics::format::text::encode(
+                &mut text,
+                &fast_registry,
+                fastmetrics::format::text::TextProfile::PrometheusV0_0_4,
+            )
+            .expect("encode");
+            eprintln!("bytes, {n} series: fastmetrics text {}", text.len());
+        }
+
         let measured = MeasuredMetrics {
             counters: CounterVec::with_label_set(measured_set()),
         };
@@ -713,6 +753,27 @@ fn encoding(c: &mut Criterion) {
             })
         });
         g.finish();
+    }
+}
+
+/// fastmetrics' labels for the encode comparison: one `kind`, as the others have.
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct FastLabels {
+    kind: String,
+}
+
+impl fastmetrics::raw::LabelSetSchema for FastLabels {
+    fn names() -> Option<&'static [&'static str]> {
+        Some(&["kind"])
+    }
+}
+
+impl fastmetrics::encoder::EncodeLabelSet for FastLabels {
+    fn encode(
+        &self,
+        encoder: &mut dyn fastmetrics::encoder::LabelSetEncoder,
+    ) -> fastmetrics::error::Result<()> {
+        encoder.encode(&("kind", &self.kind))
     }
 }
 
