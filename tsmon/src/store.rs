@@ -513,11 +513,8 @@ impl Store {
                     done = false;
                     false
                 }
-                None => {
-                    // Past this metric: the next call starts after it.
-                    (cursor.metric, cursor.series) = (Some(name), usize::MAX);
-                    true
-                }
+                // Past this metric: on to the next, in this call.
+                None => true,
             }
         });
         done
