@@ -9,7 +9,8 @@
 //! their current value). At most `status_max_series` series are followed; the others are counted
 //! as `untracked` and shown with their current values only.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+use std::hash::RandomState;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -83,6 +84,9 @@ pub(crate) struct Track {
     last_buckets: Vec<(f64, f64)>,
 }
 
+/// The ring's map of series (looked up by [`KeyRef`] too, without making a key).
+pub(crate) type Tracks = hashbrown::HashMap<TrackKey, Track, RandomState>;
+
 /// A series: the metric, an explicit target if it has one, its encoded field values.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct TrackKey {
@@ -90,6 +94,35 @@ pub(crate) struct TrackKey {
     pub(crate) target: Option<Box<str>>,
     pub(crate) fields: Box<[u8]>,
     pub(crate) overflow: bool,
+}
+
+/// A [`TrackKey`] borrowed from where a sample finds it: hashed and compared as the key is.
+#[derive(Hash)]
+pub(crate) struct KeyRef<'a> {
+    metric: &'static str,
+    target: Option<&'a str>,
+    fields: &'a [u8],
+    overflow: bool,
+}
+
+impl KeyRef<'_> {
+    fn to_owned(&self) -> TrackKey {
+        TrackKey {
+            metric: self.metric,
+            target: self.target.map(Into::into),
+            fields: self.fields.into(),
+            overflow: self.overflow,
+        }
+    }
+}
+
+impl hashbrown::Equivalent<TrackKey> for KeyRef<'_> {
+    fn equivalent(&self, key: &TrackKey) -> bool {
+        self.metric == key.metric
+            && self.target == key.target.as_deref()
+            && self.fields == &*key.fields
+            && self.overflow == key.overflow
+    }
 }
 
 impl TrackKey {
@@ -114,7 +147,7 @@ pub(crate) struct History {
     pub(crate) times: VecDeque<u64>,
     /// The sample number of `times[0]`.
     pub(crate) first: u64,
-    pub(crate) tracks: HashMap<TrackKey, Track>,
+    pub(crate) tracks: Tracks,
     /// Series seen in the last sample that the ring does not follow (over `max_series`).
     pub(crate) untracked: usize,
 }
@@ -126,7 +159,7 @@ impl History {
             max_series,
             times: VecDeque::new(),
             first: 0,
-            tracks: HashMap::new(),
+            tracks: Tracks::default(),
             untracked: 0,
         }
     }
@@ -170,7 +203,14 @@ impl History {
                 continue;
             }
             for c in m.cells() {
-                self.take(m.desc(), TrackKey::of(snap, m, c), c, seq, now, previous);
+                let target = c.has_explicit_target().then(|| snap.target(c).to_string());
+                let key = KeyRef {
+                    metric: m.desc().name,
+                    target: target.as_deref(),
+                    fields: m.field_bytes(c),
+                    overflow: c.is_overflow(),
+                };
+                self.take(m.desc(), key, c, seq, now, previous);
             }
         }
         self.trim(now);
@@ -210,11 +250,13 @@ impl History {
         Some((seq, previous))
     }
 
-    /// One series of a sample: its point, if the ring follows it or has room to.
+    /// One series of a sample: its point, if the ring follows it or has room to. The key is
+    /// made only for a series the ring starts following (a sample of a large store looks up
+    /// every series and follows few).
     fn take(
         &mut self,
         desc: &'static MetricDesc,
-        key: TrackKey,
+        key: KeyRef<'_>,
         c: &CellSnapshot,
         seq: u64,
         now: u64,
@@ -229,7 +271,7 @@ impl History {
             }
             None => self
                 .tracks
-                .entry(key)
+                .entry(key.to_owned())
                 .or_insert_with(|| Track::new(desc, seq)),
         };
         track.push(desc, c, seq, now, previous);
@@ -300,15 +342,14 @@ impl Visit for StoreSample<'_, '_> {
         if t >= self.targets.len() {
             self.targets = self.store.targets_now();
         }
-        let key = TrackKey {
+        let target = c.has_explicit_target().then(|| {
+            let target = self.targets.get(t).or(self.targets.first());
+            target.map_or_else(String::new, ToString::to_string)
+        });
+        let key = KeyRef {
             metric: desc.name,
-            target: c.has_explicit_target().then(|| {
-                let target = self.targets.get(t).or(self.targets.first());
-                target
-                    .map_or_else(String::new, ToString::to_string)
-                    .into_boxed_str()
-            }),
-            fields: fields.into(),
+            target: target.as_deref(),
+            fields,
             overflow: c.is_overflow(),
         };
         self.history
@@ -572,6 +613,16 @@ mod tests {
         assert_eq!(walked.untracked, copied.untracked);
         assert!(walked.untracked > 0, "more series than the ring follows");
         assert_eq!(tracks(&walked), tracks(&copied));
+        // Found again at each sample (a key made by each lookup would start a new track): the
+        // series written in every round have a point of every round.
+        let key = TrackKey {
+            metric: JOBS.desc().name,
+            target: None,
+            fields: b"\x01a".as_slice().into(),
+            overflow: false,
+        };
+        assert_eq!(walked.tracks.get(&key).map(|t| t.points.len()), Some(4));
+        assert_eq!(copied.tracks.get(&key).map(|t| t.points.len()), Some(4));
     }
 
     #[test]
