@@ -556,7 +556,8 @@ impl Store {
 /// order, which a runtime metric made meanwhile does not shift), and the place of the next
 /// series in it: 0 the fieldless series, `1 + i` the `i`th of the creation order, `usize::MAX`
 /// past it (the overflow series, then the next metric). A delete moves the order's last series
-/// into the hole, so a series is never moved behind the cursor unvisited and then met again.
+/// into the hole: a series already visited is never moved ahead of the cursor to be met again
+/// (an unvisited one may be moved behind it, and missed by this walk).
 #[derive(Debug, Default)]
 pub(crate) struct Cursor {
     started: bool,
