@@ -28,8 +28,8 @@ pub(crate) struct StoreChunks {
 }
 
 impl StoreChunks {
-    /// Starts a walk (the store's collectors run and its overflow counts are reported now),
-    /// appending to `out`.
+    /// Starts a walk, appending to `out`: the store's overflow counts are reported now, its
+    /// collectors run at the first [`fill`](Self::fill) (as before a snapshot's copy).
     pub(crate) fn new(store: &Store, format: Format, options: Options, out: Vec<u8>) -> Self {
         debug_assert!(
             format != Format::Protobuf,
