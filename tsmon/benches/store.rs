@@ -874,6 +874,7 @@ fn scrape_memory() {
             black_box(out).len()
         });
         let addr = state.pull_address().expect("pull endpoint");
+        let started = Instant::now();
         let (served, body) = peak_of(&mut || {
             let mut s = std::net::TcpStream::connect(addr).expect("connect");
             s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
@@ -887,10 +888,12 @@ fn scrape_memory() {
                 }
             }
         });
+        let took = started.elapsed();
         println!(
             "memory, a scrape of {N} series (target_info {target_info}): the store {:.1} MB; \
              the text {:.1} MB; during the scrape, chunked {:.2} MB ({:.3}x the store with it), \
-             served over loopback {:.2} MB ({:.3}x; {:.1} MB read), whole text {:.1} MB ({:.2}x)",
+             served over loopback {:.2} MB ({:.3}x; {:.1} MB read in {took:.2?}, the status \
+             ring's first sample with it), whole text {:.1} MB ({:.2}x)",
             store / 1e6,
             text as f64 / 1e6,
             chunked / 1e6,
