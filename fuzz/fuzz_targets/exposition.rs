@@ -1,7 +1,8 @@
 //! Label escaping in every output: whatever UTF-8 a service puts in a target or a field value
 //! comes back unchanged from the text format, OpenMetrics, the `prometheus` crate's encoder fed
 //! by tsmon's Collector, and a remote-write request's protobuf, and the store-direct encoder
-//! writes exactly what the snapshot encoder does.
+//! writes exactly what the snapshot encoder does, whole or a few bytes at a time, on its
+//! shortest way (one string field) as on the general one.
 #![no_main]
 
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
@@ -16,6 +17,8 @@ tsmon::metric! {
     static REQUESTS: Counter(route: String, code: i64) = "fuzz/exposition/requests";
     /// A fuzzed string.
     static VERSION: StringMetric = "fuzz/exposition/version";
+    /// Routes, by one fuzzed string field (the store-direct encoder's shortest way).
+    static ROUTES: Counter(route: String) = "fuzz/exposition/routes";
 }
 
 #[derive(Arbitrary, Debug)]
@@ -93,6 +96,7 @@ fuzz_target!(|input: Input<'_>| {
     };
     state.in_scope(|| {
         REQUESTS.inc((input.route, input.code));
+        ROUTES.inc(input.route);
         VERSION.set(input.version, ());
     });
     let code = input.code.to_string();
@@ -105,6 +109,9 @@ fuzz_target!(|input: Input<'_>| {
     ];
     let mut requests = target_labels.to_vec();
     requests.extend([("route", input.route), ("code", code.as_str())]);
+    let mut routes = target_labels.to_vec();
+    routes.push(("route", input.route));
+    let routes = pairs(&routes);
     let mut version = target_labels.to_vec();
     version.push(("value", input.version));
     let (requests, version) = (pairs(&requests), pairs(&version));
@@ -115,6 +122,13 @@ fuzz_target!(|input: Input<'_>| {
         let mut direct = Vec::new();
         state.encode_into(format, &mut direct);
         assert_eq!(String::from_utf8(direct).unwrap(), text, "{format:?}");
+        let chunks = state.encode_chunks(format, 7).collect::<Vec<_>>().concat();
+        assert_eq!(
+            String::from_utf8(chunks).unwrap(),
+            text,
+            "{format:?}, in chunks"
+        );
+        assert_eq!(sample(&text, "fuzz_exposition_routes_total"), routes);
         assert_eq!(sample(&text, "fuzz_exposition_requests_total"), requests);
         assert_eq!(sample(&text, "fuzz_exposition_version_info"), version);
     }
