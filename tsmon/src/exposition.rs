@@ -493,7 +493,9 @@ impl Visit for Encoder {
             }
             ([], _) => put(out, b"} "),
             _ => {
-                put_fields_after_first_prefix(out, desc.fields, &self.field_prefixes, fields);
+                // The start holds the first field's prefix: skipped whole here.
+                let skip = self.field_prefixes.first().map_or(0, Vec::len);
+                put_fields_from(out, desc.fields, &self.field_prefixes, fields, skip);
                 put(out, b"} ");
             }
         }

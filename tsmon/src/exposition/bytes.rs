@@ -160,27 +160,6 @@ pub(super) fn put_fields_from(
     }
 }
 
-/// The labels of a key's fields as [`put_fields`] writes them, but for the first field's
-/// prefix (`name="`), which the line's cached start already holds.
-pub(super) fn put_fields_after_first_prefix(
-    out: &mut Vec<u8>,
-    fields: &[FieldDesc],
-    prefixes: &[Vec<u8>],
-    key: &[u8],
-) {
-    for (i, (value, prefix)) in raw_values(fields, key).zip(prefixes).enumerate() {
-        if i > 0 {
-            put(out, prefix);
-        }
-        match value {
-            RawValue::Str(bytes) => escape_bytes(out, bytes, true),
-            RawValue::Int(i) => push_int(out, i),
-            RawValue::Bool(b) => put(out, if b { b"true" } else { b"false" }),
-        }
-        put(out, b"\"");
-    }
-}
-
 #[inline]
 /// An OpenMetrics exemplar after a sample's value: ` # {labels} value timestamp`.
 pub(super) fn push_exemplar(out: &mut Vec<u8>, ex: &crate::store::Exemplar) {
